@@ -1,0 +1,54 @@
+"""The shapes plugins and the trainer agree on: what a registered component is, what a dataset yields."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One named thing a plugin registers (a dataset, backbone or discriminator).
+
+    ``factory(**options)`` builds it; ``options`` maps every accepted option to its default, so the
+    CLI can validate ``--set dataset.angle=50`` and list what a component takes. Factories also get
+    the context arguments documented in hookspecs.py (seed, input_shape, in_features, ...).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Split:
+    """Inputs and (possibly absent) integer class labels of one split."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+@dataclass
+class DomainData:
+    """What a dataset plugin returns.
+
+    source_train: labelled source; source_val: held-out labelled source (model selection);
+    target_train: target inputs (labels kept only for the target-oracle method and never used by
+    dann/source-only); target_test: labelled target for reporting. ``domains`` (optional, int64, one
+    per source_train row) marks the source domain of each row for multi-source DANN.
+    """
+
+    source_train: Split
+    source_val: Split
+    target_train: Split
+    target_test: Split
+    num_classes: int
+    input_shape: tuple[int, ...]
+    class_names: list[str] | None = None
+    domains: torch.Tensor | None = None
+    num_source_domains: int = 1
