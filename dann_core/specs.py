@@ -1,6 +1,7 @@
 """The shapes plugins and the trainer agree on: what a registered component is, what a dataset yields."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,6 +21,23 @@ class ComponentSpec:
     factory: Callable[..., Any]
     description: str
     options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_factory(cls, name: str, factory: Callable[..., Any], description: str | None = None) -> "ComponentSpec":
+        """A spec whose options are the factory's parameters that have defaults (declared once).
+
+        Parameters without a default are the context arguments (seed, input_shape, ...). The
+        description defaults to the first line of the factory's docstring.
+        """
+        options = {
+            param.name: param.default
+            for param in inspect.signature(factory).parameters.values()
+            if param.default is not inspect.Parameter.empty
+            and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+        }
+        if description is None:
+            description = (inspect.getdoc(factory) or name).splitlines()[0]
+        return cls(name=name, factory=factory, description=description, options=options)
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""``mlp``: a fully connected feature extractor (the JMLR 2016 toy network: one hidden layer of 15)."""
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+class MLPBackbone(nn.Module):
+    """Flatten, then ``depth`` × (Linear(width) → activation). Features: (N, width)."""
+
+    def __init__(self, input_shape: tuple[int, ...], width: int, depth: int, activation: str) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"mlp backbone: activation must be one of {', '.join(ACTIVATIONS)}, got '{activation}'")
+        if width < 1 or depth < 1:
+            raise ValueError(f"mlp backbone: width and depth must be at least 1, got width={width} depth={depth}")
+        layers: list[nn.Module] = [nn.Flatten()]
+        in_features = math.prod(input_shape)
+        for _ in range(depth):
+            layers += [nn.Linear(in_features, width), ACTIVATIONS[activation]()]
+            in_features = width
+        self.layers = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x):
+        return self.layers(x)
+
+    def default_head(self, num_classes: int) -> nn.Module:
+        """The toy's label predictor: one linear layer."""
+        return nn.Linear(self.out_features, num_classes)
+
+
+def make_mlp(input_shape: tuple[int, ...], width: int = 15, depth: int = 1, activation: str = "sigmoid") -> MLPBackbone:
+    """Fully connected layers on the flattened input (the JMLR 2016 toy: one hidden layer of 15 sigmoids).
+
+    Options:
+      width: units per hidden layer (the paper's toy: 15).
+      depth: number of hidden layers.
+      activation: sigmoid | relu | tanh.
+    """
+    return MLPBackbone(tuple(input_shape), width, depth, activation)
