@@ -1,0 +1,79 @@
+"""``resnet18`` / ``resnet50``: torchvision ResNets, randomly initialised or from a local state_dict.
+
+Nothing is ever downloaded: ``weights`` is a path to a file saved with ``torch.save(state_dict)``
+(e.g. ImageNet weights you fetched yourself). The final ``fc`` layer is dropped (its keys in the file
+are ignored); features are the pooled ``fc.in_features`` (512 or 2048).
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from ._shapes import image_channels
+
+
+class ResNetBackbone(nn.Module):
+    """A torchvision ResNet up to global average pooling: (N, C, H, W) → (N, out_features)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.out_features = int(net.fc.in_features)
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+    def default_head(self, num_classes: int) -> nn.Module:
+        """A linear label classifier on the pooled features."""
+        return nn.Linear(self.out_features, num_classes)
+
+
+def build_resnet(arch: str, input_shape: tuple[int, ...], weights: str | None) -> ResNetBackbone:
+    """``torchvision.models.<arch>`` with random init, optional local weights, any channel count."""
+    channels = image_channels(arch, input_shape)
+    try:
+        from torchvision import models
+    except ImportError:
+        raise ImportError(f"backbone '{arch}' needs torchvision: pip install torchvision") from None
+    net = getattr(models, arch)(weights=None)
+    if weights is not None:
+        _load_local_weights(arch, net, str(weights))
+    if channels != 3:
+        old = net.conv1
+        net.conv1 = nn.Conv2d(channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False)
+    return ResNetBackbone(net)
+
+
+def _load_local_weights(arch: str, net: nn.Module, path: str) -> None:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"backbone '{arch}' weights file not found: '{path}' (weights are never downloaded)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    state = {key.removeprefix("module."): value for key, value in state.items() if not key.startswith(("fc.", "module.fc."))}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.startswith("fc.")]
+    if missing or unexpected:
+        problem = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise ValueError(f"backbone '{arch}' weights '{path}' do not match a {arch} state_dict: {problem}")
+
+
+def make_resnet18(input_shape: tuple[int, ...], weights: str | None = None) -> ResNetBackbone:
+    """torchvision ResNet-18 features (512), random init; needs torchvision.
+
+    Options:
+      weights: path to a local state_dict file to load (fc.* keys ignored); never downloaded.
+    """
+    return build_resnet("resnet18", tuple(input_shape), weights)
+
+
+def make_resnet50(input_shape: tuple[int, ...], weights: str | None = None) -> ResNetBackbone:
+    """torchvision ResNet-50 features (2048), random init; needs torchvision.
+
+    Options:
+      weights: path to a local state_dict file to load (fc.* keys ignored); never downloaded.
+    """
+    return build_resnet("resnet50", tuple(input_shape), weights)
