@@ -1,0 +1,135 @@
+"""``npz``: your own arrays, from one ``.npz`` file (``numpy.savez``).
+
+Keys (N rows each; per-example shapes of all x arrays must match):
+
+- required: ``xs`` (source inputs), ``ys`` (source labels, integers in [0, num_classes)),
+  ``xt`` (target inputs);
+- optional: ``yt`` (target labels, one per ``xt`` row: reported on target_test when no separate
+  test set is given, and used by the target-oracle method), ``xt_test`` + ``yt_test`` (a separate
+  labelled target test set), ``xs_val`` + ``ys_val`` (a source validation set; otherwise
+  ``val_fraction`` of the source rows are held out).
+
+Without ``yt`` and ``xt_test``, target_test is ``xt`` with ``y = None``: training works, but no
+target accuracy can be reported.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dann_core.specs import DomainData
+
+from ._common import generator, permutation_split, split
+
+REQUIRED_KEYS = ("xs", "ys", "xt")
+OPTIONAL_KEYS = ("yt", "xt_test", "yt_test", "xs_val", "ys_val")
+_PAIRS = (("xt_test", "yt_test"), ("xs_val", "ys_val"))
+
+
+def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_classes: int = 0) -> DomainData:
+    """Your arrays from a .npz file: required xs, ys, xt; optional yt, xt_test+yt_test, xs_val+ys_val.
+
+    Options:
+      path: the .npz file (required).
+      val_fraction: share of source rows held out as source_val when xs_val/ys_val are absent.
+      num_classes: number of classes; 0 infers it as 1 + the largest label found.
+    """
+    arrays = _load(path)
+    x_shape = _check_inputs(arrays, path)
+    labels = {key: _check_labels(arrays, key, x_key, path) for key, x_key in _label_keys(arrays)}
+    largest = max(int(values.max()) for values in labels.values() if values.size)
+    num_classes = num_classes or largest + 1
+    for key, values in labels.items():
+        if values.size and values.max() >= num_classes:
+            raise ValueError(f"npz '{path}': key '{key}' has label {int(values.max())} >= num_classes {num_classes}")
+
+    if "xs_val" in arrays:
+        source_train = split(arrays["xs"], labels["ys"])
+        source_val = split(arrays["xs_val"], labels["ys_val"])
+    else:
+        keep, held_out = permutation_split(len(labels["ys"]), val_fraction, generator(seed, 0))
+        source_train = split(arrays["xs"][keep], labels["ys"][keep])
+        source_val = split(arrays["xs"][held_out], labels["ys"][held_out])
+    if "xt_test" in arrays:
+        target_test = split(arrays["xt_test"], labels["yt_test"])
+    else:
+        target_test = split(arrays["xt"], labels.get("yt"))
+    return DomainData(
+        source_train=source_train,
+        source_val=source_val,
+        target_train=split(arrays["xt"], labels.get("yt")),
+        target_test=target_test,
+        num_classes=int(num_classes),
+        input_shape=x_shape,
+    )
+
+
+def _load(path: str | None) -> dict[str, np.ndarray]:
+    if path is None or str(path) == "":
+        raise ValueError("npz dataset needs the option path=<file.npz> (keys: xs, ys, xt; optional yt, xt_test, yt_test, xs_val, ys_val)")
+    file = Path(str(path))
+    if not file.is_file():
+        raise FileNotFoundError(f"npz dataset: no such file '{file}'")
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"npz dataset: cannot read '{file}' as a numpy .npz archive of plain arrays: {exc}") from None
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(
+            f"npz '{path}' lacks required key '{missing[0]}' (required: {', '.join(REQUIRED_KEYS)}; "
+            f"optional: {', '.join(OPTIONAL_KEYS)}; found: {', '.join(sorted(arrays)) or 'none'})"
+        )
+    unknown = sorted(set(arrays) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"npz '{path}' has unknown key '{unknown[0]}' (valid: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"
+        )
+    for first, second in _PAIRS:
+        if (first in arrays) != (second in arrays):
+            given, absent = (first, second) if first in arrays else (second, first)
+            raise ValueError(f"npz '{path}' has '{given}' but not '{absent}'; give both or neither")
+    return arrays
+
+
+def _check_inputs(arrays: dict[str, np.ndarray], path) -> tuple[int, ...]:
+    x_keys = [key for key in ("xs", "xt", "xt_test", "xs_val") if key in arrays]
+    for key in x_keys:
+        values = arrays[key]
+        if values.dtype.kind not in "fiub":
+            raise ValueError(f"npz '{path}': key '{key}' must be a numeric array, got dtype {values.dtype}")
+        if values.ndim < 2 or values.shape[0] == 0:
+            raise ValueError(f"npz '{path}': key '{key}' must have shape (N>0, ...features), got {values.shape}")
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise ValueError(f"npz '{path}': key '{key}' contains NaN or infinite values")
+    shape = arrays["xs"].shape[1:]
+    for key in x_keys[1:]:
+        if arrays[key].shape[1:] != shape:
+            raise ValueError(
+                f"npz '{path}': key '{key}' has per-example shape {arrays[key].shape[1:]} but 'xs' has {shape}"
+            )
+    return tuple(int(size) for size in shape)
+
+
+def _label_keys(arrays: dict[str, np.ndarray]):
+    for y_key, x_key in (("ys", "xs"), ("yt", "xt"), ("yt_test", "xt_test"), ("ys_val", "xs_val")):
+        if y_key in arrays:
+            yield y_key, x_key
+
+
+def _check_labels(arrays: dict[str, np.ndarray], key: str, x_key: str, path) -> np.ndarray:
+    values = arrays[key]
+    rows = arrays[x_key].shape[0]
+    integral = values.dtype.kind in "iu" or (
+        values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all()
+    )
+    if not integral or values.shape != (rows,):
+        raise ValueError(
+            f"npz '{path}': key '{key}' must be 1-D integer labels, one per row of '{x_key}' "
+            f"(shape ({rows},)), got {values.dtype} {values.shape}"
+        )
+    if values.size and values.min() < 0:
+        raise ValueError(f"npz '{path}': key '{key}' has negative label {int(values.min())}; labels must be >= 0")
+    return values.astype(np.int64)
