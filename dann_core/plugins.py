@@ -102,17 +102,23 @@ def get_plugin_manager(autoload: bool | None = None) -> DannPluginManager:
     return pm
 
 
-def _dann_entry_points():
-    """(distribution, entry point) for the ``dann`` group; one distribution per name (first on sys.path)."""
-    seen: set[str] = set()
+def _dann_entry_points() -> list:
+    """(distribution, entry point) pairs of the ``dann`` group, first-party first, then by name.
+
+    One distribution per name: the first found on sys.path, as ``import`` would pick.
+    """
+    found: dict[str, Any] = {}
     for dist in metadata.distributions():
         name = _normalise(dist.metadata["Name"] or "")
-        if not name or name in seen:
-            continue
-        seen.add(name)
-        for entry_point in dist.entry_points:
-            if entry_point.group == ENTRY_POINT_GROUP:
-                yield dist, entry_point
+        if name and name not in found:
+            found[name] = dist
+    ordered = sorted(found.items(), key=lambda item: (item[0] != FIRST_PARTY_DISTRIBUTION, item[0]))
+    return [
+        (dist, entry_point)
+        for _, dist in ordered
+        for entry_point in dist.entry_points
+        if entry_point.group == ENTRY_POINT_GROUP
+    ]
 
 
 def _register_entry_point(pm: DannPluginManager, dist_name: str, version: str, entry_point) -> None:

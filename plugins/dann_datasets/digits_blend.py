@@ -24,6 +24,8 @@ def make_digits_blend(
     val_fraction: float = 0.1,
     photo_intensity: float = 0.5,
     max_rotation: float = 15.0,
+    max_scale_change: float = 0.1,
+    max_shift: float = 2.0,
     standardize: str = "domain",
 ) -> DomainData:
     """sklearn digits (gray, 3×28×28) → the same digits blended with sklearn's sample photos (MNIST-M recipe).
@@ -36,7 +38,9 @@ def make_digits_blend(
       val_fraction: share of the 1797 originals reserved for source_val.
       photo_intensity: photo scale before |photo - digit|; 0.5 keeps strokes brighter than the
         background (at 1.0 bright sky/petals flip the polarity and DANN gains nothing).
-      max_rotation: random rotation range in degrees (scale 0.9-1.1 and ±2 px shift come with it).
+      max_rotation: random rotation in degrees, uniform in ±max_rotation.
+      max_scale_change: random scale, uniform in 1 ± max_scale_change.
+      max_shift: random shift in pixels, uniform in ±max_shift per axis.
       standardize: domain | source | none, per-channel standardisation (see _common.STANDARDIZE_MODES).
     """
     from sklearn.datasets import load_digits
@@ -46,21 +50,28 @@ def make_digits_blend(
             raise ValueError(f"digits-blend: {name} must be at least 1, got {value}")
     if not 0.0 < test_fraction + val_fraction < 1.0:
         raise ValueError(f"digits-blend: test_fraction + val_fraction must be in (0, 1), got {test_fraction + val_fraction}")
+    if not 0.0 <= max_scale_change < 1.0:
+        raise ValueError(f"digits-blend: max_scale_change must be in [0, 1), got {max_scale_change}")
     if not 0.0 <= photo_intensity <= 1.0:
         raise ValueError(f"digits-blend: photo_intensity must be in [0, 1], got {photo_intensity}")
 
     digits = load_digits()
     originals = digits.images.astype(np.float32) / 16.0
     labels = digits.target.astype(np.int64)
-    train_pool, test_pool = permutation_split(len(labels), test_fraction, generator(seed, 0))
-    keep, val_positions = permutation_split(train_pool.size, val_fraction / (1.0 - test_fraction), generator(seed, 1))
-    val_pool, train_pool = train_pool[val_positions], train_pool[keep]
+    train_pool, val_pool, test_pool = original_pools(seed, len(labels), test_fraction, val_fraction)
     photos = sklearn_photos()
 
     def render(pool: np.ndarray, count: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
         rng = generator(seed, stream)
         chosen = rng.choice(pool, size=count, replace=True)
-        return render_digits(originals[chosen], rng, max_rotation=max_rotation), labels[chosen]
+        images = render_digits(
+            originals[chosen],
+            rng,
+            max_rotation=max_rotation,
+            scale_range=(1.0 - max_scale_change, 1.0 + max_scale_change),
+            max_shift=max_shift,
+        )
+        return images, labels[chosen]
 
     def blend(images: np.ndarray, stream: int) -> np.ndarray:
         return blend_with_photos(images, photos, photo_intensity, generator(seed, stream))
@@ -79,3 +90,10 @@ def make_digits_blend(
         class_names=[str(digit) for digit in range(10)],
     )
     return _common.standardize(data, standardize)
+
+
+def original_pools(seed: int, n: int, test_fraction: float, val_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Disjoint (train, val, test) index pools over the ``n`` originals, sized by the fractions."""
+    train_pool, test_pool = permutation_split(n, test_fraction, generator(seed, 0))
+    keep, val_positions = permutation_split(train_pool.size, val_fraction / (1.0 - test_fraction), generator(seed, 1))
+    return train_pool[keep], train_pool[val_positions], test_pool

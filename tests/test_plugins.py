@@ -1,0 +1,308 @@
+"""The plugin manager, the registry, option coercion and the ``dann plugins`` listing."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+import pytest
+
+from dann_core import hookspecs
+from dann_core.plugins import (
+    AUTOLOAD_ENV,
+    DuplicateComponentError,
+    InvalidOptionError,
+    PluginLoadError,
+    UnknownComponentError,
+    coerce_option,
+    format_listing,
+    get_plugin_manager,
+    get_registry,
+    plugin_listing,
+)
+from dann_core.specs import ComponentSpec, DomainData
+
+TEST_PLUGINS = Path(__file__).parent / "plugins"
+FIRST_PARTY = {"datasets", "backbones", "discriminators"}
+
+
+@pytest.fixture
+def test_plugin(monkeypatch):
+    """Import a module from tests/plugins/ by name."""
+    monkeypatch.syspath_prepend(str(TEST_PLUGINS))
+    return importlib.import_module
+
+
+@pytest.fixture
+def fake_distribution(tmp_path, monkeypatch):
+    """Install (on sys.path) a third-party distribution 'fake-dann-plugin' with the given dann entry points."""
+
+    def install(entry_points: dict[str, str], modules: dict[str, str]) -> None:
+        info = tmp_path / "fake_dann_plugin-1.2.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-dann-plugin\nVersion: 1.2.3\n")
+        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+        (info / "entry_points.txt").write_text("[dann]\n" + lines)
+        for module, source in modules.items():
+            (tmp_path / f"{module}.py").write_text(source)
+            monkeypatch.delitem(sys.modules, module, raising=False)
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
+    return install
+
+
+FAKE_PLUGIN_SOURCE = '''
+from dann_core import hookimpl
+from dann_core.specs import ComponentSpec
+
+def make_fake(seed: int, size: int = 3):
+    """A fake dataset."""
+    return size
+
+@hookimpl
+def register_datasets():
+    return [ComponentSpec.from_factory("fake-data", make_fake)]
+'''
+
+
+# ------------------------------------------------------------------------------------ hook specs
+
+
+def test_every_hook_is_specified_with_a_docstring():
+    specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
+    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_commands"}
+    for name, fn in specs.items():
+        assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
+
+
+def test_register_commands_hook_adds_a_click_command(test_plugin):
+    pm = get_plugin_manager(autoload=False)
+    pm.register(test_plugin("dann_testplugin_blobs"))
+    group = click.Group("dann")
+    pm.hook.register_commands(cli=group)
+    result = CliRunner().invoke(group, ["blobs-hello"])
+    assert result.exit_code == 0 and result.output == "hello from blobs\n"
+
+
+# ------------------------------------------------------------------------------- plugin manager
+
+
+def test_first_party_plugins_load_through_entry_points_even_with_autoload_off(monkeypatch):
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    pm = get_plugin_manager()
+    assert FIRST_PARTY <= {name for name, _ in pm.list_name_plugin()}
+    assert {pm.sources[name].distribution for name in FIRST_PARTY} == {"dann"}
+
+
+def test_each_call_builds_a_fresh_manager(test_plugin):
+    first = get_plugin_manager(autoload=False)
+    first.register(test_plugin("dann_testplugin_blobs"), name="blobs")
+    assert first is not get_plugin_manager(autoload=False)
+    assert "test-blobs" in get_registry(first).datasets
+    assert "test-blobs" not in get_registry(get_plugin_manager(autoload=False)).datasets
+
+
+def test_third_party_entry_points_follow_autoload(fake_distribution, monkeypatch):
+    fake_distribution({"fake": "fake_dann_module"}, {"fake_dann_module": FAKE_PLUGIN_SOURCE})
+    loaded = get_plugin_manager()
+    assert loaded.sources["fake"].distribution == "fake-dann-plugin"
+    assert get_registry(loaded).build("dataset", "fake-data", {"size": "5"}, seed=0) == 5
+    assert "fake" not in dict(get_plugin_manager(autoload=False).list_name_plugin())
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    assert "fake" not in dict(get_plugin_manager().list_name_plugin())
+    assert "fake" in dict(get_plugin_manager(autoload=True).list_name_plugin())
+
+
+def test_plugin_that_fails_to_import_names_its_distribution_and_entry_point(fake_distribution):
+    fake_distribution({"broken": "fake_broken_module"}, {"fake_broken_module": "import no_such_module_xyz\n"})
+    with pytest.raises(PluginLoadError) as error:
+        get_plugin_manager(autoload=True)
+    message = str(error.value)
+    assert "'fake-dann-plugin'" in message and "broken = fake_broken_module" in message
+    assert "no_such_module_xyz" in message and "\n" not in message
+
+
+def test_third_party_entry_point_cannot_take_a_first_party_name(fake_distribution):
+    fake_distribution({"datasets": "fake_dann_module"}, {"fake_dann_module": FAKE_PLUGIN_SOURCE})
+    with pytest.raises(PluginLoadError, match="'datasets' is used by two distributions: 'dann' and 'fake-dann-plugin'"):
+        get_plugin_manager(autoload=True)
+
+
+# ------------------------------------------------------------------------------------- registry
+
+
+def test_registry_lists_the_built_ins():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    assert set(registry.datasets) == {"moons", "digits-blend", "npz", "image-folder", "mnist", "mnist-m"}
+    assert set(registry.backbones) == {"mlp", "lenet", "svhn-net", "resnet18", "resnet50"}
+    assert set(registry.discriminators) == {"mlp", "conditional"}
+    assert registry.provider[("dataset", "moons")] == "datasets"
+
+
+def test_test_plugin_dataset_builds_on_a_fresh_manager(test_plugin):
+    pm = get_plugin_manager(autoload=False)
+    pm.register(test_plugin("dann_testplugin_blobs"), name="blobs")
+    registry = get_registry(pm)
+    data = registry.build("dataset", "test-blobs", {"n": "4", "shift": "2.5"}, seed=1)
+    assert isinstance(data, DomainData) and data.target_train.x.shape == (4, 2)
+    assert registry.provider[("dataset", "test-blobs")] == "blobs"
+
+
+def test_duplicate_name_names_both_plugins(test_plugin):
+    pm = get_plugin_manager(autoload=False)
+    pm.register(test_plugin("dann_testplugin_duplicate"), name="duplicate-moons")
+    with pytest.raises(DuplicateComponentError, match="dataset 'moons' is registered by two plugins: '(datasets|duplicate-moons)' and '(datasets|duplicate-moons)'") as error:
+        get_registry(pm)
+    assert "datasets" in str(error.value) and "duplicate-moons" in str(error.value)
+
+
+def test_non_spec_return_value_names_the_plugin(test_plugin):
+    pm = get_plugin_manager(autoload=False)
+    pm.register(test_plugin("dann_testplugin_bad").ReturnsStrings(), name="strings")
+    with pytest.raises(PluginLoadError, match="plugin 'strings' register_discriminators\\(\\) returned str"):
+        get_registry(pm)
+
+
+def test_unknown_name_suggests_the_closest_and_lists_choices():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    with pytest.raises(UnknownComponentError) as error:
+        registry.get("dataset", "moon")
+    assert str(error.value) == (
+        "unknown dataset 'moon'; did you mean 'moons'? choices: digits-blend, image-folder, mnist, mnist-m, moons, npz"
+    )
+    with pytest.raises(UnknownComponentError, match="^unknown backbone 'zzz'; choices: lenet, mlp, resnet18"):
+        registry.get("backbone", "zzz")
+    with pytest.raises(ValueError, match="unknown component kind 'model'"):
+        registry.get("model", "mlp")
+
+
+def test_build_coerces_string_options_and_accepts_dashes():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    backbone = registry.build("backbone", "mlp", {"width": "7", "depth": "2", "activation": "relu"}, input_shape=(2,))
+    assert backbone.out_features == 7 and len(backbone.layers) == 5
+    data = registry.build("dataset", "moons", {"n-per-class": "5", "n_test_per_class": 3, "angle": "90"}, seed=0)
+    assert len(data.source_train) == 10 and len(data.target_test) == 6
+    head = registry.build("discriminator", "mlp", {"hidden": "4,3"}, in_features=2, num_domains=2, num_classes=2)
+    assert [layer.out_features for layer in head.layers if hasattr(layer, "out_features")] == [4, 3, 1]
+
+
+def test_unknown_option_names_it_and_the_valid_ones():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    with pytest.raises(InvalidOptionError) as error:
+        registry.build("dataset", "moons", {"angel": "3"}, seed=0)
+    assert str(error.value) == (
+        "unknown option 'angel' for dataset 'moons'; did you mean 'angle'? "
+        "valid options: angle, n_per_class, n_test_per_class, noise, standardize"
+    )
+    with pytest.raises(InvalidOptionError, match="backbone 'lenet'; valid options: \\(it takes no options\\)"):
+        registry.build("backbone", "lenet", {"width": 3}, input_shape=(1, 28, 28))
+
+
+def test_bad_option_value_names_the_option_and_type():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    with pytest.raises(InvalidOptionError, match="^dataset 'moons' option 'angle' expects a float, got 'steep'$"):
+        registry.build("dataset", "moons", {"angle": "steep"}, seed=0)
+
+
+def test_option_cannot_shadow_a_context_argument():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    registry.datasets["f"] = ComponentSpec("f", lambda seed, size=1: size, "", {"size": 1, "seed": 0})
+    with pytest.raises(InvalidOptionError, match="option 'seed' collides with a context argument"):
+        registry.build("dataset", "f", {"seed": 3}, seed=0)
+    assert registry.build("dataset", "f", {"size": "4"}, seed=0) == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "default", "expected"),
+    [
+        ("true", False, True),
+        ("No", True, False),
+        ("1", False, True),
+        (0, True, False),
+        ("12", 3, 12),
+        (4.0, 3, 4),
+        ("0.25", 1.0, 0.25),
+        (2, 1.0, 2.0),
+        ("abc", "x", "abc"),
+        (5, "x", "5"),
+        ("1024,1024", (100,), (1024, 1024)),
+        ("", (100,), ()),
+        (64, (100,), (64,)),
+        ([1, "2"], (100,), (1, 2)),
+        ("a, b", ["x"], ["a", "b"]),
+        ("1,2.5,z", (), (1, 2.5, "z")),
+        ("7", None, 7),
+        ("0.5", None, 0.5),
+        ("/data/w.pt", None, "/data/w.pt"),
+        ("none", None, None),
+        (3, None, 3),
+    ],
+)
+def test_coerce_option_follows_the_default_type(value, default, expected):
+    result = coerce_option(value, default)
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "default"),
+    [("maybe", True), (2, False), ("1.5", 3), (2.5, 3), (True, 3), ("x", 1.0), ("1,x", (1,))],
+)
+def test_coerce_option_rejects_values_of_the_wrong_type(value, default):
+    with pytest.raises(InvalidOptionError, match="^opt expects"):
+        coerce_option(value, default, where="opt")
+
+
+def test_from_factory_reads_options_and_description_from_the_factory():
+    def factory(input_shape, width: int = 3, *, act: str = "relu"):
+        """First line.
+
+        More.
+        """
+
+    spec = ComponentSpec.from_factory("thing", factory)
+    assert spec.options == {"width": 3, "act": "relu"} and spec.description == "First line."
+
+
+# -------------------------------------------------------------------------------------- listing
+
+
+def test_plugin_listing_and_its_text(test_plugin):
+    pm = get_plugin_manager(autoload=False)
+    pm.register(test_plugin("dann_testplugin_blobs"), name="blobs")
+    listing = {row["name"]: row for row in plugin_listing(pm)}
+    assert listing["blobs"] == {
+        "name": "blobs",
+        "distribution": None,
+        "version": None,
+        "hooks": ["register_commands", "register_datasets"],
+        "provides": {"datasets": ["test-blobs"], "commands": ["blobs-hello"]},
+    }
+    assert listing["datasets"]["distribution"] == "dann" and listing["datasets"]["version"]
+    assert "moons" in listing["datasets"]["provides"]["datasets"]
+    text = format_listing(list(listing.values()))
+    assert "blobs (registered directly)\n  hooks: register_commands, register_datasets\n  datasets: test-blobs" in text
+    assert "  discriminators: conditional, mlp" in text
+
+
+def test_describe_is_json_ready_and_shows_options():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    described = json.loads(json.dumps(registry.describe()))
+    discriminators = {entry["name"]: entry for entry in described["components"]["discriminators"]}
+    assert discriminators["mlp"]["options"] == {"hidden": [100], "dropout": 0.0}
+    assert "Options:" in discriminators["mlp"]["doc"]
+    text = format_listing(described["plugins"], described["components"])
+    assert "  moons - " in text and "      angle = 35.0" in text and "      hidden = 100" in text
+
+
+def test_every_builtin_documents_each_option():
+    registry = get_registry(get_plugin_manager(autoload=False))
+    for kind in ("dataset", "backbone", "discriminator"):
+        for name, spec in registry.of_kind(kind).items():
+            doc = inspect.getdoc(spec.factory) or ""
+            for option in spec.options:
+                assert f"{option}:" in doc, f"{kind} '{name}' does not document option '{option}'"
