@@ -35,7 +35,7 @@ def _extensions():
     from torch.utils import cpp_extension
 
     use_cuda = os.environ.get("DANN_NO_CUDA") != "1" and torch.version.cuda is not None and _cuda_home()
-    cxx = ["-O3", "-std=c++17", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
+    cxx = ["-O3", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
     sources = _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp")
     kwargs = dict(extra_link_args=["-fopenmp"])
     if use_cuda:
@@ -45,7 +45,7 @@ def _extensions():
         # With no GPU to ask, cpp_extension needs the target archs spelled out (else it crashes).
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
         sources += _sources("csrc/cuda/*.cu") + _sources("csrc/cuda/*.cpp")
-        nvcc = ["-O3", "-std=c++17", "--use_fast_math", "-lineinfo"]
+        nvcc = ["-O3", "-std=c++20", "--use_fast_math", "-lineinfo"]
         ext = cpp_extension.CUDAExtension(
             "dann_core._C",
             sources,
