@@ -1,0 +1,338 @@
+"""The built-in datasets at tiny sizes: shapes, determinism, splits, and one-line input errors."""
+from __future__ import annotations
+
+import gzip
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dann_core.plugins import get_plugin_manager, get_registry
+from dann_core.specs import DomainData
+from dann_datasets._digits import blend_with_photos, render_digits
+from dann_datasets.digits_blend import original_pools
+from dann_datasets.mnist import read_idx
+from dann_datasets.moons import MOONS_CENTRE
+
+SPLITS = ("source_train", "source_val", "target_train", "target_test")
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return get_registry(get_plugin_manager(autoload=False))
+
+
+def build(registry, name, seed=0, **options):
+    return registry.build("dataset", name, options, seed=seed)
+
+
+def assert_well_formed(data: DomainData, labelled_target: bool = True):
+    for name in SPLITS:
+        part = getattr(data, name)
+        assert part.x.dtype == torch.float32 and tuple(part.x.shape[1:]) == tuple(data.input_shape), name
+        if labelled_target or name.startswith("source"):
+            assert part.y.dtype == torch.int64 and part.y.shape == (len(part),), name
+            assert 0 <= int(part.y.min()) and int(part.y.max()) < data.num_classes, name
+
+
+def assert_same(a: DomainData, b: DomainData):
+    for name in SPLITS:
+        assert torch.equal(getattr(a, name).x, getattr(b, name).x), name
+        assert torch.equal(getattr(a, name).y, getattr(b, name).y), name
+
+
+# ---------------------------------------------------------------------------------------- moons
+
+
+def test_moons_shapes_and_determinism(registry):
+    data = build(registry, "moons", n_per_class=20, n_test_per_class=7)
+    assert_well_formed(data)
+    assert data.input_shape == (2,) and data.num_classes == 2
+    assert [len(getattr(data, name)) for name in SPLITS] == [40, 14, 40, 14]
+    assert_same(data, build(registry, "moons", n_per_class=20, n_test_per_class=7))
+    assert not torch.equal(data.source_train.x, build(registry, "moons", seed=1, n_per_class=20).source_train.x)
+
+
+def test_moons_target_is_the_source_rotated_about_the_centre(registry):
+    data = build(registry, "moons", n_per_class=30, noise=0.0, angle=50.0)
+    theta = math.radians(-50.0)
+    back = torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=torch.float32)
+    centre = torch.tensor(MOONS_CENTRE, dtype=torch.float32)
+    for part, rotate in ((data.source_train, False), (data.target_train, True)):
+        points = (part.x - centre) @ back.T + centre if rotate else part.x
+        # without noise, class 0 lies on the unit circle about (0, 0) and class 1 on the one about (1, 0.5)
+        arc_centre = torch.where(part.y[:, None] == 0, torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.5]))
+        assert torch.allclose((points - arc_centre).norm(dim=1), torch.ones(len(part)), atol=1e-5)
+    assert not torch.allclose(data.target_train.x, data.source_train.x, atol=0.1)
+
+
+def test_moons_standardize_source(registry):
+    data = build(registry, "moons", n_per_class=50, standardize="source")
+    assert torch.allclose(data.source_train.x.mean(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(data.source_train.x.std(0), torch.ones(2), atol=1e-4)
+    with pytest.raises(ValueError, match="standardize must be one of source, domain, none, got 'both'"):
+        build(registry, "moons", standardize="both")
+
+
+# --------------------------------------------------------------------------------- digits-blend
+
+TINY_DIGITS = dict(n_images=40, n_val_images=12, n_test_images=24)
+
+
+def test_digits_blend_shapes_and_determinism(registry):
+    data = build(registry, "digits-blend", **TINY_DIGITS)
+    assert_well_formed(data)
+    assert data.input_shape == (3, 28, 28) and data.num_classes == 10 and data.class_names[3] == "3"
+    assert [len(getattr(data, name)) for name in SPLITS] == [40, 12, 40, 24]
+    assert_same(data, build(registry, "digits-blend", **TINY_DIGITS))
+    assert not torch.equal(data.target_test.x, build(registry, "digits-blend", seed=1, **TINY_DIGITS).target_test.x)
+    # source is gray (channels equal), target is coloured by the photos
+    assert torch.equal(data.source_train.x[:, 0], data.source_train.x[:, 2])
+    assert not torch.equal(data.target_train.x[:, 0], data.target_train.x[:, 2])
+
+
+def test_digits_blend_domain_standardisation_zeroes_each_domain(registry):
+    data = build(registry, "digits-blend", **TINY_DIGITS)
+    for part in (data.source_train, data.target_train):
+        assert torch.allclose(part.x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
+
+
+def test_digits_blend_original_pools_are_disjoint_and_complete():
+    train, val, test = original_pools(seed=3, n=1797, test_fraction=0.3, val_fraction=0.1)
+    assert len(set(train) | set(val) | set(test)) == 1797 == len(train) + len(val) + len(test)
+    assert len(test) == round(1797 * 0.3) and abs(len(val) - 180) <= 1
+
+
+def test_digits_blend_target_test_comes_from_unseen_digits(registry):
+    from sklearn.datasets import load_digits
+
+    # no jitter and a black photo: every image is exactly the plain rendering of one original
+    plain = dict(max_rotation=0.0, max_scale_change=0.0, max_shift=0.0, photo_intensity=0.0, standardize="none")
+    data = build(registry, "digits-blend", seed=5, n_images=300, n_val_images=50, n_test_images=100, **plain)
+    originals = load_digits().images.astype(np.float32) / 16.0
+    rendered = torch.as_tensor(render_digits(originals, np.random.default_rng(0), 0.0, (1.0, 1.0), 0.0)).flatten(1)
+
+    def which(part):
+        distances = torch.cdist(part.x[:, 0].flatten(1), rendered, compute_mode="donot_use_mm_for_euclid_dist")
+        assert torch.all(distances.min(dim=1).values < 1e-4)
+        return set(distances.argmin(dim=1).tolist())
+
+    train, val, test = (set(pool.tolist()) for pool in original_pools(5, 1797, 0.3, 0.1))
+    assert which(data.source_train) <= train and which(data.target_train) <= train
+    assert which(data.source_val) <= val and which(data.target_test) <= test
+
+
+def test_render_digits_fits_the_20_pixel_box():
+    square = np.ones((1, 8, 8), dtype=np.float32)
+    image = render_digits(square, np.random.default_rng(0), 0.0, (1.0, 1.0), 0.0)[0]
+    inside = image[4:24, 4:24]
+    assert image.shape == (28, 28) and inside[1:-1, 1:-1].min() > 0.99
+    assert image[:3].max() == 0 and image[25:].max() == 0 and image[:, :3].max() == 0
+
+
+def test_half_intensity_blend_keeps_strokes_brighter_than_background():
+    digits = np.zeros((50, 28, 28), dtype=np.float32)
+    digits[:, 10:18, 10:18] = 1.0
+    photos = [np.random.default_rng(0).uniform(0, 1, (40, 60, 3)).astype(np.float32)]
+    blended = blend_with_photos(digits, photos, 0.5, np.random.default_rng(1))
+    assert blended.shape == (50, 3, 28, 28)
+    assert blended[:, :, 10:18, 10:18].min() >= 0.5 and blended[:, :, :10].max() <= 0.5
+    full = blend_with_photos(digits, [np.ones((40, 60, 3), np.float32)], 1.0, np.random.default_rng(1))
+    assert full[:, :, 10:18, 10:18].max() == 0.0  # a white photo at full intensity erases the stroke
+
+
+# ------------------------------------------------------------------------------------------- npz
+
+
+def save_npz(tmp_path, **arrays):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def npz_arrays(n=20, features=3, classes=4):
+    rng = np.random.default_rng(0)
+    return dict(
+        xs=rng.normal(size=(n, features)).astype(np.float32),
+        ys=np.arange(n) % classes,
+        xt=rng.normal(size=(n + 5, features)),
+    )
+
+
+def test_npz_splits_source_and_infers_classes(registry, tmp_path):
+    arrays = npz_arrays()
+    data = build(registry, "npz", path=save_npz(tmp_path, **arrays, yt=np.arange(25) % 4), val_fraction=0.25)
+    assert_well_formed(data)
+    assert data.num_classes == 4 and data.input_shape == (3,)
+    assert (len(data.source_train), len(data.source_val), len(data.target_test)) == (15, 5, 25)
+    rows = torch.cat([data.source_train.x, data.source_val.x])
+    assert torch.equal(rows.sort(dim=0).values, torch.as_tensor(arrays["xs"]).sort(dim=0).values)
+
+
+def test_npz_explicit_validation_and_test_sets(registry, tmp_path):
+    arrays = npz_arrays()
+    path = save_npz(
+        tmp_path, **arrays, xs_val=np.zeros((2, 3)), ys_val=np.array([0, 1]), xt_test=np.ones((3, 3)), yt_test=np.array([0, 1, 5])
+    )
+    data = build(registry, "npz", path=path)
+    assert data.num_classes == 6 and len(data.source_train) == 20 and len(data.source_val) == 2
+    assert torch.equal(data.target_test.y, torch.tensor([0, 1, 5])) and data.target_train.y is None
+
+
+def test_npz_without_target_labels_has_unlabelled_target_test(registry, tmp_path):
+    data = build(registry, "npz", path=save_npz(tmp_path, **npz_arrays()))
+    assert_well_formed(data, labelled_target=False)
+    assert data.target_test.y is None and len(data.target_test) == 25
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.pop("xt"), "lacks required key 'xt' \\(required: xs, ys, xt; optional: yt, xt_test"),
+        (lambda a: a.update(xt=np.zeros((5, 4))), "key 'xt' has per-example shape \\(4,\\) but 'xs' has \\(3,\\)"),
+        (lambda a: a.update(ys=np.arange(19)), "key 'ys' must be 1-D integer labels, one per row of 'xs' \\(shape \\(20,\\)\\)"),
+        (lambda a: a.update(ys=np.full(20, 0.5)), "key 'ys' must be 1-D integer labels"),
+        (lambda a: a.update(ys=np.full(20, -1)), "key 'ys' has negative label -1"),
+        (lambda a: a.update(yt=np.arange(25)), "key 'yt' has label 24 >= num_classes 4"),
+        (lambda a: a.update(xt_test=np.zeros((2, 3))), "has 'xt_test' but not 'yt_test'; give both or neither"),
+        (lambda a: a.update(extra=np.zeros(2)), "unknown key 'extra' \\(valid: xs, ys, xt, yt"),
+        (lambda a: a.update(xs=np.array(["a"] * 20)), "key 'xs' must be a numeric array, got dtype <U1"),
+        (lambda a: a.update(xs=np.arange(20)), "key 'xs' must have shape \\(N>0, ...features\\), got \\(20,\\)"),
+        (lambda a: a.update(xt=np.full((5, 3), np.nan)), "key 'xt' contains NaN"),
+    ],
+)
+def test_npz_validation_errors_name_the_key(registry, tmp_path, change, message):
+    arrays = npz_arrays()
+    change(arrays)
+    options = {"path": save_npz(tmp_path, **arrays)}
+    if "num_classes 4" in message:
+        options["num_classes"] = 4
+    with pytest.raises(ValueError, match=message) as error:
+        build(registry, "npz", **options)
+    assert "\n" not in str(error.value)
+
+
+def test_npz_missing_file_and_missing_path(registry, tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"no such file '{tmp_path / 'nope.npz'}'"):
+        build(registry, "npz", path=str(tmp_path / "nope.npz"))
+    with pytest.raises(ValueError, match="npz dataset needs the option path=<file.npz>"):
+        build(registry, "npz")
+
+
+# ---------------------------------------------------------------------------------- image-folder
+
+
+def write_image_folder(root, classes, per_class=3, size=(20, 14), seed=0):
+    rng = np.random.default_rng(seed)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{index}.png")
+    return str(root)
+
+
+def test_image_folder_reads_resizes_and_labels(registry, tmp_path):
+    source = write_image_folder(tmp_path / "amazon", ["bike", "mug"], per_class=5)
+    target = write_image_folder(tmp_path / "webcam", ["bike", "mug"], per_class=3, seed=1)
+    data = build(registry, "image-folder", source=source, target=target, size=16, val_fraction=0.2, standardize="none")
+    assert_well_formed(data)
+    assert data.input_shape == (3, 16, 16) and data.class_names == ["bike", "mug"]
+    assert (len(data.source_train), len(data.source_val), len(data.target_train)) == (8, 2, 6)
+    assert torch.equal(data.target_test.y, torch.tensor([0, 0, 0, 1, 1, 1]))
+    assert 0.0 <= float(data.target_train.x.min()) and float(data.target_train.x.max()) <= 1.0
+    assert_same(data, build(registry, "image-folder", source=source, target=target, size=16, val_fraction=0.2, standardize="none"))
+
+
+def test_image_folder_separate_target_test(registry, tmp_path):
+    source = write_image_folder(tmp_path / "s", ["a", "b"])
+    target = write_image_folder(tmp_path / "t", ["a", "b"])
+    test = write_image_folder(tmp_path / "tt", ["a", "b"], per_class=1)
+    data = build(registry, "image-folder", source=source, target=target, target_test=test, size=8)
+    assert len(data.target_test) == 2 and len(data.target_train) == 6
+
+
+def test_image_folder_class_mismatch_and_missing_folder(registry, tmp_path):
+    source = write_image_folder(tmp_path / "s", ["a", "b"])
+    target = write_image_folder(tmp_path / "t", ["a", "c"])
+    with pytest.raises(ValueError, match="class folders differ between .*only in source: b; only in the other: c"):
+        build(registry, "image-folder", source=source, target=target, size=8)
+    with pytest.raises(FileNotFoundError, match="image-folder: no such folder '.*missing'"):
+        build(registry, "image-folder", source=source, target=str(tmp_path / "missing"), size=8)
+    with pytest.raises(ValueError, match="needs the options source=<folder> and target=<folder>"):
+        build(registry, "image-folder", source=source)
+
+
+# ----------------------------------------------------------------------------------------- mnist
+
+
+def write_idx(path, array, gz=False):
+    header = (0x0803 if array.ndim == 3 else 0x0801).to_bytes(4, "big")
+    header += b"".join(int(size).to_bytes(4, "big") for size in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if gz:
+        with gzip.open(str(path) + ".gz", "wb") as file:
+            file.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+@pytest.fixture
+def mnist_root(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "mnist"
+    root.mkdir()
+    write_idx(root / "train-images-idx3-ubyte", rng.integers(0, 256, (30, 28, 28)), gz=True)
+    write_idx(root / "train-labels-idx1-ubyte", np.arange(30) % 10, gz=True)
+    write_idx(root / "t10k-images.idx3-ubyte", rng.integers(0, 256, (10, 28, 28)))
+    write_idx(root / "t10k-labels.idx1-ubyte", np.arange(10))
+    return root
+
+
+def test_read_idx_round_trip_and_bad_magic(tmp_path):
+    array = np.arange(24).reshape(2, 3, 4)
+    write_idx(tmp_path / "x-idx3-ubyte", array)
+    assert np.array_equal(read_idx(tmp_path / "x-idx3-ubyte", 3), array)
+    write_idx(tmp_path / "y-idx1-ubyte", np.arange(5))
+    with pytest.raises(ValueError, match="not an idx file of 3-d unsigned bytes"):
+        read_idx(tmp_path / "y-idx1-ubyte", 3)
+
+
+def test_mnist_reads_idx_files(registry, mnist_root):
+    data = build(registry, "mnist", root=str(mnist_root), n_val=6, standardize="none")
+    assert_well_formed(data)
+    assert data.input_shape == (3, 28, 28) and data.num_classes == 10
+    assert [len(getattr(data, name)) for name in SPLITS] == [24, 6, 24, 10]
+    raw = read_idx(mnist_root / "t10k-images.idx3-ubyte", 3)
+    assert torch.allclose(data.target_test.x[:, 1], torch.as_tensor(raw / 255.0, dtype=torch.float32))
+    assert_same(data, build(registry, "mnist", root=str(mnist_root), n_val=6, standardize="none"))
+    assert len(build(registry, "mnist", root=str(mnist_root), n_train=12, n_val=2).source_train) == 10
+
+
+def test_mnist_m_blends_with_a_backgrounds_folder(registry, mnist_root, tmp_path):
+    backgrounds = tmp_path / "photos"
+    backgrounds.mkdir()
+    Image.fromarray(np.full((40, 50, 3), 255, np.uint8)).save(backgrounds / "white.png")
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(backgrounds / "too-small.png")
+    data = build(registry, "mnist-m", root=str(mnist_root), backgrounds=str(backgrounds), n_val=6, standardize="none")
+    assert_well_formed(data)
+    digits = torch.as_tensor(read_idx(mnist_root / "t10k-images.idx3-ubyte", 3) / 255.0, dtype=torch.float32)
+    # a white photo at the paper's full intensity: |1 - digit| in every channel
+    assert torch.allclose(data.target_test.x, (1.0 - digits)[:, None].expand(-1, 3, -1, -1), atol=1e-6)
+    default = build(registry, "mnist-m", root=str(mnist_root), n_val=6, standardize="none")
+    assert default.target_test.x.max() <= 1.0 and not torch.equal(default.target_test.x[:, 0], default.target_test.x[:, 2])
+
+
+def test_mnist_errors_name_the_missing_piece(registry, mnist_root, tmp_path):
+    (mnist_root / "t10k-labels.idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError, match="MNIST file 't10k-labels-idx1-ubyte' \\(or .gz\\) not found in"):
+        build(registry, "mnist", root=str(mnist_root))
+    with pytest.raises(ValueError, match="mnist-m dataset needs the option root="):
+        build(registry, "mnist-m")
+    with pytest.raises(FileNotFoundError, match="backgrounds folder not found"):
+        write_idx(mnist_root / "t10k-labels-idx1-ubyte", np.arange(10))
+        build(registry, "mnist-m", root=str(mnist_root), backgrounds=str(tmp_path / "none"), n_val=6)
+    with pytest.raises(ValueError, match="n_val=30 leaves no training images out of 30"):
+        build(registry, "mnist", root=str(mnist_root), n_val=30)
