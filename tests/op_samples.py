@@ -1,0 +1,78 @@
+"""Sample inputs for every dann op, shared by the op tests (the Liger / extension-cpp table style).
+
+Each sample is the op name plus the positional arguments of the ``torch.ops.dann`` schema, which the
+reference in ``dann_core.ops.reference`` takes too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from dann_core.ops import dispatch
+
+SIZES = (1, 7, 1023, 100003)
+DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+# (atol, rtol) per dtype for kernel vs reference: both compute in float32 (float64 for float64),
+# so the differences are the order of summation and the final rounding.
+TOLERANCE = {
+    torch.float32: (1e-5, 1e-5),
+    torch.float64: (1e-12, 1e-12),
+    torch.bfloat16: (1e-2, 1.6e-2),
+    torch.float16: (1e-3, 1e-3),
+}
+
+HAS_EXT = dispatch.build_info()["compiled"]
+needs_ext = __import__("pytest").mark.skipif(not HAS_EXT, reason="dann_core._C is not built")
+
+
+@dataclass
+class Sample:
+    op: str
+    args: tuple
+    note: str
+
+    def __repr__(self) -> str:
+        return f"{self.op}[{self.note}]"
+
+
+def _noncontiguous(t: torch.Tensor) -> torch.Tensor:
+    """The same values as ``t`` in a non-contiguous layout."""
+    if t.dim() < 2:
+        return torch.stack([t, t], dim=-1)[..., 0]
+    return t.t().contiguous().t()
+
+
+def samples(dtypes=DTYPES, sizes=SIZES, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, dtype):
+        return (torch.randn(*shape, generator=g) * 3).to(dtype=dtype, device=device)
+
+    for dtype in dtypes:
+        for n in sizes:
+            lam = torch.tensor(0.37, dtype=torch.float32)
+            tag = f"{str(dtype).split('.')[-1]}-n{n}"
+            grad = randn(n, 3, dtype=dtype)
+            yield Sample("grl_backward", (grad, lam), tag)
+            yield Sample("grl_backward", (_noncontiguous(grad), lam.double()), tag + "-strided")
+            n_label = n // 2
+            yield Sample("split_reverse_backward", (randn(n_label, 3, dtype=dtype), grad, n_label, lam), tag)
+            yield Sample("split_reverse_backward", (None, grad, n_label, lam), tag + "-nolabel")
+            logits = randn(n, dtype=dtype)
+            labels = torch.randint(0, 2, (n,), generator=g).to(device)
+            weight = torch.rand(n, generator=g).to(device)
+            for reduction in ("mean", "sum", "none"):
+                yield Sample("domain_bce", (logits, None, n // 3, None, reduction), f"{tag}-nsource-{reduction}")
+                yield Sample("domain_bce", (logits, labels, 0, weight, reduction), f"{tag}-labels-w-{reduction}")
+            yield Sample("domain_bce", (logits[:, None], labels.bool()[:, None], 0, None, "mean"), tag + "-Nx1-bool")
+            yield Sample("domain_bce", (_noncontiguous(logits), labels.float(), 0, None, "mean"), tag + "-strided")
+            for k in (1, 3, 10):
+                z = randn(n, k, dtype=dtype)
+                y = torch.randint(0, k, (n,), generator=g).to(device)
+                yield Sample("domain_ce", (z, y, None, "mean"), f"{tag}-k{k}")
+                yield Sample("domain_ce", (_noncontiguous(z), y.int(), weight, "none"), f"{tag}-k{k}-strided-w")
+            if n <= 1023 and dtype != torch.float16:  # half GEMMs on the CPU are slow and need nothing new
+                x = randn(n, 6, dtype=dtype)
+                w = randn(4, 6, dtype=dtype)
+                yield Sample("grl_linear_backward", (randn(n, 4, dtype=dtype), x, w, lam), tag)
