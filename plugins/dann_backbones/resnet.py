@@ -50,15 +50,26 @@ def build_resnet(arch: str, input_shape: tuple[int, ...], weights: str | None) -
 def _load_local_weights(arch: str, net: nn.Module, path: str) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"backbone '{arch}' weights file not found: '{path}' (weights are never downloaded)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    mismatch = f"backbone '{arch}' weights '{path}' do not match a {arch} state_dict"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"backbone '{arch}' cannot read weights '{path}' as a saved state_dict: {type(exc).__name__}") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
-    state = {key.removeprefix("module."): value for key, value in state.items() if not key.startswith(("fc.", "module.fc."))}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    if not isinstance(state, dict):
+        raise ValueError(f"{mismatch}: the file holds a {type(state).__name__}, not a dict of tensors")
+    state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = {key: value for key, value in state.items() if not key.startswith("fc.")}
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "shape mismatch")
+        raise ValueError(f"{mismatch}: {first}") from None
     missing = [key for key in missing if not key.startswith("fc.")]
     if missing or unexpected:
         problem = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise ValueError(f"backbone '{arch}' weights '{path}' do not match a {arch} state_dict: {problem}")
+        raise ValueError(f"{mismatch}: {problem}")
 
 
 def make_resnet18(input_shape: tuple[int, ...], weights: str | None = None) -> ResNetBackbone:
