@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class RunConfig:
     seed: int = setting(0, "seed of data generation, initialisation and batch sampling")
     eval_every: int = setting(100, "steps between evaluations, checkpoints and metrics.jsonl lines")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    threads: int = setting(1, "CPU threads of torch (0: torch's default); small models run fastest on 1")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
     out: str | None = setting(None, "run directory (default: runs/<dataset>-<method>-s<seed>-<time>)")
     dataset_options: dict = setting({}, "options of the dataset plugin (--set dataset.NAME=VALUE)")
@@ -69,6 +71,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, coerce(f, getattr(self, f.name)))
+        if self.threads < 0:
+            raise ConfigError(f"threads must be 0 (torch's default) or more, got {self.threads}")
         for name in ("steps", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -261,9 +265,21 @@ def resolve(
     return RunConfig.from_dict(values)
 
 
+def write_json(data: Any, path: str | Path) -> None:
+    """Write ``data`` as indented JSON, replacing ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
 def save(config: RunConfig, path: str | Path) -> None:
     """Write the resolved config as JSON (the run directory's config.json)."""
-    Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=False) + "\n")
+    write_json(config.to_dict(), path)
 
 
 def load(path: str | Path) -> RunConfig:

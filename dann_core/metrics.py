@@ -1,0 +1,79 @@
+"""Accuracy evaluation, running means of step metrics and the append-only metrics.jsonl log."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .specs import Split
+
+EVAL_BATCH = 1024
+
+
+@torch.no_grad()
+def accuracy(predict, split: Split, device: torch.device | str = "cpu") -> float | None:
+    """Fraction of ``split`` whose predicted class equals its label (None when it has no labels).
+
+    ``predict(x)`` returns class logits ``(N, C)`` or class indices ``(N,)``.
+    """
+    if split.y is None or len(split) == 0:
+        return None
+    correct = 0
+    for start in range(0, len(split), EVAL_BATCH):
+        out = predict(split.x[start : start + EVAL_BATCH].to(device))
+        labels = out.argmax(dim=1) if out.dim() == 2 else out
+        correct += int((labels.cpu() == split.y[start : start + EVAL_BATCH]).sum())
+    return correct / len(split)
+
+
+class RunningMeans:
+    """Means of each numeric step metric since the last :meth:`pop`."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {key: total / self.count for key, total in self.sums.items()} if self.count else {}
+        self.sums, self.count = {}, 0
+        return means
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per evaluation, each line flushed and fsynced when written."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as file:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every complete record (a line torn by a kill mid-write is skipped)."""
+        if not self.path.exists():
+            return []
+        records = []
+        for line in self.path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines logged after ``step`` (written by a run killed before its next checkpoint)."""
+        kept = [record for record in self.read() if record["step"] <= step]
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("".join(json.dumps(record) + "\n" for record in kept))
+        os.replace(tmp, self.path)

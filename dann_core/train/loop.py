@@ -1,0 +1,375 @@
+"""The training loop: data, samplers, evaluation, the run directory, checkpoints and resume.
+
+Run directory (all written by :class:`Trainer` when it has one)::
+
+    config.json     the resolved RunConfig
+    metrics.jsonl   one line per evaluation: step, means of the step metrics since the previous
+                    line (label_loss, train_acc, domain_loss, domain_acc), λ and lr of the last step,
+                    source_val_acc and target_test_acc
+    last.pt         everything needed to resume: weights, optimiser, step, sampler and RNG states
+    best.pt         the checkpoint with the highest source_val_acc (ties go to the later step)
+    summary.json    written when the run finishes
+
+Model selection looks at held-out source accuracy only; target test accuracy is reported and never
+used to choose anything. Order of writes at an evaluation: the metrics line, then best.pt, then
+last.pt, so a run killed anywhere resumes from last.pt, drops the lines logged after it and replays
+the same steps.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import checkpoint, config as config_io
+from ..config import RunConfig
+from ..metrics import MetricsLog, RunningMeans, accuracy
+from ..specs import DomainData
+from .algorithm import DANN, Batch, NonFiniteLossError
+from .sampler import BatchSampler
+
+SELECTION = "best = highest source_val_acc (ties: later step); target_test_acc is reported only, never used to select"
+CHECKPOINT_FORMAT = 1
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue (bad run directory, missing labels, ...); one line."""
+
+
+class DivergedError(RunError):
+    """Training produced a NaN/inf loss; the run directory keeps the last good checkpoint."""
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with what it was trained on.
+
+    ``summary`` is the run's summary (None when loaded from a run that never finished); ``step`` the
+    step of the loaded weights; ``checkpoint`` the file they came from (None for in-memory runs).
+    """
+
+    config: RunConfig
+    model: torch.nn.Module
+    data: DomainData
+    step: int
+    summary: dict[str, Any] | None = None
+    checkpoint: Path | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; anything else as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise RunError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.dataset}-{cfg.method}-s{cfg.seed}-{stamp}"
+
+
+def num_domains(data: DomainData) -> int:
+    """2 for source vs target; K+1 when ``data.domains`` marks K > 1 source domains (target = K)."""
+    if data.domains is not None and data.num_source_domains > 1:
+        return data.num_source_domains + 1
+    return 2
+
+
+def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> tuple[DomainData, torch.nn.Module]:
+    """Seed everything, then build the dataset (unless given) and the model, exactly as a run does."""
+    from ..model import build_model
+    from ..plugins import get_registry
+
+    registry = registry if registry is not None else get_registry()
+    checkpoint.seed_everything(cfg.seed)
+    if data is None:
+        data = registry.build("dataset", cfg.dataset, cfg.dataset_options, seed=cfg.seed)
+    model = build_model(
+        registry, data, cfg.backbone, cfg.discriminator, cfg.backbone_options, cfg.discriminator_options, num_domains(data)
+    )
+    return data, model
+
+
+class Trainer:
+    """Trains one run. ``run_dir=None`` keeps everything in memory (no files, best weights kept).
+
+    Use :func:`train`, :func:`resume` or :func:`fit` rather than this class directly, unless you
+    need the live algorithm (``trainer.algorithm``) after ``run()``.
+    """
+
+    def __init__(
+        self, cfg: RunConfig, data: DomainData | None = None, run_dir: Path | None = None, quiet: bool = True
+    ) -> None:
+        from ..ops import dispatch
+
+        dispatch.set_mode(cfg.kernels)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.config = cfg
+        self.device = resolve_device(cfg.device)
+        from .. import ops
+
+        ops.backend(self.device)  # raises when --kernels ext is asked for but not built
+        self.data, model = build_components(cfg, data)
+        _check_method(cfg, self.data)
+        self.algorithm = DANN(model.to(self.device), cfg)
+        self.samplers = self._make_samplers()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
+        self.quiet = quiet
+        self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None}
+        self.best_model_state: dict[str, torch.Tensor] | None = None
+        self.last_eval: dict[str, Any] = {}
+        self.seconds = 0.0
+
+    def _make_samplers(self) -> dict[str, BatchSampler]:
+        cfg, data = self.config, self.data
+        labelled = data.target_train if cfg.method == "target-oracle" else data.source_train
+        samplers = {"labelled": BatchSampler(len(labelled), cfg.batch_size, seed=cfg.seed * 1_000_003 + 1)}
+        if cfg.method == "dann":
+            samplers["target"] = BatchSampler(len(data.target_train), cfg.batch_size, seed=cfg.seed * 1_000_003 + 2)
+        return samplers
+
+    # ------------------------------------------------------------------------------------ batches
+
+    def next_batch(self) -> Batch:
+        cfg, data, device = self.config, self.data, self.device
+        labelled = data.target_train if cfg.method == "target-oracle" else data.source_train
+        idx = self.samplers["labelled"].next()
+        batch = Batch(labelled.x[idx].to(device), labelled.y[idx].to(device))
+        if cfg.method == "dann":
+            target_idx = self.samplers["target"].next()
+            batch.x_target = data.target_train.x[target_idx].to(device)
+            k = num_domains(data)
+            if k > 2:
+                target_domain = torch.full((len(target_idx),), k - 1, dtype=torch.long)
+                batch.domains = torch.cat([data.domains[idx].long(), target_domain]).to(device)
+        return batch
+
+    # ------------------------------------------------------------------------------ checkpointing
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            **self.algorithm.training_state(),
+            "samplers": {name: sampler.state_dict() for name, sampler in self.samplers.items()},
+            "rng": checkpoint.rng_state(),
+            "best": dict(self.best),
+            "last_eval": dict(self.last_eval),
+            "seconds": self.seconds,
+            "config": self.config.to_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.algorithm.load_training_state(state)
+        for name, sampler in self.samplers.items():
+            sampler.load_state_dict(state["samplers"][name])
+        checkpoint.set_rng_state(state["rng"])
+        self.best, self.last_eval, self.seconds = dict(state["best"]), dict(state["last_eval"]), state["seconds"]
+
+    def save(self, name: str) -> None:
+        if self.run_dir is not None:
+            checkpoint.atomic_save(self.state(), self.run_dir / name)
+
+    # --------------------------------------------------------------------------------- evaluation
+
+    def evaluate(self) -> dict[str, float | None]:
+        predict, device = self.algorithm.predict, self.device
+        return {
+            "source_val_acc": accuracy(predict, self.data.source_val, device),
+            "target_test_acc": accuracy(predict, self.data.target_test, device),
+        }
+
+    def _record_eval(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> None:
+        scores = self.evaluate()
+        record = {"step": step, **window, **schedule, **scores}
+        self.last_eval = record
+        if self.log is not None:
+            self.log.append(record)
+        val = scores["source_val_acc"]
+        if val is not None and (self.best["source_val_acc"] is None or val >= self.best["source_val_acc"]):
+            self.best = {"step": step, "source_val_acc": val, "target_test_acc": scores["target_test_acc"]}
+            if self.run_dir is None:
+                self.best_model_state = copy.deepcopy(self.algorithm.model.state_dict())
+            self.save("best.pt")
+        self.save("last.pt")
+
+    # ------------------------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Create the run directory with config.json and a step-0 last.pt."""
+        if self.run_dir is None:
+            return
+        if (self.run_dir / "last.pt").exists():
+            raise RunError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} or pick another --out")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config_io.save(self.config, self.run_dir / "config.json")
+        self.save("last.pt")
+
+    def restore(self) -> None:
+        """Continue from ``run_dir/last.pt``: weights, optimiser, step, samplers, RNGs, best so far."""
+        path = self.run_dir / "last.pt"
+        if not path.exists():
+            raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
+        state = checkpoint.load(path, map_location=self.device)
+        self.load_state(state)
+        self.log.truncate_after(int(state["step"]))
+
+    def run(self) -> dict[str, Any]:
+        """Train up to ``config.steps``; returns the summary (also written to summary.json)."""
+        cfg, algorithm = self.config, self.algorithm
+        means = RunningMeans()
+        started = time.perf_counter() - self.seconds
+        step = int(algorithm.step)
+        with _progress(cfg.steps, step, self.quiet) as bar:
+            while step < cfg.steps:
+                try:
+                    metrics = algorithm.update(self.next_batch())
+                except NonFiniteLossError as exc:
+                    raise DivergedError(self._diverged_message(exc)) from None
+                step = int(algorithm.step)
+                schedule = {"lambda": metrics.pop("lambda"), "lr": metrics.pop("lr")}
+                means.add(metrics)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    self.seconds = time.perf_counter() - started
+                    self._record_eval(step, means.pop(), schedule)
+                    bar.set_postfix(_postfix(self.last_eval), refresh=False)
+                elif step % 10 == 0:
+                    bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
+                bar.update(1)
+        self.seconds = time.perf_counter() - started
+        summary = self.summary()
+        if self.run_dir is not None:
+            config_io.write_json(summary, self.run_dir / "summary.json")
+        return summary
+
+    def _diverged_message(self, exc: NonFiniteLossError) -> str:
+        where = "nothing was saved (in-memory run)"
+        if self.run_dir is not None:
+            saved = checkpoint.load(self.run_dir / "last.pt")["step"]
+            where = f"the last good checkpoint is {self.run_dir / 'last.pt'} (step {saved})"
+        return f"training diverged: {exc}; {where}; try a lower --lr"
+
+    def summary(self) -> dict[str, Any]:
+        cfg = self.config
+        final = {k: self.last_eval.get(k) for k in ("step", "source_val_acc", "target_test_acc", "label_loss", "domain_loss", "domain_acc")}
+        return {
+            "method": cfg.method,
+            "dataset": cfg.dataset,
+            "backbone": cfg.backbone,
+            "discriminator": cfg.discriminator,
+            "seed": cfg.seed,
+            "steps": cfg.steps,
+            "best_step": self.best["step"],
+            "best_source_val_acc": self.best["source_val_acc"],
+            "target_test_acc": self.best["target_test_acc"],
+            "final": final,
+            "selection": SELECTION,
+            "seconds": round(self.seconds, 3),
+            "run_dir": str(self.run_dir) if self.run_dir is not None else None,
+        }
+
+
+def _check_method(cfg: RunConfig, data: DomainData) -> None:
+    if cfg.method == "target-oracle" and data.target_train.y is None:
+        raise RunError(f"--method target-oracle needs target labels, but dataset '{cfg.dataset}' has none on target_train")
+    if data.source_train.y is None:
+        raise RunError(f"dataset '{cfg.dataset}' has no labels on source_train")
+
+
+def _postfix(values: dict[str, Any]) -> dict[str, str]:
+    names = {"label_loss": "loss", "domain_acc": "d_acc", "source_val_acc": "val", "target_test_acc": "test"}
+    return {short: f"{values[key]:.3f}" for key, short in names.items() if values.get(key) is not None}
+
+
+def _progress(total: int, initial: int, quiet: bool):
+    from tqdm.auto import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, disable=disable, desc="dann", unit="step", dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------------------- public API
+
+
+def train(
+    config: RunConfig, run_dir: str | Path | None = None, quiet: bool = True, data: DomainData | None = None
+) -> dict[str, Any]:
+    """Train one run and return its summary.
+
+    Args:
+        config: the resolved run config.
+        run_dir: where to write config.json, metrics.jsonl, last.pt, best.pt and summary.json; None
+            trains in memory and writes nothing.
+        quiet: no progress bar (it is also hidden when stderr is not a terminal).
+        data: train on this :class:`DomainData` instead of building ``config.dataset`` (e.g. reverse
+            validation's pseudo-labelled data). ``resume``/``load_run`` then need it passed again.
+
+    Raises:
+        RunError: a run that cannot start (existing run dir, no target labels for target-oracle, ...).
+        DivergedError: a NaN/inf loss; the run directory keeps the last good checkpoint.
+        dann_core.plugins.UnknownComponentError / InvalidOptionError: bad component names or options.
+    """
+    trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet)
+    trainer.start()
+    return trainer.run()
+
+
+def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last.pt to ``config.steps``; returns the summary.
+
+    The result equals that of the uninterrupted run: step counter, schedules, sampler positions and
+    RNG states all come from the checkpoint, and metrics.jsonl lines after it are dropped.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise RunError(f"cannot resume {run_dir}: it has no config.json (not a run directory)")
+    trainer = Trainer(config_io.load(run_dir / "config.json"), data=data, run_dir=run_dir, quiet=quiet)
+    trainer.restore()
+    return trainer.run()
+
+
+def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True) -> TrainedRun:
+    """Train in memory (no files) and return the model with the best source-val weights loaded."""
+    trainer = Trainer(config, data=data, quiet=quiet)
+    summary = trainer.run()
+    model = trainer.algorithm.model
+    if trainer.best_model_state is not None:
+        model.load_state_dict(trainer.best_model_state)
+    return TrainedRun(config, model.eval(), trainer.data, summary["best_step"] or config.steps, summary)
+
+
+def load_run(
+    run_dir: str | Path, checkpoint_name: str = "best", data: DomainData | None = None, device: str = "cpu"
+) -> TrainedRun:
+    """Rebuild a run's data and model and load ``best.pt`` or ``last.pt``; the model is in eval mode.
+
+    Pass ``data`` for runs trained on explicit data (it cannot be rebuilt from the config).
+    """
+    run_dir = Path(run_dir)
+    if checkpoint_name not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got '{checkpoint_name}'")
+    path = run_dir / f"{checkpoint_name}.pt"
+    if not (run_dir / "config.json").exists():
+        raise RunError(f"{run_dir} is not a run directory (no config.json)")
+    if not path.exists():
+        raise RunError(f"{run_dir} has no {path.name} (a run writes best.pt at its first evaluation)")
+    cfg = config_io.load(run_dir / "config.json")
+    data, model = build_components(cfg, data)
+    state = checkpoint.load(path, map_location=device)
+    model.load_state_dict(state["model"])
+    summary_path = run_dir / "summary.json"
+    summary = config_io.read_json(summary_path) if summary_path.exists() else None
+    return TrainedRun(cfg, model.to(device).eval(), data, int(state["step"]), summary, path)
