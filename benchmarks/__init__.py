@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of dann's ops: `python -m benchmarks` (see README, Benchmarks)."""

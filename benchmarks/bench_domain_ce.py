@@ -1,0 +1,47 @@
+"""K-way domain cross-entropy forward+backward (K = 4 source domains + accuracy) vs F.cross_entropy."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import Variant, compiled, measure, report, sizes
+from dann_core import ops
+
+K = 4
+
+
+def _torch_loss_and_accuracy(z, y):
+    return F.cross_entropy(z, y), (z.argmax(dim=1) == y).sum()
+
+
+def run(quick: bool = False) -> None:
+    torch_compiled = compiled(_torch_loss_and_accuracy)
+    rows = []
+    for n in sizes(quick):
+        z = torch.randn(max(1, n // K), K, requires_grad=True)
+        y = torch.randint(0, K, (z.shape[0],))
+        out = torch.empty_like(z)
+
+        def dann():
+            return torch.autograd.grad(ops.domain_ce(z, y).loss, z)
+
+        def eager_acc():
+            loss, correct = _torch_loss_and_accuracy(z, y)
+            return torch.autograd.grad(loss, z), correct
+
+        def torch_compile():
+            loss, correct = torch_compiled(z, y)
+            return torch.autograd.grad(loss, z), correct
+
+        variants = [
+            Variant("dann", dann),
+            Variant("eager+acc", eager_acc),
+            Variant("compiled", torch_compile),
+            Variant("copy", lambda: out.copy_(z.detach())),
+        ]
+        rows.append((n, measure(variants)))
+    report(f"domain_ce fwd+bwd (K={K}, n = elements)", rows, "dann")
+
+
+if __name__ == "__main__":
+    run()
