@@ -99,7 +99,27 @@ def get_plugin_manager(autoload: bool | None = None) -> DannPluginManager:
         if pm.is_blocked(entry_point.name):
             continue
         _register_entry_point(pm, dist_name, dist.version, entry_point)
+    check_hook_names(pm)
     return pm
+
+
+def check_hook_names(pm: pluggy.PluginManager) -> None:
+    """Raise :class:`PluginLoadError` for an implementation of a hook that has no spec (a typo).
+
+    ``get_plugin_manager`` runs it after loading entry points; call it again after registering
+    plugins by hand. Implementations marked ``optionalhook=True`` are allowed.
+    """
+    callers = {name: caller for name, caller in vars(pm.hook).items() if isinstance(caller, pluggy.HookCaller)}
+    known = sorted(name for name, caller in callers.items() if caller.has_spec())
+    for name, caller in sorted(callers.items()):
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                raise PluginLoadError(
+                    f"dann plugin '{impl.plugin_name}' implements unknown hook '{name}'; "
+                    f"{_suggest(name, known)}hooks: {', '.join(known)}"
+                )
 
 
 def _dann_entry_points() -> list:

@@ -86,7 +86,8 @@ def test_resnet_loads_a_local_state_dict(registry, tmp_path):
 
 
 def test_resnet_weights_errors(registry, tmp_path):
-    with pytest.raises(FileNotFoundError, match="backbone 'resnet50' weights file not found: '.*missing.pt' \\(weights are never downloaded\\)"):
+    missing = "backbone 'resnet50' weights file not found: '.*missing.pt' \\(weights are never downloaded\\)"
+    with pytest.raises(FileNotFoundError, match=missing):
         build(registry, "resnet50", (3, 32, 32), weights=str(tmp_path / "missing.pt"))
     torch.save(build(registry, "resnet18", (3, 32, 32)).net.state_dict(), tmp_path / "r18.pt")
     with pytest.raises(ValueError, match="weights '.*r18.pt' do not match a resnet50 state_dict"):

@@ -174,7 +174,12 @@ def test_npz_splits_source_and_infers_classes(registry, tmp_path):
 def test_npz_explicit_validation_and_test_sets(registry, tmp_path):
     arrays = npz_arrays()
     path = save_npz(
-        tmp_path, **arrays, xs_val=np.zeros((2, 3)), ys_val=np.array([0, 1]), xt_test=np.ones((3, 3)), yt_test=np.array([0, 1, 5])
+        tmp_path,
+        **arrays,
+        xs_val=np.zeros((2, 3)),
+        ys_val=np.array([0, 1]),
+        xt_test=np.ones((3, 3)),
+        yt_test=np.array([0, 1, 5]),
     )
     data = build(registry, "npz", path=path)
     assert data.num_classes == 6 and len(data.source_train) == 20 and len(data.source_val) == 2
@@ -192,7 +197,7 @@ def test_npz_without_target_labels_has_unlabelled_target_test(registry, tmp_path
     [
         (lambda a: a.pop("xt"), "lacks required key 'xt' \\(required: xs, ys, xt; optional: yt, xt_test"),
         (lambda a: a.update(xt=np.zeros((5, 4))), "key 'xt' has per-example shape \\(4,\\) but 'xs' has \\(3,\\)"),
-        (lambda a: a.update(ys=np.arange(19)), "key 'ys' must be 1-D integer labels, one per row of 'xs' \\(shape \\(20,\\)\\)"),
+        (lambda a: a.update(ys=np.arange(19)), "key 'ys' must be 1-D integer labels, one per row of 'xs' \\(shape \\(20,"),
         (lambda a: a.update(ys=np.full(20, 0.5)), "key 'ys' must be 1-D integer labels"),
         (lambda a: a.update(ys=np.full(20, -1)), "key 'ys' has negative label -1"),
         (lambda a: a.update(yt=np.arange(25)), "key 'yt' has label 24 >= num_classes 4"),
@@ -237,13 +242,14 @@ def write_image_folder(root, classes, per_class=3, size=(20, 14), seed=0):
 def test_image_folder_reads_resizes_and_labels(registry, tmp_path):
     source = write_image_folder(tmp_path / "amazon", ["bike", "mug"], per_class=5)
     target = write_image_folder(tmp_path / "webcam", ["bike", "mug"], per_class=3, seed=1)
-    data = build(registry, "image-folder", source=source, target=target, size=16, val_fraction=0.2, standardize="none")
+    options = dict(source=source, target=target, size=16, val_fraction=0.2, standardize="none")
+    data = build(registry, "image-folder", **options)
     assert_well_formed(data)
     assert data.input_shape == (3, 16, 16) and data.class_names == ["bike", "mug"]
     assert (len(data.source_train), len(data.source_val), len(data.target_train)) == (8, 2, 6)
     assert torch.equal(data.target_test.y, torch.tensor([0, 0, 0, 1, 1, 1]))
     assert 0.0 <= float(data.target_train.x.min()) and float(data.target_train.x.max()) <= 1.0
-    assert_same(data, build(registry, "image-folder", source=source, target=target, size=16, val_fraction=0.2, standardize="none"))
+    assert_same(data, build(registry, "image-folder", **options))
 
 
 def test_image_folder_separate_target_test(registry, tmp_path):

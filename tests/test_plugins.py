@@ -156,9 +156,9 @@ def test_test_plugin_dataset_builds_on_a_fresh_manager(test_plugin):
 def test_duplicate_name_names_both_plugins(test_plugin):
     pm = get_plugin_manager(autoload=False)
     pm.register(test_plugin("dann_testplugin_duplicate"), name="duplicate-moons")
-    with pytest.raises(DuplicateComponentError, match="dataset 'moons' is registered by two plugins: '(datasets|duplicate-moons)' and '(datasets|duplicate-moons)'") as error:
+    with pytest.raises(DuplicateComponentError) as error:
         get_registry(pm)
-    assert "datasets" in str(error.value) and "duplicate-moons" in str(error.value)
+    assert str(error.value) == "dataset 'moons' is registered by two plugins: 'datasets' and 'duplicate-moons'"
 
 
 def test_non_spec_return_value_names_the_plugin(test_plugin):
@@ -306,3 +306,14 @@ def test_every_builtin_documents_each_option():
             doc = inspect.getdoc(spec.factory) or ""
             for option in spec.options:
                 assert f"{option}:" in doc, f"{kind} '{name}' does not document option '{option}'"
+
+
+def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
+    source = FAKE_PLUGIN_SOURCE.replace("def register_datasets", "def register_dataset")
+    fake_distribution({"typo": "fake_typo_module"}, {"fake_typo_module": source})
+    with pytest.raises(PluginLoadError) as error:
+        get_plugin_manager(autoload=True)
+    assert str(error.value) == (
+        "dann plugin 'typo' implements unknown hook 'register_dataset'; did you mean 'register_datasets'? "
+        "hooks: register_backbones, register_commands, register_datasets, register_discriminators"
+    )

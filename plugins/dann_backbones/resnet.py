@@ -54,7 +54,8 @@ def _load_local_weights(arch: str, net: nn.Module, path: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"backbone '{arch}' cannot read weights '{path}' as a saved state_dict: {type(exc).__name__}") from None
+        reason = type(exc).__name__
+        raise ValueError(f"backbone '{arch}' cannot read weights '{path}' as a saved state_dict: {reason}") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -92,7 +92,9 @@ def make_digits_blend(
     return _common.standardize(data, standardize)
 
 
-def original_pools(seed: int, n: int, test_fraction: float, val_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def original_pools(
+    seed: int, n: int, test_fraction: float, val_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Disjoint (train, val, test) index pools over the ``n`` originals, sized by the fractions."""
     train_pool, test_pool = permutation_split(n, test_fraction, generator(seed, 0))
     keep, val_positions = permutation_split(train_pool.size, val_fraction / (1.0 - test_fraction), generator(seed, 1))

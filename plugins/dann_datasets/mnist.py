@@ -32,7 +32,9 @@ IDX_FILES = {
 _MAGIC = {3: 0x00000803, 1: 0x00000801}
 
 
-def make_mnist(seed: int, root: str | None = None, n_train: int = 0, n_val: int = 5000, standardize: str = "source") -> DomainData:
+def make_mnist(
+    seed: int, root: str | None = None, n_train: int = 0, n_val: int = 5000, standardize: str = "source"
+) -> DomainData:
     """MNIST → MNIST from idx files (no shift; a sanity check), 3×28×28.
 
     Options:
@@ -102,7 +104,9 @@ def _mnist_splits(seed: int, root: str | None, n_train: int, n_val: int, name: s
     test_x, test_y = read_idx(files["test_images"], 3), read_idx(files["test_labels"], 1)
     for images, labels, key in ((train_x, train_y, "train"), (test_x, test_y, "test")):
         if len(images) != len(labels):
-            raise ValueError(f"{name}: {files[key + '_images']} has {len(images)} images but its labels file has {len(labels)}")
+            raise ValueError(
+                f"{name}: {files[key + '_images']} has {len(images)} images but its labels file has {len(labels)}"
+            )
     if n_train < 0 or n_val < 1:
         raise ValueError(f"{name}: n_train must be >= 0 and n_val >= 1, got n_train={n_train} n_val={n_val}")
     order = generator(seed, 0).permutation(len(train_y))

@@ -67,7 +67,9 @@ def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_
 
 def _load(path: str | None) -> dict[str, np.ndarray]:
     if path is None or str(path) == "":
-        raise ValueError("npz dataset needs the option path=<file.npz> (keys: xs, ys, xt; optional yt, xt_test, yt_test, xs_val, ys_val)")
+        raise ValueError(
+            "npz dataset needs the option path=<file.npz> (keys: xs, ys, xt; optional yt, xt_test, yt_test, xs_val, ys_val)"
+        )
     file = Path(str(path))
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset: no such file '{file}'")
