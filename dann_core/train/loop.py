@@ -38,11 +38,11 @@ SELECTION = "best = highest source_val_acc (ties: later step); target_test_acc i
 CHECKPOINT_FORMAT = 1
 
 
-class RunError(RuntimeError):
+class RunError(ValueError):
     """A run that cannot start or continue (bad run directory, missing labels, ...); one line."""
 
 
-class DivergedError(RunError):
+class DivergedError(RuntimeError):
     """Training produced a NaN/inf loss; the run directory keeps the last good checkpoint."""
 
 

@@ -1,0 +1,64 @@
+"""Pieces shared by the ``dann`` commands: plugin access from a Click context, user-error mapping."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import click
+
+
+def autoload(ctx: click.Context) -> bool | None:
+    """False under ``dann --no-plugins``, else None (the plugin manager's own default)."""
+    root = ctx.find_root()
+    return False if root.params.get("no_plugins") else None
+
+
+def plugin_manager(ctx: click.Context):
+    """The plugin manager for this invocation (built once per command line, lazily)."""
+    root = ctx.find_root()
+    root.meta.setdefault("dann.autoload", autoload(ctx))
+    if "dann.pm" not in root.meta:
+        from .plugins import PluginLoadError, get_plugin_manager
+
+        try:
+            root.meta["dann.pm"] = get_plugin_manager(autoload=root.meta["dann.autoload"])
+        except PluginLoadError as exc:
+            raise click.ClickException(str(exc)) from None
+    return root.meta["dann.pm"]
+
+
+def registry(ctx: click.Context):
+    """The component registry of this invocation's plugins."""
+    root = ctx.find_root()
+    if "dann.registry" not in root.meta:
+        from .plugins import PluginLoadError, get_registry
+
+        try:
+            root.meta["dann.registry"] = get_registry(plugin_manager(ctx))
+        except (PluginLoadError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    return root.meta["dann.registry"]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user causes (bad names, options, files, run directories) into exit code 2.
+
+    Wrap only the code that checks the user's input and builds components from it; errors from
+    training itself keep their traceback, since they are bugs rather than usage errors.
+    """
+    from .config import ConfigError
+
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        raise click.UsageError(first_line(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"{exc.filename}: {exc.strerror}" if exc.filename else first_line(exc)) from None
