@@ -1,0 +1,148 @@
+"""The dann command line through click's CliRunner: help, runs, resume, eval, errors (exit 2, one line)."""
+from __future__ import annotations
+
+import json
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dann_core.cli import build_cli
+from dann_core.train import DANN
+
+TINY = [
+    "--steps", "10", "--eval-every", "5", "--batch-size", "16", "--kernels", "reference",
+    "--set", "dataset.n_per_class=30", "--set", "dataset.n_test_per_class=40",
+]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(build_cli(), list(args), catch_exceptions=False)
+
+
+def error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["eval"], ["eval", "checkpoint"], ["plugins"], ["info"]])
+def test_every_command_has_help(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage: dann" in result.output
+
+
+def test_run_help_lists_installed_components_and_precedence():
+    output = " ".join(invoke("run", "--help").output.split())  # undo help wrapping
+    assert "moons" in output and "lenet" in output and "conditional" in output
+    assert "defaults < --config FILE < --set KEY=VALUE < explicit options" in output
+
+
+def test_run_writes_run_dir_and_prints_summary(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("run", *TINY, "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["steps"] == 10 and summary["run_dir"] == str(out)
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json"}
+    text = invoke("run", *TINY, "--out", str(tmp_path / "again"), "--quiet").output
+    assert "target test acc" in text and "reported only" in text
+
+
+def test_cli_precedence_file_then_set_then_flags(tmp_path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text('steps = 7\nseed = 4\nlr = 0.2\n[dataset_options]\nangle = 20\n')
+    result = invoke("run", *TINY, "--config", str(config_file), "--set", "seed=5", "--set", "steps=8", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    # TINY's explicit --steps 10 beats --set steps=8 beats the file's 7; --set seed beats the file.
+    assert (saved["steps"], saved["seed"], saved["lr"], saved["dataset_options"]["angle"]) == (10, 5, 0.2, 20)
+
+
+def test_resume_continues_a_run_and_refuses_new_settings(tmp_path):
+    out = tmp_path / "run"
+    first = json.loads(invoke("run", *TINY, "--out", str(out), "--json").output)
+    again = invoke("run", "--resume", str(out), "--json")
+    assert again.exit_code == 0
+    assert {k: v for k, v in json.loads(again.output).items() if k != "seconds"} == {k: v for k, v in first.items() if k != "seconds"}
+    refused = invoke("run", "--resume", str(out), "--lr", "0.1")
+    assert refused.exit_code == 2 and "drop --lr" in error_line(refused)
+
+
+def test_eval_runs_the_default_subcommand_and_accepts_plugin_subcommands(tmp_path):
+    out = tmp_path / "run"
+    invoke("run", *TINY, "--out", str(out))
+    short = invoke("eval", str(out), "--json")
+    long = invoke("eval", "checkpoint", "--checkpoint", "best", str(out), "--json")
+    assert short.exit_code == 0 and json.loads(short.output) == json.loads(long.output)
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(short.output)["target_test_acc"] == pytest.approx(summary["target_test_acc"])
+
+    cli = build_cli()
+
+    @click.command("pad")
+    @click.argument("run_dir")
+    def pad(run_dir):
+        click.echo(f"pad of {run_dir}")
+
+    cli.commands["eval"].add_command(pad)
+    result = CliRunner().invoke(cli, ["eval", "pad", str(out)])
+    assert result.exit_code == 0 and result.output.strip() == f"pad of {out}"
+    assert "pad" not in build_cli().commands["eval"].commands  # each CLI has its own eval group
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "--dataset", "moon"], "unknown dataset 'moon'; did you mean 'moons'?"),
+        (["run", "--backbone", "lenet5"], "unknown backbone 'lenet5'"),
+        (["run", "--set", "dataset.angel=3"], "unknown option 'angel' for dataset 'moons'; did you mean 'angle'?"),
+        (["run", "--set", "lr_shedule=false"], "did you mean 'lr_schedule'?"),
+        (["run", "--set", "dataset.angle=steep"], "dataset 'moons' option 'angle' expects a float"),
+        (["run", "--method", "dan"], "'dan' is not one of"),
+        (["run", "--lambda", "fast"], "bad value 'fast' for 'lambda'"),
+        (["run", "--steps", "0"], "steps must be at least 1"),
+        (["run", "--config", "missing.toml"], "'missing.toml' does not exist"),
+        (["run", "--dataset", "npz"], "npz dataset needs the option path="),
+        (["eval", "no-such-dir"], "'no-such-dir' does not exist"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, args, fragment):
+    result = invoke(*args, "--out", str(tmp_path / "r")) if args[0] == "run" else invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert fragment in error_line(result)
+    assert "Traceback" not in result.output
+
+
+def test_bad_npz_keys_name_the_file(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, xs=np.zeros((4, 2), np.float32), ys=np.zeros(4, np.int64))
+    result = invoke("run", "--dataset", "npz", "--set", f"dataset.path={bad}", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and str(bad) in error_line(result)
+
+
+def test_diverged_run_exits_nonzero_with_message(tmp_path, monkeypatch):
+    original = DANN._adversarial_loss
+
+    def poisoned(self, batch):
+        loss, metrics = original(self, batch)
+        if int(self.step) == 7:
+            loss = loss * float("inf")
+            metrics["domain_loss"] = loss.detach()
+        return loss, metrics
+
+    monkeypatch.setattr(DANN, "_adversarial_loss", poisoned)
+    result = invoke("run", *TINY, "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1
+    assert "training diverged: domain_loss is inf at step 7" in error_line(result)
+    assert (tmp_path / "r" / "last.pt").exists()
+
+
+def test_plugins_and_info_report_as_json():
+    listing = json.loads(invoke("plugins", "--json").output)["plugins"]
+    provided = {name for row in listing for names in row["provides"].values() for name in names}
+    assert {"moons", "mlp", "lenet"} <= provided
+    assert "moons" in invoke("--no-plugins", "plugins").output  # built-ins still load
+    info = json.loads(invoke("info", "--json").output)
+    assert info["backends"]["cpu"] in ("ext", "reference") and "compiled" in info["build_info"]
