@@ -27,7 +27,9 @@ from typing import Any
 
 import torch
 
-from .. import checkpoint, config as config_io
+from .. import checkpoint as ckpt
+from .. import ops
+from .. import config as config_io
 from ..config import RunConfig
 from ..metrics import MetricsLog, RunningMeans, accuracy
 from ..specs import DomainData
@@ -93,7 +95,7 @@ def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> 
     from ..plugins import get_registry
 
     registry = registry if registry is not None else get_registry()
-    checkpoint.seed_everything(cfg.seed)
+    ckpt.seed_everything(cfg.seed)
     if data is None:
         data = registry.build("dataset", cfg.dataset, cfg.dataset_options, seed=cfg.seed)
     model = build_model(
@@ -112,16 +114,15 @@ class Trainer:
     def __init__(
         self, cfg: RunConfig, data: DomainData | None = None, run_dir: Path | None = None, quiet: bool = True
     ) -> None:
-        from ..ops import dispatch
-
-        dispatch.set_mode(cfg.kernels)
+        ops.dispatch.set_mode(cfg.kernels)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.config = cfg
         self.device = resolve_device(cfg.device)
-        from .. import ops
-
-        ops.backend(self.device)  # raises when --kernels ext is asked for but not built
+        try:
+            ops.backend(self.device)  # raises when --kernels ext is asked for but not built
+        except RuntimeError as exc:
+            raise RunError(str(exc)) from None
         self.data, model = build_components(cfg, data)
         _check_method(cfg, self.data)
         self.algorithm = DANN(model.to(self.device), cfg)
@@ -165,7 +166,7 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             **self.algorithm.training_state(),
             "samplers": {name: sampler.state_dict() for name, sampler in self.samplers.items()},
-            "rng": checkpoint.rng_state(),
+            "rng": ckpt.rng_state(),
             "best": dict(self.best),
             "last_eval": dict(self.last_eval),
             "seconds": self.seconds,
@@ -176,12 +177,12 @@ class Trainer:
         self.algorithm.load_training_state(state)
         for name, sampler in self.samplers.items():
             sampler.load_state_dict(state["samplers"][name])
-        checkpoint.set_rng_state(state["rng"])
+        ckpt.set_rng_state(state["rng"])
         self.best, self.last_eval, self.seconds = dict(state["best"]), dict(state["last_eval"]), state["seconds"]
 
     def save(self, name: str) -> None:
         if self.run_dir is not None:
-            checkpoint.atomic_save(self.state(), self.run_dir / name)
+            ckpt.atomic_save(self.state(), self.run_dir / name)
 
     # --------------------------------------------------------------------------------- evaluation
 
@@ -223,7 +224,7 @@ class Trainer:
         path = self.run_dir / "last.pt"
         if not path.exists():
             raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
-        state = checkpoint.load(path, map_location=self.device)
+        state = ckpt.load(path, map_location=self.device)
         self.load_state(state)
         self.log.truncate_after(int(state["step"]))
 
@@ -258,7 +259,7 @@ class Trainer:
     def _diverged_message(self, exc: NonFiniteLossError) -> str:
         where = "nothing was saved (in-memory run)"
         if self.run_dir is not None:
-            saved = checkpoint.load(self.run_dir / "last.pt")["step"]
+            saved = ckpt.load(self.run_dir / "last.pt")["step"]
             where = f"the last good checkpoint is {self.run_dir / 'last.pt'} (step {saved})"
         return f"training diverged: {exc}; {where}; try a lower --lr"
 
@@ -352,23 +353,23 @@ def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True) -
 
 
 def load_run(
-    run_dir: str | Path, checkpoint_name: str = "best", data: DomainData | None = None, device: str = "cpu"
+    run_dir: str | Path, checkpoint: str = "best", data: DomainData | None = None, device: str = "cpu"
 ) -> TrainedRun:
     """Rebuild a run's data and model and load ``best.pt`` or ``last.pt``; the model is in eval mode.
 
     Pass ``data`` for runs trained on explicit data (it cannot be rebuilt from the config).
     """
     run_dir = Path(run_dir)
-    if checkpoint_name not in ("best", "last"):
-        raise ValueError(f"checkpoint must be 'best' or 'last', got '{checkpoint_name}'")
-    path = run_dir / f"{checkpoint_name}.pt"
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got '{checkpoint}'")
+    path = run_dir / f"{checkpoint}.pt"
     if not (run_dir / "config.json").exists():
         raise RunError(f"{run_dir} is not a run directory (no config.json)")
     if not path.exists():
         raise RunError(f"{run_dir} has no {path.name} (a run writes best.pt at its first evaluation)")
     cfg = config_io.load(run_dir / "config.json")
     data, model = build_components(cfg, data)
-    state = checkpoint.load(path, map_location=device)
+    state = ckpt.load(path, map_location=device)
     model.load_state_dict(state["model"])
     summary_path = run_dir / "summary.json"
     summary = config_io.read_json(summary_path) if summary_path.exists() else None
