@@ -180,6 +180,18 @@ def test_k_way_domains_use_cross_entropy_with_target_last(tiny_config):
     assert trained.summary["final"]["domain_acc"] is not None
 
 
+def test_runs_on_explicit_data_need_that_data_to_resume_or_load(tmp_path, tiny_config):
+    from dann_core.plugins import get_registry
+
+    data = get_registry().build("dataset", "moons", {"n_per_class": 20, "n_test_per_class": 30, "angle": 50}, seed=3)
+    summary = train(tiny_config, tmp_path / "run", data=data)
+    with pytest.raises(RunError, match="pass the same data again"):
+        load_run(tmp_path / "run")
+    with pytest.raises(RunError, match="pass the same data again"):
+        resume(tmp_path / "run")
+    assert load_run(tmp_path / "run", data=data).step == summary["best_step"]
+
+
 def test_fit_returns_best_weights_and_load_run_restores_them(tmp_path, tiny_config):
     summary = train(tiny_config, tmp_path / "run")
     loaded = load_run(tmp_path / "run")

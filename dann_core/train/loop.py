@@ -123,6 +123,7 @@ class Trainer:
             ops.backend(self.device)  # raises when --kernels ext is asked for but not built
         except RuntimeError as exc:
             raise RunError(str(exc)) from None
+        self.explicit_data = data is not None
         self.data, model = build_components(cfg, data)
         _check_method(cfg, self.data)
         self.algorithm = DANN(model.to(self.device), cfg)
@@ -171,6 +172,7 @@ class Trainer:
             "last_eval": dict(self.last_eval),
             "seconds": self.seconds,
             "config": self.config.to_dict(),
+            "explicit_data": self.explicit_data,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -225,6 +227,7 @@ class Trainer:
         if not path.exists():
             raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
         state = ckpt.load(path, map_location=self.device)
+        _check_data_source(state, self.explicit_data, self.run_dir)
         self.load_state(state)
         self.log.truncate_after(int(state["step"]))
 
@@ -281,6 +284,11 @@ class Trainer:
             "seconds": round(self.seconds, 3),
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
+
+
+def _check_data_source(state: dict[str, Any], explicit_data: bool, run_dir: Path) -> None:
+    if state.get("explicit_data") and not explicit_data:
+        raise RunError(f"{run_dir} was trained on data passed to train(data=...); pass the same data again")
 
 
 def _check_method(cfg: RunConfig, data: DomainData) -> None:
@@ -368,8 +376,9 @@ def load_run(
     if not path.exists():
         raise RunError(f"{run_dir} has no {path.name} (a run writes best.pt at its first evaluation)")
     cfg = config_io.load(run_dir / "config.json")
-    data, model = build_components(cfg, data)
     state = ckpt.load(path, map_location=device)
+    _check_data_source(state, data is not None, run_dir)
+    data, model = build_components(cfg, data)
     model.load_state_dict(state["model"])
     summary_path = run_dir / "summary.json"
     summary = config_io.read_json(summary_path) if summary_path.exists() else None
