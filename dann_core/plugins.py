@@ -96,8 +96,6 @@ def get_plugin_manager(autoload: bool | None = None) -> DannPluginManager:
         dist_name = dist.metadata["Name"]
         if _normalise(dist_name) != FIRST_PARTY_DISTRIBUTION and not load_third_party:
             continue
-        if pm.is_blocked(entry_point.name):
-            continue
         _register_entry_point(pm, dist_name, dist.version, entry_point)
     check_hook_names(pm)
     return pm

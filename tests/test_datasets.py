@@ -93,10 +93,16 @@ def test_digits_blend_shapes_and_determinism(registry):
     assert not torch.equal(data.target_train.x[:, 0], data.target_train.x[:, 2])
 
 
-def test_digits_blend_domain_standardisation_zeroes_each_domain(registry):
-    data = build(registry, "digits-blend", **TINY_DIGITS)
-    for part in (data.source_train, data.target_train):
+def test_digits_blend_standardisation_modes(registry):
+    by_source = build(registry, "digits-blend", **TINY_DIGITS)
+    raw = build(registry, "digits-blend", standardize="none", **TINY_DIGITS)
+    mean = raw.source_train.x.mean(dim=(0, 2, 3), keepdim=True)
+    std = raw.source_train.x.std(dim=(0, 2, 3), keepdim=True)
+    assert torch.allclose(by_source.target_test.x, (raw.target_test.x - mean) / std, atol=1e-5)
+    by_domain = build(registry, "digits-blend", standardize="domain", **TINY_DIGITS)
+    for part in (by_domain.source_train, by_domain.target_train):
         assert torch.allclose(part.x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
+    assert not torch.allclose(by_source.target_train.x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=0.1)
 
 
 def test_digits_blend_original_pools_are_disjoint_and_complete():

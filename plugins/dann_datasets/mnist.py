@@ -63,7 +63,7 @@ def make_mnist_m(
     photo_intensity: float | None = None,
     n_train: int = 0,
     n_val: int = 5000,
-    standardize: str = "domain",
+    standardize: str = "source",
 ) -> DomainData:
     """MNIST → MNIST-M (the paper's recipe: |background patch − digit|), from idx files, 3×28×28.
 
@@ -75,7 +75,7 @@ def make_mnist_m(
         folder, 0.5 with the sklearn photos (at full intensity their bright sky flips polarity).
       n_train: use only this many training images (0 = all 60000); source_val comes out of them.
       n_val: training images held out as source_val.
-      standardize: domain | source | none, per-channel standardisation (see _common.STANDARDIZE_MODES).
+      standardize: source | domain | none, per-channel standardisation (see _common.STANDARDIZE_MODES).
     """
     train, val, test = _mnist_splits(seed, root, n_train, n_val, "mnist-m")
     photos = folder_photos(str(backgrounds)) if backgrounds else sklearn_photos()
