@@ -348,3 +348,16 @@ def test_mnist_errors_name_the_missing_piece(registry, mnist_root, tmp_path):
         build(registry, "mnist-m", root=str(mnist_root), backgrounds=str(tmp_path / "none"), n_val=6)
     with pytest.raises(ValueError, match="n_val=30 leaves no training images out of 30"):
         build(registry, "mnist", root=str(mnist_root), n_val=30)
+
+
+def test_npz_source_domains_for_multi_source_training(registry, tmp_path):
+    arrays = npz_arrays()
+    data = build(registry, "npz", path=save_npz(tmp_path, **arrays, ds=np.arange(20) % 3), val_fraction=0.25)
+    assert data.num_source_domains == 3 and data.domains.dtype == torch.int64
+    assert data.domains.shape == (len(data.source_train),)
+    # each kept row keeps its own domain: rows of xs are unique, so look them up
+    for row, domain in zip(data.source_train.x, data.domains):
+        index = int(np.flatnonzero((arrays["xs"] == row.numpy()).all(axis=1))[0])
+        assert domain == index % 3
+    with pytest.raises(ValueError, match="key 'ds' must be 1-D integer labels, one per row of 'xs'"):
+        build(registry, "npz", path=save_npz(tmp_path, **arrays, ds=np.zeros(3, dtype=int)))

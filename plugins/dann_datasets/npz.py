@@ -7,7 +7,8 @@ Keys (N rows each; per-example shapes of all x arrays must match):
 - optional: ``yt`` (target labels, one per ``xt`` row: reported on target_test when no separate
   test set is given, and used by the target-oracle method), ``xt_test`` + ``yt_test`` (a separate
   labelled target test set), ``xs_val`` + ``ys_val`` (a source validation set; otherwise
-  ``val_fraction`` of the source rows are held out).
+  ``val_fraction`` of the source rows are held out), ``ds`` (multi-source: the source domain of each
+  ``xs`` row, integers 0..K-1; K > 1 makes training K+1-way, the target being domain K).
 
 Without ``yt`` and ``xt_test``, target_test is ``xt`` with ``y = None``: training works, but no
 target accuracy can be reported.
@@ -17,18 +18,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dann_core.specs import DomainData
 
 from ._common import generator, permutation_split, split
 
 REQUIRED_KEYS = ("xs", "ys", "xt")
-OPTIONAL_KEYS = ("yt", "xt_test", "yt_test", "xs_val", "ys_val")
+OPTIONAL_KEYS = ("yt", "xt_test", "yt_test", "xs_val", "ys_val", "ds")
 _PAIRS = (("xt_test", "yt_test"), ("xs_val", "ys_val"))
 
 
 def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_classes: int = 0) -> DomainData:
-    """Your arrays from a .npz file: required xs, ys, xt; optional yt, xt_test+yt_test, xs_val+ys_val.
+    """Your arrays from a .npz file: required xs, ys, xt; optional yt, xt_test+yt_test, xs_val+ys_val, ds.
 
     Options:
       path: the .npz file (required).
@@ -38,6 +40,7 @@ def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_
     arrays = _load(path)
     x_shape = _check_inputs(arrays, path)
     labels = {key: _check_labels(arrays, key, x_key, path) for key, x_key in _label_keys(arrays)}
+    source_domains = _check_labels(arrays, "ds", "xs", path) if "ds" in arrays else None
     largest = max(int(values.max()) for values in labels.values() if values.size)
     num_classes = num_classes or largest + 1
     for key, values in labels.items():
@@ -45,12 +48,12 @@ def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_
             raise ValueError(f"npz '{path}': key '{key}' has label {int(values.max())} >= num_classes {num_classes}")
 
     if "xs_val" in arrays:
-        source_train = split(arrays["xs"], labels["ys"])
+        keep = np.arange(len(labels["ys"]))
         source_val = split(arrays["xs_val"], labels["ys_val"])
     else:
         keep, held_out = permutation_split(len(labels["ys"]), val_fraction, generator(seed, 0))
-        source_train = split(arrays["xs"][keep], labels["ys"][keep])
         source_val = split(arrays["xs"][held_out], labels["ys"][held_out])
+    source_train = split(arrays["xs"][keep], labels["ys"][keep])
     if "xt_test" in arrays:
         target_test = split(arrays["xt_test"], labels["yt_test"])
     else:
@@ -62,6 +65,8 @@ def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_
         target_test=target_test,
         num_classes=int(num_classes),
         input_shape=x_shape,
+        domains=None if source_domains is None else torch.as_tensor(source_domains[keep]),
+        num_source_domains=1 if source_domains is None else int(source_domains.max()) + 1,
     )
 
 
