@@ -361,3 +361,17 @@ def test_npz_source_domains_for_multi_source_training(registry, tmp_path):
         assert domain == index % 3
     with pytest.raises(ValueError, match="key 'ds' must be 1-D integer labels, one per row of 'xs'"):
         build(registry, "npz", path=save_npz(tmp_path, **arrays, ds=np.zeros(3, dtype=int)))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_images": 0}, "digits-blend: n_images must be at least 1, got 0"),
+        ({"test_fraction": 0.7, "val_fraction": 0.3}, "must be positive with a sum below 1, got 0.7 and 0.3"),
+        ({"val_fraction": 0.0}, "must be positive with a sum below 1, got 0.3 and 0.0"),
+        ({"photo_intensity": 1.5}, "photo_intensity must be in \\[0, 1\\], got 1.5"),
+    ],
+)
+def test_digits_blend_option_errors(registry, options, message):
+    with pytest.raises(ValueError, match=message):
+        build(registry, "digits-blend", **{**TINY_DIGITS, **options})

@@ -50,8 +50,11 @@ def make_digits_blend(
     for name, value in (("n_images", n_images), ("n_val_images", n_val_images), ("n_test_images", n_test_images)):
         if value < 1:
             raise ValueError(f"digits-blend: {name} must be at least 1, got {value}")
-    if not 0.0 < test_fraction + val_fraction < 1.0:
-        raise ValueError(f"digits-blend: test_fraction + val_fraction must be in (0, 1), got {test_fraction + val_fraction}")
+    if not (test_fraction > 0.0 and val_fraction > 0.0 and test_fraction + val_fraction < 1.0):
+        raise ValueError(
+            f"digits-blend: test_fraction and val_fraction must be positive with a sum below 1, "
+            f"got {test_fraction} and {val_fraction}"
+        )
     if not 0.0 <= max_scale_change < 1.0:
         raise ValueError(f"digits-blend: max_scale_change must be in [0, 1), got {max_scale_change}")
     if not 0.0 <= photo_intensity <= 1.0:
