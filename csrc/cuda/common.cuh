@@ -107,35 +107,31 @@ __device__ __forceinline__ CT read_lambda(const LambdaArg& l) {
 
 // A binary domain label at p[i]: sets *y to 0 or 1 and returns true, or returns false when the stored
 // value is anything else (NaN included), exactly as `(y != 0) & (y != 1)` decides in the reference.
+// Compared in the stored type (no float64 on the way: 2^53 + 1 must not round to 1).
+template <typename CT, typename L>
+__device__ __forceinline__ bool binary_label_of(L v, CT* y) {
+  *y = v == L(1) ? CT(1) : CT(0);
+  return v == L(0) || v == L(1);
+}
+
 template <typename CT>
 __device__ __forceinline__ bool load_binary_label(const void* p, int32_t dt, int64_t i, CT* y) {
-  double v;  // every supported label value that is 0 or 1 converts to exactly 0.0 / 1.0, and no other
   switch (dt) {
-    case kF32: v = static_cast<const float*>(p)[i]; break;
-    case kF64: v = static_cast<const double*>(p)[i]; break;
-    case kF16: v = __half2float(static_cast<const __half*>(p)[i]); break;
-    case kBF16: v = __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]); break;
-    case kBool:  // storage is one byte holding 0 or 1
-    case kU8: v = static_cast<const uint8_t*>(p)[i]; break;
-    case kI8: v = static_cast<const int8_t*>(p)[i]; break;
-    case kI16: v = static_cast<const int16_t*>(p)[i]; break;
-    case kI32: v = static_cast<const int32_t*>(p)[i]; break;
-    case kU16: v = static_cast<const uint16_t*>(p)[i]; break;
-    case kU32: v = static_cast<const uint32_t*>(p)[i]; break;
-    case kI64: {  // not through double: 2^53 + 1 must not round to something else
-      const int64_t w = static_cast<const int64_t*>(p)[i];
-      *y = static_cast<CT>(w == 1);
-      return w == 0 || w == 1;
-    }
-    case kU64: {
-      const uint64_t w = static_cast<const uint64_t*>(p)[i];
-      *y = static_cast<CT>(w == 1);
-      return w == 0 || w == 1;
-    }
+    case kF32: return binary_label_of(static_cast<const float*>(p)[i], y);
+    case kF64: return binary_label_of(static_cast<const double*>(p)[i], y);
+    case kF16: return binary_label_of(__half2float(static_cast<const __half*>(p)[i]), y);  // exact
+    case kBF16: return binary_label_of(__bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]), y);
+    case kBool:  // one byte holding 0 or 1
+    case kU8: return binary_label_of(static_cast<const uint8_t*>(p)[i], y);
+    case kI8: return binary_label_of(static_cast<const int8_t*>(p)[i], y);
+    case kI16: return binary_label_of(static_cast<const int16_t*>(p)[i], y);
+    case kI32: return binary_label_of(static_cast<const int32_t*>(p)[i], y);
+    case kI64: return binary_label_of(static_cast<const int64_t*>(p)[i], y);
+    case kU16: return binary_label_of(static_cast<const uint16_t*>(p)[i], y);
+    case kU32: return binary_label_of(static_cast<const uint32_t*>(p)[i], y);
+    case kU64: return binary_label_of(static_cast<const uint64_t*>(p)[i], y);
     default: return false;
   }
-  *y = static_cast<CT>(v == 1.0);
-  return v == 0.0 || v == 1.0;
 }
 
 // A class label at p[i]: returns it, or -1 when outside [0, k).
