@@ -1,0 +1,228 @@
+"""The evaluation commands, a first-party plugin (entry point ``evaluation = "dann_core.eval.commands"``).
+
+- ``dann eval pad RUN_DIR``: proxy A-distance on raw inputs and on the run's learned features.
+- ``dann sweep``: a hyper-parameter grid selected by reverse validation (or held-out source accuracy).
+- ``dann plot RUN_DIR``: embeddings (PCA, t-SNE), decision/domain boundaries (2-D inputs), curves.
+- ``dann table``: source-only / dann / target-oracle over seeds, mean ± std target accuracy.
+
+Heavy imports (torch, scikit-learn, matplotlib) happen inside the commands.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Iterator
+
+import click
+
+from dann_core import hookimpl
+
+
+class UserError(click.ClickException):
+    """A one-line error the user can fix (bad run directory, grid key, option); exit status 2."""
+
+    exit_code = 2
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input → one line (``Error: ...``) and exit status 2; anything else keeps its traceback."""
+    from ..config import ConfigError
+    from ..train import RunError
+
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ConfigError, RunError, ValueError, FileNotFoundError) as exc:
+        text = str(exc).strip() or type(exc).__name__
+        raise UserError(text.splitlines()[0]) from None
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _base_config(config_file, sets, flags):
+    from .. import config as config_io
+
+    return config_io.resolve(config_file, sets, {k: v for k, v in flags.items() if v is not None})
+
+
+config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML, YAML or JSON file of run settings (the base config).")
+set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one base setting (as in dann run); repeatable.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+# ------------------------------------------------------------------------------------------- pad
+
+
+@click.command("pad")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="Which checkpoint's features.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
+              help="train: source_train vs target_train; test: source_val vs target_test.")
+@click.option("--max-samples", type=click.IntRange(min=4), default=1000, show_default=True, help="Samples per domain (random subset).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subset and of the 50/50 split.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), help="Also measure this run's features (e.g. the source-only run).")
+@click.option("--no-write", is_flag=True, help="Do not store the result in RUN_DIR/summary.json and RUN_DIR/pad.json.")
+@json_option
+def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_write, as_json) -> None:
+    """Proxy A-distance d_A = 2(1 - 2 err) of RUN_DIR: raw inputs vs learned features.
+
+    err is the held-out error of linear SVMs (C in logspace(-5, 4, 10), the best kept) separating
+    source from target samples (JMLR 2016, §5.1.3). 0: indistinguishable domains; 2: separable.
+    """
+    from .pad import run_pad
+
+    with user_errors():
+        result = run_pad(run_dir, checkpoint=checkpoint, split=split, max_samples=max_samples, seed=seed, baseline=baseline, write=not no_write)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"proxy A-distance of {run_dir} ({checkpoint}.pt, step {result['step']}; {result['split']}):")
+    rows = [("raw inputs (before adaptation)", result["raw"]), ("learned features", result["features"])]
+    if "baseline" in result:
+        rows.append((f"features of {result['baseline']['method']} baseline", result["baseline"]))
+    for name, r in rows:
+        click.echo(f"  {name:<34} PAD {r['pad']:.3f}  (error {r['error']:.3f}, C={r['C']:g}, {r['n_source']}+{r['n_target']} samples, {r['dim']} dims)")
+    if not no_write:
+        click.echo(f"written to {run_dir}/pad.json" + (" and summary.json" if _has_summary(run_dir) else " (no summary.json: the run has not finished)"))
+
+
+def _has_summary(run_dir) -> bool:
+    from pathlib import Path
+
+    return (Path(run_dir) / "summary.json").exists()
+
+
+# ----------------------------------------------------------------------------------------- sweep
+
+
+@click.command("sweep")
+@config_option
+@set_option
+@click.option("--grid", "grid_items", multiple=True, metavar="KEY=V1,V2,...",
+              help="Values of one setting to sweep; repeatable. KEY=geomspace:START:STOP:NUM gives log-spaced values.")
+@click.option("--grid-file", type=click.Path(exists=True, dir_okay=False), help="TOML/YAML/JSON mapping keys to lists of values (or a [grid] table).")
+@click.option("--select", type=click.Choice(["reverse-validation", "source-val"]), default="reverse-validation", show_default=True,
+              help="Selection rule; target test labels are never used.")
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
+              help="Reverse validation: share of source and target held out.")
+@click.option("--out", type=click.Path(file_okay=False), help="Directory for sweep.csv/.md/.json [default: runs/sweep-<dataset>-<time>].")
+@click.option("--dataset", help="Dataset of the base config.")
+@click.option("--backbone", help="Backbone of the base config.")
+@click.option("--steps", type=int, help="Steps of every run.")
+@json_option
+def sweep_command(config_file, sets, grid_items, grid_file, select, holdout, out, dataset, backbone, steps, as_json) -> None:
+    """Train a grid of configurations and select one without target labels.
+
+    Example: dann sweep --grid lambda=0,0.1,1,schedule --grid lr=0.01,0.05. Writes a table of every
+    configuration with its score, and target test accuracy in a separate column marked reported only.
+    """
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from ..plugins import get_registry
+    from .sweep import format_markdown, parse_grid, run_sweep, validate_grid
+
+    with user_errors():
+        base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "steps": steps})
+        grid = parse_grid(grid_items, grid_file)
+        configs = validate_grid(grid, base, get_registry(), select)
+        if out is None:
+            out = Path("runs") / f"sweep-{base.dataset}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+        _echo_err(f"sweeping {len(configs)} configurations of {base.dataset}, selecting by {select}; writing {out}")
+        result = run_sweep(base, grid, out=out, select=select, holdout=holdout, progress=_echo_err)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(format_markdown(result), nl=False)
+    best = result["selected"]
+    if best is not None:
+        chosen = ", ".join(f"{k}={best[k]}" for k in grid)
+        click.echo(f"selected: {chosen} (id {best['id']})")
+    else:
+        click.echo("selected: none (every configuration diverged)")
+    click.echo(f"written: {out}/sweep.csv, sweep.md, sweep.json")
+
+
+# ------------------------------------------------------------------------------------------ plot
+
+
+@click.command("plot")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Directory of the PNG files [default: RUN_DIR/plots].")
+@click.option("--tsne/--no-tsne", default=True, show_default=True, help="Also draw the t-SNE embedding.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), help="Draw this run's features (e.g. source-only) as 'before adaptation' instead of raw inputs.")
+@click.option("--max-points", type=click.IntRange(min=10), default=1000, show_default=True, help="Points in the embeddings (half per domain).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> None:
+    """Draw the figures of RUN_DIR as PNG files.
+
+    embedding_pca.png / embedding_tsne.png (source vs target before and after adaptation, marker =
+    class), boundary.png (label and domain boundaries; 2-D inputs only) and curves.png.
+    """
+    from .plots import plot_run
+
+    with user_errors():
+        paths = plot_run(run_dir, checkpoint=checkpoint, out=out, tsne=tsne, baseline=baseline, max_points=max_points, seed=seed,
+                         notice=lambda message: _echo_err(f"notice: {message}"))
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+# ----------------------------------------------------------------------------------------- table
+
+
+@click.command("table")
+@config_option
+@set_option
+@click.option("--dataset", help="Dataset (default: the base config's).")
+@click.option("--backbone", help="Backbone (default: the base config's).")
+@click.option("--steps", type=int, help="Steps of every run.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds: 0,1,2 or 0-4.")
+@click.option("--methods", default="source-only,dann,target-oracle", show_default=True, help="Comma-separated methods (rows).")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/table", show_default=True,
+              help="Run directories go to OUT/<dataset>/<method>-s<seed>; the table to OUT/<dataset>-table.md/.csv.")
+@json_option
+def table_command(config_file, sets, dataset, backbone, steps, seeds, methods, out, as_json) -> None:
+    """Train each method over the seeds; print and write the mean ± std target accuracy table.
+
+    The shape of the paper's Table 2. Finished runs under OUT with the same config are reused.
+    """
+    from pathlib import Path
+
+    from .tables import aggregate, format_markdown, parse_methods, parse_seeds, run_multi_seed, write_table
+
+    with user_errors():
+        base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "steps": steps})
+        seed_list, method_list = parse_seeds(seeds), parse_methods(methods)
+        summaries = run_multi_seed(base, seed_list, method_list, out=out, progress=_echo_err)
+    rows = aggregate(summaries)
+    paths = write_table(rows, Path(out) / f"{base.dataset}-table")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(format_markdown(rows), nl=False)
+    click.echo(f"written: {paths[0]}, {paths[1]}")
+
+
+# ---------------------------------------------------------------------------------------- plugin
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """``eval pad`` (under the ``eval`` group), ``sweep``, ``plot`` and ``table``."""
+    eval_group = cli.commands.get("eval")
+    if isinstance(eval_group, click.Group):
+        eval_group.add_command(pad_command, "pad")
+    elif eval_group is None:
+        group = click.Group("eval", help="Evaluate a run.")
+        group.add_command(pad_command, "pad")
+        cli.add_command(group)
+    else:  # an ``eval`` command that takes no subcommands
+        cli.add_command(pad_command, "eval-pad")
+    for command in (sweep_command, plot_command, table_command):
+        cli.add_command(command)

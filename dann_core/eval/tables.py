@@ -1,0 +1,183 @@
+"""Multi-seed accuracy tables in the shape of the paper's Table 2 (JMLR 2016).
+
+:func:`run_multi_seed` trains each method (``source-only``, ``dann``, ``target-oracle``) for each
+seed into its own run directory and collects the target test accuracy of each run's best
+checkpoint (chosen on held-out source accuracy, as every run does). :func:`aggregate` turns the
+runs into rows of mean ± sample standard deviation (ddof = 1; 0 for a single seed), and
+:func:`format_markdown` / :func:`write_table` render methods as rows and datasets as columns.
+
+A run directory that already holds a finished run with the same config is reused, so an interrupted
+table continues where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from ..config import METHODS, RunConfig
+
+TABLE_METHODS = ("source-only", "dann", "target-oracle")
+METHOD_TITLES = {"source-only": "Source only", "dann": "DANN", "target-oracle": "Train on target"}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``'0,1,2'`` → [0, 1, 2]; ``'0-4'`` → [0, 1, 2, 3, 4]; one-line ValueError otherwise."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                span = range(int(lo), int(hi) + 1)
+                if not span:
+                    raise ValueError
+                seeds.extend(span)
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"bad seed list {text!r}: write seeds ≥ 0 separated by commas, e.g. 0,1,2 or 0-4") from None
+    if not seeds:
+        raise ValueError(f"bad seed list {text!r}: no seeds")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"bad seed list {text!r}: a seed is repeated")
+    return seeds
+
+
+def parse_methods(text: str | Iterable[str]) -> list[str]:
+    names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
+    for name in names:
+        if name not in METHODS:
+            raise ValueError(f"unknown method '{name}': choose from {', '.join(METHODS)}")
+    if not names:
+        raise ValueError("no methods given")
+    return names
+
+
+def run_dir_for(out: Path, cfg: RunConfig) -> Path:
+    return out / cfg.dataset / f"{cfg.method}-s{cfg.seed}"
+
+
+def run_multi_seed(
+    base: RunConfig,
+    seeds: Sequence[int],
+    methods: Sequence[str] = TABLE_METHODS,
+    out: str | Path = "runs/table",
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``base`` with each method and seed into ``out/<dataset>/<method>-s<seed>``; returns summaries.
+
+    This is the function behind ``dann table`` (and the one a ``dann run --seeds`` option calls).
+    A directory holding a finished run of the same experiment (the config up to device, threads,
+    kernels and out) is reused, an interrupted one is resumed; one holding a different run is an
+    error (RunError from the trainer), so nothing is silently mixed.
+    """
+    from .. import config as config_io
+    from ..train import resume, train
+
+    out = Path(out)
+    summaries = []
+    total = len(methods) * len(seeds)
+    for index, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
+        cfg = dataclasses.replace(base, method=method, seed=int(seed), out=None)
+        run_dir = run_dir_for(out, cfg)
+        summary_path = run_dir / "summary.json"
+        same = (run_dir / "config.json").exists() and _experiment(config_io.load(run_dir / "config.json")) == _experiment(cfg)
+        if same and summary_path.exists():
+            summary = config_io.read_json(summary_path)
+            note = "reused"
+        elif same and (run_dir / "last.pt").exists():
+            summary = resume(run_dir)  # an interrupted run of the same experiment: continue it
+            note = f"resumed, {summary['seconds']:.1f} s"
+        else:
+            summary = train(cfg, run_dir=run_dir)
+            note = f"{summary['seconds']:.1f} s"
+        summaries.append(summary)
+        if progress is not None:
+            progress(f"[{index}/{total}] {cfg.dataset} {method} seed {seed}: target acc {_fmt(summary['target_test_acc'])} ({note})")
+    return summaries
+
+
+EXECUTION_KEYS = ("device", "threads", "kernels", "out")
+"""Settings that change how a run executes, not what it computes; a finished run is reused across them."""
+
+
+def _experiment(cfg: RunConfig) -> dict[str, Any]:
+    return {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_KEYS}
+
+
+def aggregate(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of mean ± std target test accuracy per (dataset, backbone, method), in first-seen order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for summary in summaries:
+        groups.setdefault((summary["dataset"], summary["backbone"], summary["method"]), []).append(summary)
+    rows = []
+    for (dataset, backbone, method), runs in groups.items():
+        accs = [r["target_test_acc"] for r in runs if r.get("target_test_acc") is not None]
+        rows.append(
+            {
+                "dataset": dataset,
+                "backbone": backbone,
+                "method": method,
+                "n_seeds": len(accs),
+                "seeds": " ".join(str(r["seed"]) for r in runs),
+                "target_acc_mean": round(statistics.fmean(accs), 6) if accs else None,
+                "target_acc_std": round(statistics.stdev(accs), 6) if len(accs) > 1 else (0.0 if accs else None),
+                "target_accs": " ".join(f"{a:.4f}" for a in accs),
+                "source_val_acc_mean": _mean(r.get("best_source_val_acc") for r in runs),
+                "steps": runs[0].get("steps"),
+            }
+        )
+    return rows
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(statistics.fmean(values), 6) if values else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def format_markdown(rows: list[dict[str, Any]]) -> str:
+    """Methods as rows, ``dataset (backbone)`` as columns; cells ``mean ± std`` of target accuracy."""
+    columns: list[tuple[str, str]] = []
+    methods: list[str] = []
+    cells: dict[tuple[str, tuple[str, str]], str] = {}
+    for row in rows:
+        column = (row["dataset"], row["backbone"])
+        if column not in columns:
+            columns.append(column)
+        if row["method"] not in methods:
+            methods.append(row["method"])
+        cell = "n/a" if row["target_acc_mean"] is None else f"{row['target_acc_mean']:.4f} ± {row['target_acc_std']:.4f}"
+        cells[(row["method"], column)] = f"{cell} (n={row['n_seeds']})"
+    methods.sort(key=lambda m: TABLE_METHODS.index(m) if m in TABLE_METHODS else len(TABLE_METHODS))
+    header = "| Method | " + " | ".join(f"{d} ({b})" for d, b in columns) + " |"
+    lines = [header, "|---|" + "|".join("---" for _ in columns) + "|"]
+    for method in methods:
+        lines.append(f"| {METHOD_TITLES.get(method, method)} | " + " | ".join(cells.get((method, c), "") for c in columns) + " |")
+    lines.append("")
+    lines.append("Target test accuracy, mean ± sample std over seeds, of each run's best checkpoint (selected on source validation accuracy; target labels are never used to select).")
+    return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS = ("dataset", "backbone", "method", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs", "source_val_acc_mean")
+
+
+def write_table(rows: list[dict[str, Any]], out_prefix: str | Path) -> list[Path]:
+    """Write ``<out_prefix>.md`` and ``<out_prefix>.csv``; returns their paths."""
+    out_prefix = Path(out_prefix)
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    md_path, csv_path = out_prefix.with_suffix(".md"), out_prefix.with_suffix(".csv")
+    md_path.write_text(format_markdown(rows))
+    with csv_path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in CSV_COLUMNS})
+    return [md_path, csv_path]
