@@ -28,8 +28,7 @@ class PluginGroup(click.Group):
         cli_common.plugin_manager(ctx).hook.register_commands(cli=self)
 
     def get_command(self, ctx: click.Context, cmd_name: str):
-        if cmd_name not in self.commands:
-            self._add_plugin_commands(ctx)
+        self._add_plugin_commands(ctx)  # also for built-in names: plugins add subcommands to them (eval pad)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
