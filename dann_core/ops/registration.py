@@ -1,4 +1,7 @@
-"""Fake (meta) kernels and autograd for the compiled ops, so they work under torch.compile and opcheck.
+"""Fake (meta) kernels for the compiled ops, so they work under torch.compile, meta tensors and opcheck.
+
+Autograd for the losses is registered in C++ (csrc/autograd.cpp): a Python autograd kernel would put
+the interpreter on every call, which costs more than the loss itself at DANN batch sizes.
 
 Imported only once ``dann_core._C`` has loaded and defined the ``torch.ops.dann`` schemas.
 """
@@ -39,29 +42,3 @@ def _(logits, labels, weight, reduction):
 def _(grad, x, weight, lambd):
     grad_x = torch.empty_like(x, memory_format=torch.contiguous_format)
     return grad_x, weight.new_empty(weight.shape), grad.new_empty((weight.shape[0],))
-
-
-def _setup_loss(ctx, inputs, output):
-    ctx.save_for_backward(output[1])
-
-
-def _backward_loss(ctx, grad_loss, _grad_grad, _grad_correct):
-    from . import scale_saved_grad
-
-    (grad,) = ctx.saved_tensors
-    n_other_inputs = ctx.n_other_inputs
-    return (scale_saved_grad(grad, grad_loss),) + (None,) * n_other_inputs
-
-
-def _setup_bce(ctx, inputs, output):
-    _setup_loss(ctx, inputs, output)
-    ctx.n_other_inputs = 4
-
-
-def _setup_ce(ctx, inputs, output):
-    _setup_loss(ctx, inputs, output)
-    ctx.n_other_inputs = 3
-
-
-torch.library.register_autograd("dann::domain_bce", _backward_loss, setup_context=_setup_bce)
-torch.library.register_autograd("dann::domain_ce", _backward_loss, setup_context=_setup_ce)
