@@ -176,3 +176,19 @@ def test_ext_mode_runs_the_compiled_op():
 def test_unknown_kernel_mode_names_the_choices():
     with pytest.raises(ValueError, match="DANN_KERNELS must be one of auto, ext, reference; got 'fast'"):
         dispatch.set_mode("fast")
+
+
+@pytest.mark.parametrize(
+    "call,error,message",
+    [
+        (lambda: ops.domain_bce(torch.ones(4), torch.tensor([0, 1, 2, 0])), ValueError, "labels must be 0 (source) or 1"),
+        (lambda: ops.domain_bce(torch.ones(4), 9), ValueError, "n_source must be in [0, 4]"),
+        (lambda: ops.domain_ce(torch.ones(3, 2), torch.tensor([0, 2, 1])), ValueError, "labels must be integers in [0, 2)"),
+        (lambda: ops.grad_reverse(torch.ones(3), 0.5), ValueError, "lambd must be a 0-dim tensor"),
+        (lambda: ops.split_reverse(torch.ones(3, 2), 4, _lam()), ValueError, "n_label_rows must be in [0, 3]"),
+    ],
+)
+def test_public_api_errors_are_one_line_and_backend_independent(kernels, call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert message in str(info.value).splitlines()[0]
