@@ -9,7 +9,6 @@ import torch
 
 import dann_core.train as train_api
 from dann_core.config import RunConfig
-from dann_core.eval import reverse_validation as rv_module
 from dann_core.eval.reverse_validation import reverse_validation, split_holdout
 
 # A moons setting where adaptation visibly helps within 800 steps (relu features, 500 points per class).

@@ -11,8 +11,8 @@ from dann_core.plugins import get_plugin_manager, get_registry
 
 
 def test_parse_grid_values_and_geomspace(tmp_path):
-    grid = parse_grid(["lambda=0,schedule,0.5", "lr=geomspace:0.01:1:3"])
-    assert grid == {"lambda": [0, "schedule", 0.5], "lr": [0.01, 0.1, 1.0]}
+    grid = parse_grid(["lambda=0,schedule,0.5", "lr=geomspace:0.01:1:3", "gamma=1,geomspace:10:1000:3"])
+    assert grid == {"lambda": [0, "schedule", 0.5], "lr": [0.01, 0.1, 1.0], "gamma": [1, 10.0, 100.0, 1000.0]}
     path = tmp_path / "grid.yaml"
     path.write_text("grid:\n  lr: [0.1, 0.2]\n  discriminator.hidden: ['8', '16']\n")
     assert parse_grid(["lr=0.3"], path) == {"lr": [0.3], "discriminator.hidden": ["8", "16"]}
@@ -26,6 +26,7 @@ def test_parse_grid_values_and_geomspace(tmp_path):
         (["lr=-1,0.1"], "lr must be positive"),
         (["lr"], "expected KEY=V1,V2"),
         (["lr=geomspace:0:1:3"], "geomspace:START:STOP:NUM"),
+        (["lr=0.1,,0.2"], "empty value"),
         (["discriminator.widht=8"], "widht"),
     ],
 )

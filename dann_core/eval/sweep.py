@@ -38,24 +38,34 @@ class SweepError(ValueError):
     """A bad grid (unknown key, empty list, bad value); the message is one line."""
 
 
+def _geomspace(text: str, key: str) -> list[float]:
+    """``'geomspace:0.01:10:4'`` → 4 log-spaced values from 0.01 to 10 (both included)."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        start, stop, num = float(parts[1]), float(parts[2]), int(parts[3])
+        if num < 1 or start <= 0 or stop <= 0:
+            raise ValueError
+    except ValueError:
+        raise SweepError(f"sweep grid: bad '{key}={text}': write geomspace:START:STOP:NUM with START, STOP > 0 and NUM ≥ 1") from None
+    if num == 1:
+        return [start]
+    ratio = (stop / start) ** (1.0 / (num - 1))
+    return [float(f"{start * ratio**i:.6g}") for i in range(num)]
+
+
 def _parse_values(text: str, key: str) -> list[Any]:
-    """``'0,0.1,1'`` → [0, 0.1, 1]; ``'geomspace:0.01:10:4'`` → 4 log-spaced values from 0.01 to 10."""
-    text = text.strip()
-    if text.startswith(("geomspace:", "logspace:")):
-        parts = text.split(":")
-        try:
-            start, stop, num = float(parts[1]), float(parts[2]), int(parts[3])
-            if len(parts) != 4 or num < 1 or start <= 0 or stop <= 0:
-                raise ValueError
-        except (ValueError, IndexError):
-            raise SweepError(f"sweep grid: bad '{key}={text}': write {parts[0]}:START:STOP:NUM with START, STOP > 0") from None
-        if num == 1:
-            return [start]
-        ratio = (stop / start) ** (1.0 / (num - 1))
-        return [float(f"{start * ratio**i:.6g}") for i in range(num)]
-    values = [parse_set(f"{key}={item}")[1] for item in text.split(",")]
-    if any(v == "" for v in values):
-        raise SweepError(f"sweep grid: empty value in '{key}={text}'")
+    """``'0,0.1,1'`` → [0, 0.1, 1]; an item ``geomspace:START:STOP:NUM`` expands to NUM log-spaced values."""
+    values: list[Any] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            raise SweepError(f"sweep grid: empty value in '{key}={text}'")
+        if item.startswith("geomspace:"):
+            values.extend(_geomspace(item, key))
+        else:
+            values.append(parse_set(f"{key}={item}")[1])
     return values
 
 
