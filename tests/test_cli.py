@@ -81,15 +81,15 @@ def test_eval_runs_the_default_subcommand_and_accepts_plugin_subcommands(tmp_pat
 
     cli = build_cli()
 
-    @click.command("pad")
+    @click.command("probe")
     @click.argument("run_dir")
-    def pad(run_dir):
-        click.echo(f"pad of {run_dir}")
+    def probe(run_dir):
+        click.echo(f"probe of {run_dir}")
 
-    cli.commands["eval"].add_command(pad)
-    result = CliRunner().invoke(cli, ["eval", "pad", str(out)])
-    assert result.exit_code == 0 and result.output.strip() == f"pad of {out}"
-    assert "pad" not in build_cli().commands["eval"].commands  # each CLI has its own eval group
+    cli.commands["eval"].add_command(probe)
+    result = CliRunner().invoke(cli, ["eval", "probe", str(out)])
+    assert result.exit_code == 0 and result.output.strip() == f"probe of {out}"
+    assert "probe" not in build_cli().commands["eval"].commands  # each CLI has its own eval group
 
 
 @pytest.mark.parametrize(
