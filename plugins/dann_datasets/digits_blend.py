@@ -42,8 +42,9 @@ def make_digits_blend(
       max_scale_change: random scale, uniform in 1 ± max_scale_change.
       max_shift: random shift in pixels, uniform in ±max_shift per axis.
       standardize: source | domain | none, per-channel standardisation (see _common.STANDARDIZE_MODES);
-        "source" (one set of statistics for both domains) leaves the shift for DANN to remove: with
-        LeNet, 1500 steps, seed 0 it gave source-only 0.767 → DANN 0.825, "domain" 0.762 → 0.778.
+        "source" (one set of statistics for both domains) leaves the shift for DANN to remove. LeNet,
+        SGD lr 0.03 annealed, batch 64+64, target accuracy source-only → DANN: "source" 0.767 → 0.825
+        (1500 steps, seed 0) and 0.775 → 0.835 (3000 steps, seed 1); "domain" 0.762 → 0.778 (1500, seed 0).
     """
     from sklearn.datasets import load_digits
 
