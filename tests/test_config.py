@@ -13,7 +13,7 @@ def test_every_setting_has_help_text():
 def test_defaults_round_trip_through_json(tmp_path):
     cfg = RunConfig(dataset_options={"angle": 30})
     config.save(cfg, tmp_path / "config.json")
-    assert json.loads((tmp_path / "config.json").read_text())["lambda"] == "schedule"
+    assert json.loads((tmp_path / "config.json").read_text())["lambda"] == RunConfig().lambda_
     assert config.load(tmp_path / "config.json") == cfg
 
 
