@@ -65,7 +65,7 @@ def checkpoint_command(run_dir, which, device, as_json) -> None:
 
 @click.group("eval", cls=DefaultGroup, default_command="checkpoint", no_args_is_help=True)
 def eval_group() -> None:
-    """Evaluate a run. ``dann eval RUN_DIR`` is short for ``dann eval checkpoint RUN_DIR``."""
+    """Evaluate a run. "dann eval RUN_DIR" is short for "dann eval checkpoint RUN_DIR"."""
 
 
 eval_group.add_command(checkpoint_command)
