@@ -126,7 +126,7 @@ class Trainer:
         self.explicit_data = data is not None
         self.data, model = build_components(cfg, data)
         _check_method(cfg, self.data)
-        self.algorithm = DANN(model.to(self.device), cfg)
+        self.algorithm = DANN(model, cfg).to(self.device)  # λ and step buffers live on the device too
         self.samplers = self._make_samplers()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
