@@ -82,13 +82,26 @@ def test_selection_ignores_target_accuracy(monkeypatch, tiny_config):
 
     def fake(config, data=None, holdout=0.1):
         lam = float(config.lambda_)
-        return rv.ReverseValidationResult(risk=0.3 if lam == 0 else 0.1, reverse_accuracy=0.0, forward_source_val_acc=0.9,
+        return rv.ReverseValidationResult(risk=0.3 if lam == 0 else 0.1, reverse_accuracy=0.0, reverse_loss=0.5, forward_source_val_acc=0.9,
                                           target_test_acc=0.99 if lam == 0 else 0.5, pseudo_label_agreement=None,
                                           n_source_holdout=1, seconds=0.0)
 
     monkeypatch.setattr(rv, "reverse_validation", fake)
     result = run_sweep(tiny_config, {"lambda": [0.0, 1.0]})
     assert result["selected"]["lambda"] == "1"
+
+
+def test_equal_risks_are_broken_by_reverse_cross_entropy(monkeypatch, tiny_config):
+    from dann_core.eval import reverse_validation as rv
+
+    def fake(config, data=None, holdout=0.1):
+        loss = {0.0: 0.4, 1.0: 0.2, 2.0: 0.2}[float(config.lambda_)]
+        return rv.ReverseValidationResult(risk=0.0, reverse_accuracy=1.0, reverse_loss=loss, forward_source_val_acc=0.9,
+                                          target_test_acc=0.5, pseudo_label_agreement=None, n_source_holdout=1, seconds=0.0)
+
+    monkeypatch.setattr(rv, "reverse_validation", fake)
+    result = run_sweep(tiny_config, {"lambda": [0.0, 1.0, 2.0]})
+    assert result["selected"]["lambda"] == "1"  # lowest loss; of the two equal, the first listed
 
 
 def test_diverged_configuration_ranks_last(tmp_path, tiny_config, monkeypatch):

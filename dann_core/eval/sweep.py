@@ -4,10 +4,11 @@ A grid maps config keys (as in ``--set``: ``lambda``, ``lr``, ``discriminator.wi
 of values; :func:`run_sweep` trains every combination and selects by
 
 - ``reverse-validation`` (default): the lowest reverse validation risk
-  (:func:`dann_core.eval.reverse_validation.reverse_validation`), or
+  (:func:`dann_core.eval.reverse_validation.reverse_validation`), ties broken by the reverse
+  classifier's held-out cross-entropy (the risk takes few values on small held-out sets), or
 - ``source-val``: the highest held-out source accuracy of the run's best checkpoint.
 
-Ties go to the configuration listed first. Target test accuracy is computed for every configuration
+Remaining ties go to the configuration listed first. Target test accuracy is computed for every configuration
 and written in its own column marked "reported only": it is never used to select.
 
 Files written to the sweep directory: ``sweep.csv`` and ``sweep.md`` (one row per configuration),
@@ -29,7 +30,7 @@ SELECT = ("reverse-validation", "source-val")
 FORBIDDEN_KEYS = {"out": "a sweep writes its own files (use --out of dann sweep)"}
 TARGET_COLUMN = "target_test_acc_reported_only"
 SELECTION_NOTE = {
-    "reverse-validation": "selected = lowest reverse validation risk (ties: first listed); target test accuracy is reported only, never used to select",
+    "reverse-validation": "selected = lowest reverse validation risk (ties: lower reverse cross-entropy, then first listed); target test accuracy is reported only, never used to select",
     "source-val": "selected = highest held-out source accuracy (ties: first listed); target test accuracy is reported only, never used to select",
 }
 
@@ -184,6 +185,7 @@ def run_sweep(
             if select == "reverse-validation":
                 result = reverse_validation(cfg, data=data, holdout=holdout)
                 row["rv_risk"] = round(result.risk, 6)
+                row["rv_loss"] = round(result.reverse_loss, 6)
                 row["source_val_acc"] = _round(result.forward_source_val_acc)
                 row["score"] = row["rv_risk"]
                 row[TARGET_COLUMN] = _round(result.target_test_acc)
@@ -194,7 +196,7 @@ def run_sweep(
                 row[TARGET_COLUMN] = _round(summary["target_test_acc"])
             row["status"] = "ok"
         except DivergedError:  # a destructive configuration is a result (ranked last), not a crash
-            row.update({"rv_risk": None, "source_val_acc": None, "score": None, TARGET_COLUMN: None, "status": "diverged"})
+            row.update({"rv_risk": None, "rv_loss": None, "source_val_acc": None, "score": None, TARGET_COLUMN: None, "status": "diverged"})
         row["seconds"] = round(time.perf_counter() - started, 2)
         rows.append(row)
         if progress is not None:
@@ -240,21 +242,29 @@ def _data_for(cfg: RunConfig, cache: dict[str, Any]):
 
 
 def _select(rows: list[dict[str, Any]], select: str) -> dict[str, Any] | None:
-    """The best row (None when every configuration diverged)."""
+    """The best row (None when every configuration diverged).
 
-    def key(row: dict[str, Any]) -> float:
+    reverse-validation: lowest risk, ties broken by the reverse classifier's held-out cross-entropy,
+    then by grid order; source-val: highest accuracy, ties by grid order.
+    """
+
+    def key(row: dict[str, Any]) -> tuple[float, float]:
         score = row["score"]
         if score is None or (isinstance(score, float) and math.isnan(score)):
-            return math.inf
-        return score if select == "reverse-validation" else -score
+            return (math.inf, math.inf)
+        if select == "reverse-validation":
+            loss = row.get("rv_loss")
+            return (score, math.inf if loss is None else loss)
+        return (-score, 0.0)
 
     best = min(rows, key=key)  # min keeps the first of equal keys
-    return None if key(best) == math.inf else best
+    return None if key(best)[0] == math.inf else best
 
 
 COLUMN_TITLES = {
     "id": "id",
     "rv_risk": "reverse validation risk ↓",
+    "rv_loss": "reverse CE (tie-break) ↓",
     "source_val_acc": "source val acc",
     "status": "status",
     "selected": "selected",
@@ -265,7 +275,7 @@ COLUMN_TITLES = {
 
 def columns(result: dict[str, Any]) -> list[str]:
     keys = list(result["grid"])
-    scores = ["rv_risk", "source_val_acc"] if result["select"] == "reverse-validation" else ["source_val_acc"]
+    scores = ["rv_risk", "rv_loss", "source_val_acc"] if result["select"] == "reverse-validation" else ["source_val_acc"]
     return ["id", *keys, *scores, "status", "selected", TARGET_COLUMN, "seconds"]
 
 
