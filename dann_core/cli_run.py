@@ -21,14 +21,14 @@ def _option_for(key: str, field: dataclasses.Field) -> click.Option:
     default = field.default
     if default is not None and default is not dataclasses.MISSING:
         help_text += f" [default: {default}]"
-    kind = {int: int, float: float}.get(type(default)) if type(default) is not bool else bool
-    if kind is bool:
+    if isinstance(default, bool):
         return click.Option([f"{flag}/--no-{flag[2:]}", field.name], default=None, help=help_text)
     if field.metadata.get("choices"):
         return click.Option([flag, field.name], type=click.Choice(field.metadata["choices"]), help=help_text)
-    if key == "lambda":
+    if key == "lambda":  # a number or the word 'schedule': RunConfig checks it
         return click.Option([flag, field.name], metavar="schedule|NUMBER", help=help_text)
-    return click.Option([flag, field.name], type=kind or str, help=help_text)
+    kind = type(default) if isinstance(default, (int, float)) else str
+    return click.Option([flag, field.name], type=kind, help=help_text)
 
 
 def config_options() -> list[click.Option]:
