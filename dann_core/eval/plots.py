@@ -67,6 +67,18 @@ def _scatter_domains(ax, points: np.ndarray, domains: np.ndarray, classes: np.nd
             ax.scatter(points[sel, 0], points[sel, 1], s=14, c=colour, marker=MARKERS[int(k) % len(MARKERS)], alpha=0.6, linewidths=0, label=label)
 
 
+def _legend(fig, classes: np.ndarray | None, class_names: list[str] | None) -> None:
+    """One compact legend right of the axes: the two domain colours, then one grey marker per class."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=n) for c, n in ((SOURCE_COLOUR, "source"), (TARGET_COLOUR, "target"))]
+    if classes is not None:
+        for k in np.unique(classes):
+            name = class_names[int(k)] if class_names and int(k) < len(class_names) else str(int(k))
+            handles.append(Line2D([], [], ls="", marker=MARKERS[int(k) % len(MARKERS)], color="0.35", label=f"class {name}"))
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+
+
 def plot_embedding(
     panels: list[tuple[str, np.ndarray, np.ndarray]],
     classes: tuple[np.ndarray | None, np.ndarray | None],
@@ -82,7 +94,7 @@ def plot_embedding(
     if method not in ("pca", "tsne"):
         raise ValueError(f"embedding method must be pca or tsne, got '{method}'")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1.5, 5), squeeze=False)
     ys, yt = classes
     for ax, (title, xs, xt) in zip(axes[0], panels):
         points = _embed(np.concatenate([xs.reshape(len(xs), -1), xt.reshape(len(xt), -1)]), method, seed)
@@ -92,11 +104,9 @@ def plot_embedding(
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    handles, names = axes[0][-1].get_legend_handles_labels()
-    if len(names) <= 20:
-        axes[0][-1].legend(handles, names, fontsize=7, loc="best", markerscale=1.2)
     fig.suptitle(f"{'PCA' if method == 'pca' else 't-SNE'}: source (blue) vs target (red), marker = class")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    _legend(fig, None if ys is None else np.concatenate([ys, yt if yt is not None else ys]), class_names)
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -132,7 +142,7 @@ def plot_boundaries(run, path: str | Path, resolution: int = 200, max_points: in
     si, ti = _subsample(len(xs), max_points, seed), _subsample(len(xt), max_points, seed + 1)
     ys = data.source_train.y.numpy()[si]
     yt = data.target_train.y.numpy()[ti] if data.target_train.y is not None else None
-    fig, (ax_label, ax_domain) = plt.subplots(1, 2, figsize=(11, 5))
+    fig, (ax_label, ax_domain) = plt.subplots(1, 2, figsize=(12.5, 5))
     ax_label.contourf(gx, gy, class_map, levels=np.arange(data.num_classes + 1) - 0.5, cmap="Pastel1", alpha=0.6)
     ax_label.contour(gx, gy, class_map, levels=np.arange(data.num_classes) + 0.5, colors="k", linewidths=1.5)
     ax_label.set_title("label classifier: decision boundary")
@@ -145,9 +155,9 @@ def plot_boundaries(run, path: str | Path, resolution: int = 200, max_points: in
                          None if yt is None else np.concatenate([ys, yt]), data.class_names)
         ax.set_xlim(gx.min(), gx.max())
         ax.set_ylim(gy.min(), gy.max())
-    ax_label.legend(fontsize=7, loc="best")
     fig.suptitle(f"{run.config.method} on {run.config.dataset}, step {run.step}: source (blue) vs target (red)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.87, 1))
+    _legend(fig, ys if yt is None else np.concatenate([ys, yt]), data.class_names)
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
