@@ -8,7 +8,8 @@ Public API (imported lazily, so ``import dann_core.eval`` stays cheap):
 - :func:`reverse_validation` (config, data=None, holdout=0.1, seed=None) -> :class:`ReverseValidationResult`
 - :func:`parse_grid`, :func:`validate_grid`, :func:`run_sweep` (base, grid, out=None, select="reverse-validation", ...)
 - :func:`plot_run` (run_dir, ...) -> list of PNG paths; :func:`plot_embedding`, :func:`plot_boundaries`, :func:`plot_curves`
-- :func:`run_multi_seed` (base, seeds, methods, out) -> summaries; :func:`aggregate`, :func:`format_markdown`, :func:`write_table`
+- :func:`run_table` (base, seeds, methods, out) -> (rows, [md, csv]); :func:`run_multi_seed` -> summaries;
+  :func:`aggregate`, :func:`format_markdown`, :func:`write_table`
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ _EXPORTS = {
     "plot_boundaries": "plots",
     "plot_curves": "plots",
     "run_multi_seed": "tables",
+    "run_table": "tables",
     "aggregate": "tables",
     "format_markdown": "tables",
     "write_table": "tables",

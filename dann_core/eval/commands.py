@@ -192,16 +192,12 @@ def table_command(config_file, sets, dataset, backbone, steps, seeds, methods, o
 
     The shape of the paper's Table 2. Finished runs under OUT with the same config are reused.
     """
-    from pathlib import Path
-
-    from .tables import aggregate, format_markdown, parse_methods, parse_seeds, run_multi_seed, write_table
+    from .tables import format_markdown, parse_methods, parse_seeds, run_table
 
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "steps": steps})
         seed_list, method_list = parse_seeds(seeds), parse_methods(methods)
-        summaries = run_multi_seed(base, seed_list, method_list, out=out, progress=_echo_err)
-    rows = aggregate(summaries)
-    paths = write_table(rows, Path(out) / f"{base.dataset}-table")
+        rows, paths = run_table(base, seed_list, method_list, out=out, progress=_echo_err)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

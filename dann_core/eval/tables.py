@@ -166,6 +166,22 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_table(
+    base: RunConfig,
+    seeds: Sequence[int],
+    methods: Sequence[str] = TABLE_METHODS,
+    out: str | Path = "runs/table",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[Path]]:
+    """:func:`run_multi_seed`, :func:`aggregate` and :func:`write_table` to ``out/<dataset>-table.md/.csv``.
+
+    Returns (rows, [markdown path, csv path]); ``format_markdown(rows)`` is the table to print. This is
+    the one call behind ``dann table`` and for a ``dann run --seeds`` option.
+    """
+    rows = aggregate(run_multi_seed(base, seeds, methods, out=out, progress=progress))
+    return rows, write_table(rows, Path(out) / f"{base.dataset}-table")
+
+
 CSV_COLUMNS = ("dataset", "backbone", "method", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs", "source_val_acc_mean")
 
 
