@@ -45,7 +45,9 @@ def _extensions():
         # With no GPU to ask, cpp_extension needs the target archs spelled out (else it crashes).
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
         sources += _sources("csrc/cuda/*.cu") + _sources("csrc/cuda/*.cpp")
-        nvcc = ["-O3", "-std=c++20", "--use_fast_math", "-lineinfo"]
+        # No --use_fast_math: approximate expf/logf and flushed denormals would part the CUDA losses
+        # from the reference (the oracle) by more than the rounding the tests allow.
+        nvcc = ["-O3", "-std=c++20", "-lineinfo"]
         ext = cpp_extension.CUDAExtension(
             "dann_core._C",
             sources,
