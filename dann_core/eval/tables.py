@@ -162,7 +162,11 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
     for method in methods:
         lines.append(f"| {METHOD_TITLES.get(method, method)} | " + " | ".join(cells.get((method, c), "") for c in columns) + " |")
     lines.append("")
-    lines.append("Target test accuracy, mean ± sample std over seeds, of each run's best checkpoint (selected on source validation accuracy; target labels are never used to select).")
+    lines.append(
+        "Target test accuracy, mean ± sample std over seeds, of each run's best checkpoint, selected on source "
+        "validation accuracy (target labels are never used to select). Train on target learns from the labelled "
+        "target_train but keeps its checkpoint by the same source-validation rule."
+    )
     return "\n".join(lines) + "\n"
 
 
