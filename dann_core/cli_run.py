@@ -93,8 +93,14 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue the run in this directory from its last.pt.")
 @click.option("--quiet", is_flag=True, help="No progress bar (also hidden when stderr is not a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--seeds",
+    metavar="0,1,2",
+    help="Train source-only, dann and target-oracle over these seeds and write the mean ± std table "
+    "(as dann table; --out is the table's directory).",
+)
 @click.pass_context
-def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, **_settings) -> None:
+def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, **_settings) -> None:
     """Train DANN (or a baseline) and write a run directory.
 
     With no options it trains the paper's shallow DANN on two moons in a few seconds. The run
@@ -108,6 +114,9 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, *
 
     flags = _explicit_flags(ctx)
     cli_common.registry(ctx)  # load plugins (and report broken ones) before anything else
+    if seeds is not None:
+        _run_seeds(config_file, sets, flags, seeds, resume, as_json)
+        return
     with cli_common.user_errors():
         if resume:
             if flags or config_file or sets:
@@ -131,6 +140,25 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, *
         click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)
         sys.exit(130)
     _print_summary(summary, as_json)
+
+
+def _run_seeds(config_file, sets, flags, seeds, resume, as_json) -> None:
+    """``dann run --seeds``: the multi-seed table of :func:`dann_core.eval.tables.run_table`."""
+    from . import config as config_io
+    from .eval.tables import format_markdown, parse_seeds, run_table
+
+    with cli_common.user_errors():
+        if resume or "seed" in flags:
+            raise click.UsageError("--seeds trains one run per seed; drop " + ("--resume" if resume else "--seed"))
+        cfg = config_io.resolve(config_file, sets, flags)
+        rows, paths = run_table(
+            cfg, parse_seeds(seeds), out=cfg.out or "runs/table", progress=lambda line: click.echo(line, err=True)
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(format_markdown(rows), nl=False)
+    click.echo(f"written: {paths[0]}, {paths[1]}")
 
 
 run_command.params[:0] = config_options()
