@@ -22,7 +22,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes (for CI smoke runs)")
     parser.add_argument("--only", default=",".join(BENCHES), help=f"comma list of {', '.join(BENCHES)}")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default, all cores)")
     args = parser.parse_args()
+    if args.threads:
+        # On a shared machine a busy core stalls every parallel region at the scheduler's quantum;
+        # one thread then measures the kernels rather than the neighbours.
+        torch.set_num_threads(args.threads)
     unknown = set(args.only.split(",")) - set(BENCHES)
     if unknown:
         parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(BENCHES)}")

@@ -3,6 +3,7 @@
 // torch.library.register_autograd in Python) keeps every call off the Python interpreter, which at
 // DANN batch sizes costs more than the loss itself.
 #include <torch/csrc/autograd/custom_function.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -13,7 +14,20 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// A real CPU tensor, not a fake or functional one being traced by torch.compile (reading its value
+// there would be a data-dependent guard).
+bool is_plain_cpu(const at::Tensor& t) {
+  const auto traced = c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::Functionalize,
+                                           c10::DispatchKey::PythonTLSSnapshot});
+  return t.is_cpu() && !t.key_set().has_any(traced) && !c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::Python);
+}
+
 at::Tensor scale_saved_grad(const at::Tensor& grad, const at::Tensor& grad_loss) {
+  // loss.backward() sends exactly 1: the saved gradient is the answer, and skipping the multiply
+  // saves a pass and an allocation as large as the logits. Autograd never writes into a gradient
+  // that something else (here the saved variable) still references, so handing it out is safe.
+  // Reading the value costs nothing on the CPU; on a GPU it would sync, so there we multiply.
+  if (grad_loss.dim() == 0 && is_plain_cpu(grad_loss) && grad_loss.item<double>() == 1.0) return grad;
   if (grad_loss.dim() == 1 && grad.dim() > 1) {  // reduction 'none': one upstream value per row
     std::vector<int64_t> shape(grad.dim(), 1);
     shape[0] = grad_loss.size(0);

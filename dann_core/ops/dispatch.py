@@ -60,7 +60,7 @@ def impl(name: str, like: torch.Tensor):
         return getattr(reference, name)
     missing = _kernel_missing(like.device.type)
     if not missing:
-        return getattr(torch.ops.dann, name)
+        return getattr(torch.ops.dann, name).default  # the overload itself: no per-call overload lookup
     if _mode == "ext":
         raise RuntimeError(f"DANN_KERNELS=ext but {missing}; build it with `pip install --no-build-isolation -e .`")
     if missing not in _warned:
