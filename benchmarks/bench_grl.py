@@ -16,7 +16,7 @@ def run(quick: bool = False) -> None:
         g = torch.randn(n)
         out = torch.empty_like(g)
         variants = [
-            Variant("dann", lambda: torch.ops.dann.grl_backward(g, lam)),
+            Variant("dann", lambda: torch.ops.dann.grl_backward.default(g, lam)),  # what the backward calls
             Variant("eager", lambda: textbook_grl_backward(g, lam)),
             Variant("compiled", lambda: textbook_compiled(g, lam)),
             Variant("copy", lambda: out.copy_(g)),

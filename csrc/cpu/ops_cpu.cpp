@@ -29,8 +29,14 @@ bool cpu_has_avx2() {
 
 at::ScalarType compute_dtype(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-// λ lives on the CPU for a CPU op (checks.h rejects any other device), so reading it costs no sync.
-double neg_lambda(const at::Tensor& lambd) { return -lambd.item<double>(); }
+// λ lives on the CPU for a CPU op (checks.h rejects any other device), so it is read straight from
+// memory: item() would cost a dispatcher round trip, a visible share of a small batch's op.
+double neg_lambda(const at::Tensor& lambd) {
+  double value = 0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lambd.scalar_type(), "lambd",
+                                  [&] { value = static_cast<double>(*lambd.const_data_ptr<scalar_t>()); });
+  return -value;
+}
 
 double grad_scale(int reduction, int64_t n) { return reduction == 1 ? 1.0 / static_cast<double>(n) : 1.0; }
 
