@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import Variant, compiled, measure, report, sizes
+from benchmarks.common import Variant, compiled, loss_backward, measure, report, sizes
 from dann_core import ops
 
 K = 4
@@ -25,18 +25,10 @@ def run(quick: bool = False) -> None:
         def dann():
             return torch.autograd.grad(ops.domain_ce(z, y).loss, z)
 
-        def eager_acc():
-            loss, correct = _torch_loss_and_accuracy(z, y)
-            return torch.autograd.grad(loss, z), correct
-
-        def torch_compile():
-            loss, correct = torch_compiled(z, y)
-            return torch.autograd.grad(loss, z), correct
-
         variants = [
             Variant("dann", dann),
-            Variant("eager+acc", eager_acc),
-            Variant("compiled", torch_compile),
+            Variant("eager+acc", loss_backward(_torch_loss_and_accuracy, z, y)),
+            Variant("compiled", loss_backward(torch_compiled, z, y)),
             Variant("copy", lambda: out.copy_(z.detach())),
         ]
         rows.append((n, measure(variants)))

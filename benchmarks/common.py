@@ -88,6 +88,16 @@ def sizes(quick: bool) -> list[int]:
     return [256, 65536, 1 << 20] if quick else [256, 4096, 65536, 1 << 20, 1 << 22]
 
 
+def loss_backward(loss_and_correct, z, *args) -> Callable[[], object]:
+    """Forward + backward of a ``(loss, n_correct)`` function of logits ``z``, as one timed call."""
+
+    def call():
+        loss, correct = loss_and_correct(z, *args)
+        return torch.autograd.grad(loss, z), correct
+
+    return call
+
+
 def compiled(fn):
     """torch.compile with the default (inductor) backend; its first call pays the compilation."""
     return torch.compile(fn, dynamic=False)
