@@ -219,6 +219,19 @@ __global__ void __launch_bounds__(kThreads)
   write_partials(acc, correct, bad, part_loss, part_correct, part_bad);
 }
 
+// After a loss kernel wrote one partial per block: checks its launch, then sums the partials in a
+// fixed order into the loss, the correct count and the bad-label flag.
+template <typename T>
+cudaError_t finish_loss(const Partials& p, unsigned blocks, int64_t n, int32_t reduction, T* loss,
+                        int64_t* n_correct, int32_t* bad_labels, cudaStream_t stream) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  loss_finalize_kernel<T><<<1, kThreads, 0, stream>>>(static_cast<const acc_t<T>*>(p.loss), p.correct, p.bad,
+                                                     static_cast<int>(blocks), n, reduction, loss, n_correct,
+                                                     bad_labels);
+  return cudaGetLastError();
+}
+
 template <typename T, int G>
 cudaError_t launch_ce_group(const T* logits, int64_t n, int64_t k, const void* labels, int32_t label_dtype,
                             const void* weight, int32_t weight_dtype, int32_t reduction, T* loss, T* grad,
@@ -229,12 +242,7 @@ cudaError_t launch_ce_group(const T* logits, int64_t n, int64_t k, const void* l
   ce_kernel<T, G><<<blocks, kThreads, 0, stream>>>(logits, n, k, labels, label_dtype, weight, weight_dtype,
                                                    reduction, loss, grad, static_cast<CT*>(p.loss), p.correct,
                                                    p.bad);
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
-  loss_finalize_kernel<T><<<1, kThreads, 0, stream>>>(static_cast<const CT*>(p.loss), p.correct, p.bad,
-                                                     static_cast<int>(blocks), n, reduction, loss, n_correct,
-                                                     bad_labels);
-  return cudaGetLastError();
+  return finish_loss<T>(p, blocks, n, reduction, loss, n_correct, bad_labels, stream);
 }
 
 }  // namespace
@@ -251,12 +259,7 @@ cudaError_t launch_domain_bce(const T* logits, int64_t n, const void* labels, in
   const unsigned blocks = loss_blocks(n);
   bce_kernel<T><<<blocks, kThreads, 0, stream>>>(logits, n, labels, label_dtype, n_source, weight, weight_dtype,
                                                  reduction, loss, grad, static_cast<CT*>(p.loss), p.correct, p.bad);
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
-  loss_finalize_kernel<T><<<1, kThreads, 0, stream>>>(static_cast<const CT*>(p.loss), p.correct, p.bad,
-                                                     static_cast<int>(blocks), n, reduction, loss, n_correct,
-                                                     bad_labels);
-  return cudaGetLastError();
+  return finish_loss<T>(p, blocks, n, reduction, loss, n_correct, bad_labels, stream);
 }
 
 template <typename T>
