@@ -1,49 +1,20 @@
-"""Checkpoint files that are never half-written, and the RNG states a resumed run needs.
-
-:func:`atomic_save` writes to a temporary file in the destination's directory, fsyncs it and renames
-it over the destination with ``os.replace`` (atomic on POSIX), then fsyncs the directory. A crash
-at any point leaves either the previous file or the new one, never a torn one, and no temp file.
-"""
+"""Checkpoint files that are never half-written (:func:`dann_core.files.atomic_write`), and the RNG
+states a resumed run needs."""
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from . import files
+
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save(obj, path)`` such that ``path`` always holds a complete checkpoint."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: str | Path) -> None:
-    """Make a rename inside ``directory`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    files.atomic_write(path, lambda file: torch.save(obj, file))
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -4,19 +4,20 @@
 CLI generates its ``dann run`` options from it. A config is resolved in layers, each overriding the
 one before::
 
-    defaults  <  --config FILE (.toml / .yaml / .json)  <  --set key=value  <  explicit flags
+    defaults  <  recommendations of the chosen components  <  --config FILE  <  --set key=value  <  explicit flags
 
-Keys are the field names, except ``lambda`` (the field ``lambda_``). Component options live in the
-tables ``dataset_options``, ``backbone_options`` and ``discriminator_options``; ``--set
-dataset.angle=50`` is short for ``--set dataset_options.angle=50``. Option names of components are
-checked when the component is built (they belong to the plugin), settings here at once.
+Keys are the field names. Component options live in the tables ``dataset_options``,
+``backbone_options``, ``discriminator_options`` and ``method_options``; ``--set dataset.angle=50``
+is short for ``--set dataset_options.angle=50`` (a ``[dataset]`` table in TOML works too), and the
+keys ``lambda`` and ``gamma`` are shortcuts for ``method.lambda`` and ``method.gamma``. Option names
+of components are checked when the component is built (they belong to the plugin), settings here at once.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import json
-import os
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -25,9 +26,13 @@ from typing import Any
 
 import yaml
 
-METHODS = ("dann", "source-only", "target-oracle")
+from . import files
+
 KERNELS = ("auto", "ext", "reference")
-COMPONENTS = ("dataset", "backbone", "discriminator")
+COMPONENTS = ("dataset", "backbone", "discriminator", "method")
+"""Prefixes of dotted keys (``method.lambda``); ``method`` names an algorithm plugin."""
+SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
+"""Top-level keys that stand for a method option (``--lambda``, ``--gamma``)."""
 
 
 class ConfigError(ValueError):
@@ -44,21 +49,19 @@ def setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> 
 
 @dataclass
 class RunConfig:
-    """One training run. Defaults train the JMLR toy DANN on two moons (15 sigmoid units, constant λ = 6)
-    in seconds; for digits and images pass ``--lambda schedule`` and that setting's lr and steps."""
+    """One training run. Defaults are the paper's (SGD, μ0 = 0.01 annealed, λ ramp); the chosen
+    components' recommendations adjust them (two moons: its JMLR toy recipe; digits-blend: LeNet)."""
 
     dataset: str = setting("moons", "dataset plugin name")
     backbone: str = setting("mlp", "feature-extractor (backbone) plugin name")
     discriminator: str = setting("mlp", "domain-discriminator plugin name")
-    method: str = setting("dann", "dann, source-only (no adaptation) or target-oracle (labelled target)", METHODS)
+    method: str = setting("dann", "training method (algorithm plugin): dann, cdan, source-only, target-oracle, ...")
     steps: int = setting(3000, "number of SGD steps")
     batch_size: int = setting(64, "examples per domain per step (the step sees twice this for dann)")
-    lr: float = setting(0.1, "initial learning rate μ0")
+    lr: float = setting(0.01, "initial learning rate μ0")
     lr_schedule: bool = setting(True, "anneal the learning rate as μ0 / (1 + 10p)^0.75 (the paper)")
     momentum: float = setting(0.9, "SGD momentum")
     weight_decay: float = setting(0.0, "SGD weight decay")
-    lambda_: str | float = setting(6.0, "GRL factor λ: a number (6: the moons toy) or 'schedule', the paper's ramp 2/(1+exp(-γp))-1 for digits and images")
-    gamma: float = setting(10.0, "γ of the λ schedule")
     seed: int = setting(0, "seed of data generation, initialisation and batch sampling")
     eval_every: int = setting(100, "steps between evaluations, checkpoints and metrics.jsonl lines")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
@@ -68,6 +71,7 @@ class RunConfig:
     dataset_options: dict = setting({}, "options of the dataset plugin (--set dataset.NAME=VALUE)")
     backbone_options: dict = setting({}, "options of the backbone plugin (--set backbone.NAME=VALUE)")
     discriminator_options: dict = setting({}, "options of the discriminator plugin (--set discriminator.NAME=VALUE)")
+    method_options: dict = setting({}, "options of the method (--set method.NAME=VALUE; --lambda, --gamma)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -77,8 +81,10 @@ class RunConfig:
         for name in ("steps", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
+        for name in ("lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
+                raise ConfigError(f"{name} must be a finite number {'> 0' if name == 'lr' else '≥ 0'}, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as written to config.json (keys as in config files)."""
@@ -92,8 +98,8 @@ class RunConfig:
 
 
 def key_of(f: dataclasses.Field) -> str:
-    """The config key of a field: its name without a trailing underscore (``lambda_`` → ``lambda``)."""
-    return f.name.rstrip("_")
+    """The config key of a field (its name)."""
+    return f.name
 
 
 FIELDS = {key_of(f): f for f in dataclasses.fields(RunConfig)}
@@ -111,77 +117,31 @@ def _closest(word: str, choices) -> str:
 
 def coerce(f: dataclasses.Field, value: Any) -> Any:
     """Convert ``value`` (possibly a string from ``--set``) to the field's type, or raise ConfigError."""
+    from .plugins.options import coerce_option, expected
+
     key, kind = key_of(f), _TYPES[f.name]
+    if value is None and f.default is None:
+        return None
+    if kind is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"bad value {value!r} for '{key}': expected a table of option names to values")
+        return dict(value)
+    template = {bool: False, int: 0, float: 0.0}.get(kind, "")
+    if template == "" and not isinstance(value, str):
+        raise ConfigError(f"bad value {value!r} for '{key}': expected a string")
     try:
-        if key == "lambda":
-            return _lambda_value(value)
-        if value is None and f.default is None:
-            return None
-        if kind is bool:
-            return _bool_value(value)
-        if kind is int:
-            return _int_value(value)
-        if kind is float:
-            return _float_value(value)
-        if kind is dict:
-            if not isinstance(value, dict):
-                raise ValueError("expected a table of option names to values")
-            return dict(value)
-        if not isinstance(value, str):
-            raise ValueError("expected a string")
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad value {value!r} for '{key}': {exc}") from None
+        value = coerce_option(value, template, where=f"setting '{key}'")
+    except ValueError:
+        raise ConfigError(f"bad value {value!r} for '{key}': expected {expected(template)}") from None
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise ConfigError(f"bad value {value!r} for '{key}': {_closest(value, choices)}choose from {', '.join(choices)}")
     return value
 
 
-def _lambda_value(value: Any) -> str | float:
-    if value == "schedule":
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected 'schedule' or a number")
-    number = float(value)
-    if not number >= 0:
-        raise ValueError("λ must be 'schedule' or a number ≥ 0")
-    return number
-
-
-def _bool_value(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "on", "1"):
-        return True
-    if text in ("false", "no", "off", "0"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _int_value(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected an integer")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("expected an integer")
-        return int(value)
-    if isinstance(value, str):
-        number = float(value)
-        if not number.is_integer():
-            raise ValueError("expected an integer")
-        return int(number)
-    return int(value)
-
-
-def _float_value(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a number")
-    return float(value)
-
-
 def split_key(key: str, source: str) -> tuple[str, str | None]:
     """``'lr'`` → ('lr', None); ``'dataset.angle'`` / ``'dataset_options.angle'`` → ('dataset_options', 'angle')."""
+    key = SHORTCUTS.get(key, key)
     head, dot, option = key.partition(".")
     if dot:
         table = head if head.endswith("_options") else f"{head}_options"
@@ -190,7 +150,8 @@ def split_key(key: str, source: str) -> tuple[str, str | None]:
         tables = [f"{c}.<option>" for c in COMPONENTS]
         raise ConfigError(f"unknown setting '{key}' ({source}): {_closest(head, COMPONENTS)}dotted keys are {', '.join(tables)}")
     if key not in FIELDS:
-        raise ConfigError(f"unknown setting '{key}' ({source}): {_closest(key, FIELDS)}valid settings: {', '.join(FIELDS)}")
+        valid = [*FIELDS, *SHORTCUTS]
+        raise ConfigError(f"unknown setting '{key}' ({source}): {_closest(key, valid)}valid settings: {', '.join(valid)}")
     return key, None
 
 
@@ -256,33 +217,106 @@ def resolve(
     file: str | Path | None = None,
     sets: typing.Iterable[str] = (),
     flags: dict[str, Any] | None = None,
+    registry=None,
+    recommend: bool = True,
 ) -> RunConfig:
-    """Resolve a run's config: defaults < ``file`` < ``sets`` (``KEY=VALUE``) < ``flags`` (explicit options)."""
-    values = RunConfig().to_dict()
+    """Resolve a run's config: defaults < recommendations < ``file`` < ``sets`` (``KEY=VALUE``) < ``flags``.
+
+    Recommendations are those of the components the other layers choose (a fresh registry of the
+    installed plugins when ``registry`` is None); ``recommend=False`` leaves them out. The result's
+    ``recommended`` attribute maps each recommendation that took effect to ``{"value", "from"}``.
+    """
+    layers = []
     if file is not None:
-        values = apply_layer(values, load_file(file), f"in {file}")
-    values = apply_layer(values, dict(parse_set(s) for s in sets), "in --set")
-    values = apply_layer(values, dict(flags or {}), "from the command line")
-    return RunConfig.from_dict(values)
+        layers.append((load_file(file), f"in {file}"))
+    layers.append((dict(parse_set(s) for s in sets), "in --set"))
+    layers.append((dict(flags or {}), "from the command line"))
+    defaults = RunConfig().to_dict()
+    recommended: dict[str, dict[str, Any]] = {}
+    for _ in range(len(COMPONENTS) + 1):  # a recommendation may choose another component (digits-blend → lenet)
+        values = apply_layer(defaults, {k: r["value"] for k, r in recommended.items()}, "in the recommendations")
+        for updates, source in layers:
+            values = apply_layer(values, updates, source)
+        if not recommend:
+            break
+        if registry is None:
+            from .plugins import get_registry
+
+            registry = get_registry()
+        found = recommendations(values, registry, given={split_key(str(k), src) for updates, src in layers for k in updates})
+        if found == recommended:
+            break
+        recommended = found
+    cfg = RunConfig.from_dict(values)
+    if registry is not None:
+        check_components(cfg, registry)
+    cfg.recommended = recommended
+    return cfg
 
 
-def write_json(data: Any, path: str | Path) -> None:
-    """Write ``data`` as indented JSON, replacing ``path`` atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+def check_components(cfg: RunConfig, registry) -> None:
+    """ConfigError (one line, with the choices) for a component name or option no plugin provides."""
+    from .plugins import validate_options
+
+    for prefix, kind in (("dataset", "dataset"), ("backbone", "backbone"), ("discriminator", "discriminator"), ("method", "algorithm")):
+        try:
+            spec = registry.get(kind, getattr(cfg, prefix))
+            validate_options(spec, getattr(cfg, f"{prefix}_options"), kind=kind)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict[str, dict[str, Any]]:
+    """The recommended settings of the components ``values`` chooses, minus those the user ``given``.
+
+    Order of precedence among components: method < discriminator < backbone < dataset (the dataset
+    knows its task best). A recommended option of a component applies only when the chosen
+    component takes that option (``method.lambda`` is skipped for source-only).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for prefix, kind in (("method", "algorithm"), ("discriminator", "discriminator"), ("backbone", "backbone"), ("dataset", "dataset")):
+        name = values[prefix]
+        try:
+            spec = registry.get(kind, name)
+        except ValueError:
+            continue  # reported when the run builds its components
+        for key, value in spec.recommended.items():
+            where = f"recommendations of {kind} '{name}'"
+            field_name, option = split_key(str(key), where)
+            if (field_name, option) in given:
+                continue
+            if option is not None:
+                target_prefix = field_name[: -len("_options")]
+                target_kind = "algorithm" if target_prefix == "method" else target_prefix
+                try:
+                    if option not in registry.get(target_kind, values[target_prefix]).options:
+                        continue
+                except ValueError:
+                    continue
+            found[key] = {"value": value, "from": f"{kind} {name}"}
+    return found
 
 
-def save(config: RunConfig, path: str | Path) -> None:
-    """Write the resolved config as JSON (the run directory's config.json)."""
-    write_json(config.to_dict(), path)
+PROVENANCE_KEY = "provenance"
+"""config.json's record of where each component came from and which recommendations applied;
+informational (ignored when the config is read back)."""
+
+
+def save(config: RunConfig, path: str | Path, provenance: dict[str, Any] | None = None) -> None:
+    """Write the resolved config as JSON (the run directory's config.json), with its provenance."""
+    data = config.to_dict()
+    if provenance:
+        data[PROVENANCE_KEY] = provenance
+    files.write_json(data, path)
 
 
 def load(path: str | Path) -> RunConfig:
     """Read a config.json written by :func:`save`."""
-    return RunConfig.from_dict(load_file(path), f"in {path}")
+    values = load_file(path)
+    values.pop(PROVENANCE_KEY, None)
+    return RunConfig.from_dict(values, f"in {path}")
+
+
+def load_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance recorded in a config.json (empty for runs written before it was recorded)."""
+    return load_file(path).get(PROVENANCE_KEY) or {}

@@ -7,16 +7,22 @@ hook names below, exposed through the ``dann`` entry-point group::
     [project.entry-points.dann]
     my_datasets = "my_package.dann_plugin"
 
-The built-in datasets, backbones and discriminators are plugins wired exactly this way.
+The built-in datasets, backbones, discriminators, algorithms and evaluation commands are plugins
+wired exactly this way.
 
 Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes besides options):
 
 - dataset: ``factory(seed: int, **options) -> DomainData``; deterministic for a seed, offline.
 - backbone: ``factory(input_shape: tuple[int, ...], **options) -> nn.Module`` with an ``out_features``
   attribute, ``forward(x) -> (N, out_features)`` and ``default_head(num_classes) -> nn.Module``.
-- discriminator: ``factory(in_features: int, num_domains: int, num_classes: int, **options) ->
-  nn.Module`` with a ``conditional`` attribute and ``forward(features, class_probs=None) -> logits``
-  of shape (N, 1) when ``num_domains == 2`` (positive = target), else (N, num_domains).
+- discriminator: ``factory(in_features: int, num_domains: int, **options) -> nn.Module`` with
+  ``forward(features) -> logits`` of shape (N, 1) when ``num_domains == 2`` (positive = target),
+  else (N, num_domains).
+- algorithm: ``factory(context: AlgorithmContext, **options) -> Algorithm`` (usually the
+  :class:`~dann_core.algorithms.Algorithm` subclass itself).
+
+Any spec may carry ``recommended`` settings (``ComponentSpec.from_factory(..., recommended={...})``),
+applied when the component is chosen, below --config, --set and explicit flags.
 """
 from __future__ import annotations
 
@@ -57,10 +63,21 @@ def register_backbones() -> list[ComponentSpec]:
 def register_discriminators() -> list[ComponentSpec]:
     """Return the domain classifiers this plugin provides.
 
-    ``factory(in_features: int, num_domains: int, num_classes: int, **options)`` returns an
-    ``nn.Module`` with a ``conditional: bool`` attribute and ``forward(features, class_probs=None)``
-    returning logits of shape (N, 1) for two domains (positive = target) or (N, num_domains).
-    Conditional discriminators receive detached softmax class probabilities as ``class_probs``.
+    ``factory(in_features: int, num_domains: int, **options)`` returns an ``nn.Module`` whose
+    ``forward(features)`` returns logits of shape (N, 1) for two domains (positive = target) or
+    (N, num_domains). The method decides what features it sees (CDAN: a multilinear map).
+    """
+
+
+@hookspec
+def register_algorithms() -> list[ComponentSpec]:
+    """Return the training methods this plugin provides.
+
+    ``factory(context: dann_core.algorithms.AlgorithmContext, **options)`` returns a
+    :class:`dann_core.algorithms.Algorithm`: it declares the batches it needs each step (``needs``),
+    implements ``objective(batch) -> (loss, metrics)`` (or all of ``update``), and adds to the
+    checkpoint whatever modules and buffers it registers. The options are the keyword arguments
+    with defaults (``lambda_`` is the option ``lambda``).
     """
 
 

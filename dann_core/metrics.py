@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from . import files
 from .specs import Split
 
 EVAL_BATCH = 1024
@@ -30,19 +31,24 @@ def accuracy(predict, split: Split, device: torch.device | str = "cpu") -> float
 
 
 class RunningMeans:
-    """Means of each numeric step metric since the last :meth:`pop`."""
+    """Means of each step metric since the last :meth:`pop`.
+
+    Metrics may be tensors on the run's device: they are summed there and read back (one host sync
+    per metric) only by :meth:`pop`, at evaluation time.
+    """
 
     def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Any] = {}
         self.count = 0
 
-    def add(self, metrics: dict[str, float]) -> None:
+    def add(self, metrics: dict[str, Any]) -> None:
         for key, value in metrics.items():
-            self.sums[key] = self.sums.get(key, 0.0) + value
+            value = value.detach().float() if isinstance(value, torch.Tensor) else value
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.count += 1
 
     def pop(self) -> dict[str, float]:
-        means = {key: total / self.count for key, total in self.sums.items()} if self.count else {}
+        means = {key: float(total) / self.count for key, total in self.sums.items()} if self.count else {}
         self.sums, self.count = {}, 0
         return means
 
@@ -74,6 +80,4 @@ class MetricsLog:
     def truncate_after(self, step: int) -> None:
         """Drop lines logged after ``step`` (written by a run killed before its next checkpoint)."""
         kept = [record for record in self.read() if record["step"] <= step]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(json.dumps(record) + "\n" for record in kept))
-        os.replace(tmp, self.path)
+        files.write_text("".join(json.dumps(record) + "\n" for record in kept), self.path)

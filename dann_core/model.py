@@ -1,17 +1,12 @@
-"""Assembles a DANN model (backbone + label classifier + domain discriminator) from the registries.
+"""The network of a run: backbone (features) → label classifier, plus the method's domain discriminator.
 
-The trainer does the adversarial forward itself::
-
-    f = model.backbone(torch.cat([xs, xt]))
-    f_label, f_dom = dann_core.ops.split_reverse(f, len(xs), lam)
-    class_logits = model.classifier(f_label)
-    domain_logits = model.discriminator(f_dom, probs)   # probs: detached softmax, for conditional ones
-
-``model(x)`` and ``model.predict(x)`` are the label path only (backbone → classifier).
+:func:`build_networks` builds the backbone and its default head from the registry and returns the
+factory of the run's discriminator plugin; the algorithm decides whether (and on what features) it
+builds a discriminator. ``model(x)`` and ``model.predict(x)`` are the label path only.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -20,18 +15,13 @@ from .specs import DomainData
 
 
 class DANNModel(nn.Module):
-    """``backbone`` (features), ``classifier`` (label head) and ``discriminator`` (domain head)."""
+    """``backbone`` (features), ``classifier`` (label head) and ``discriminator`` (domain head, or None)."""
 
-    def __init__(self, backbone: nn.Module, classifier: nn.Module, discriminator: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, classifier: nn.Module, discriminator: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.classifier = classifier
         self.discriminator = discriminator
-
-    @property
-    def conditional(self) -> bool:
-        """Whether the discriminator needs class probabilities (CDAN-style)."""
-        return bool(getattr(self.discriminator, "conditional", False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (N, num_classes)."""
@@ -42,7 +32,7 @@ class DANNModel(nn.Module):
         return self(x)
 
 
-def build_model(
+def build_networks(
     registry,
     data: DomainData,
     backbone: str,
@@ -50,25 +40,25 @@ def build_model(
     backbone_options: dict[str, Any] | None = None,
     discriminator_options: dict[str, Any] | None = None,
     num_domains: int = 2,
-) -> DANNModel:
-    """Build the named backbone for ``data.input_shape``, its default head, and the discriminator.
+) -> tuple[nn.Module, nn.Module, Callable[[int], nn.Module]]:
+    """(backbone, its default head, ``make_discriminator(in_features)``) for ``data``.
 
-    ``registry`` is a :class:`dann_core.plugins.Registry`; option dicts are validated and coerced
-    by it. ``num_domains`` is 2 for source-vs-target, or the number of domains for K-way training.
+    ``registry`` is a :class:`dann_core.plugins.Registry`; option dicts are validated and coerced by
+    it. The discriminator options are validated here, before training, even if the method never
+    builds one. ``num_domains`` is 2 for source-vs-target, or the number of domains for K-way training.
     """
+    from .plugins import validate_options
+
     features = registry.build("backbone", backbone, backbone_options or {}, input_shape=tuple(data.input_shape))
     for required in ("out_features", "default_head"):
         if not hasattr(features, required):
             raise TypeError(f"backbone '{backbone}' built a {type(features).__name__} without '{required}'")
     classifier = features.default_head(data.num_classes)
-    domain_head = registry.build(
-        "discriminator",
-        discriminator,
-        discriminator_options or {},
-        in_features=int(features.out_features),
-        num_domains=num_domains,
-        num_classes=data.num_classes,
-    )
-    if not hasattr(domain_head, "conditional"):
-        raise TypeError(f"discriminator '{discriminator}' built a {type(domain_head).__name__} without 'conditional'")
-    return DANNModel(features, classifier, domain_head)
+    validate_options(registry.get("discriminator", discriminator), discriminator_options or {}, kind="discriminator")
+
+    def make_discriminator(in_features: int, domains: int = num_domains) -> nn.Module:
+        return registry.build(
+            "discriminator", discriminator, discriminator_options or {}, in_features=int(in_features), num_domains=domains
+        )
+
+    return features, classifier, make_discriminator

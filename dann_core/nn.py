@@ -67,12 +67,30 @@ class DomainAdversarialOutput(NamedTuple):
     accuracy: torch.Tensor
 
 
+def domain_classification_loss(
+    logits: torch.Tensor, domains: int | torch.Tensor, weight: torch.Tensor | None = None
+) -> DomainAdversarialOutput:
+    """The fused domain loss of discriminator logits: ``domain_bce`` for ``(N, 1)``, ``domain_ce`` for ``(N, K)``.
+
+    ``domains`` is an int ``n_source`` (rows ``[0, n_source)`` are source, the rest target; binary
+    only) or an int64 tensor ``(N,)`` of domain labels; ``weight`` ``(N,)`` scales each row's loss
+    (the mean divides by N).
+    """
+    if logits.dim() == 2 and logits.shape[1] > 1:
+        if not isinstance(domains, torch.Tensor):
+            raise ValueError(f"a {logits.shape[1]}-way discriminator needs a tensor of domain labels, got {domains!r}")
+        result = ops.domain_ce(logits, domains, weight)
+    else:
+        result = ops.domain_bce(logits, domains, weight)
+    return DomainAdversarialOutput(result.loss, result.n_correct, result.n_correct.float() / logits.shape[0])
+
+
 class DomainAdversarialLoss(nn.Module):
     """Domain classifier plus the fused domain loss: ``domain_bce`` for one output, ``domain_ce`` for K.
 
     Args:
-        discriminator: module mapping ``(features, class_probs=None)`` to logits, ``(N, 1)`` for
-            source-vs-target (positive = target) or ``(N, K)`` for K domains.
+        discriminator: module mapping features to logits, ``(N, 1)`` for source-vs-target
+            (positive = target) or ``(N, K)`` for K domains.
         reverse_gradient: put a gradient reversal between the features and the discriminator. Pass
             False when the features already went through one (e.g. from ``ops.split_reverse``).
 
@@ -80,12 +98,11 @@ class DomainAdversarialLoss(nn.Module):
         - features: ``(N, D)``.
         - domains: an int ``n_source`` (rows ``[0, n_source)`` are source, the rest target; binary
           only) or an int64 tensor ``(N,)`` of domain labels.
-        - class_probs: ``(N, C)`` for conditional discriminators, else None.
+        - weight: optional ``(N,)`` per-row loss weights (CDAN+E's entropy weights).
         - Output: a :class:`DomainAdversarialOutput` of 0-dim tensors.
 
     Example:
-        >>> disc = nn.Linear(8, 1)
-        >>> loss_fn = DomainAdversarialLoss(lambda f, class_probs=None: disc(f))
+        >>> loss_fn = DomainAdversarialLoss(nn.Linear(8, 1))
         >>> out = loss_fn(torch.randn(6, 8), 3, lambd=0.1)
         >>> out.loss.backward()
     """
@@ -100,18 +117,10 @@ class DomainAdversarialLoss(nn.Module):
         features: torch.Tensor,
         domains: int | torch.Tensor,
         lambd: float | torch.Tensor | None = None,
-        class_probs: torch.Tensor | None = None,
         weight: torch.Tensor | None = None,
     ) -> DomainAdversarialOutput:
         if self.reverse_gradient:
             if lambd is None:
                 raise ValueError("DomainAdversarialLoss(reverse_gradient=True) needs lambd")
             features = ops.grad_reverse(features, as_lambda(lambd, features))
-        logits = self.discriminator(features, class_probs=class_probs)
-        if logits.dim() == 2 and logits.shape[1] > 1:
-            if not isinstance(domains, torch.Tensor):
-                raise ValueError(f"a {logits.shape[1]}-way discriminator needs a tensor of domain labels, got {domains!r}")
-            result = ops.domain_ce(logits, domains, weight)
-        else:
-            result = ops.domain_bce(logits, domains, weight)
-        return DomainAdversarialOutput(result.loss, result.n_correct, result.n_correct.float() / logits.shape[0])
+        return domain_classification_loss(self.discriminator(features), domains, weight)

@@ -48,3 +48,18 @@ def lambda_at(p: float, setting: str | float, gamma: float = 10.0) -> float:
 def lr_at(p: float, lr0: float, annealed: bool) -> float:
     """Learning rate at progress p: the paper's annealing when ``annealed``, else ``lr0``."""
     return annealed_lr(p, lr0) if annealed else lr0
+
+
+def parse_lambda(value) -> str | float:
+    """A λ setting: the word ``schedule`` or a finite number ≥ 0 (also as text); one-line ValueError otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "schedule":
+        return "schedule"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad λ {value!r}: use 'schedule' (the paper's ramp) or a number ≥ 0") from None
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"bad λ {value!r}: use 'schedule' (the paper's ramp) or a finite number ≥ 0")
+    return number

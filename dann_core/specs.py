@@ -10,34 +10,48 @@ import torch
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """One named thing a plugin registers (a dataset, backbone or discriminator).
+    """One named thing a plugin registers (a dataset, backbone, discriminator or algorithm).
 
     ``factory(**options)`` builds it; ``options`` maps every accepted option to its default, so the
     CLI can validate ``--set dataset.angle=50`` and list what a component takes. Factories also get
-    the context arguments documented in hookspecs.py (seed, input_shape, in_features, ...).
+    the context arguments documented in hookspecs.py (seed, input_shape, in_features, context, ...).
+
+    ``recommended`` maps run settings to the values this component trains best with, in config-file
+    keys (``{"backbone": "lenet", "lr": 0.03, "method.lambda": "schedule"}``). They apply when the
+    component is chosen, above the defaults and below --config, --set and explicit flags.
     """
 
     name: str
     factory: Callable[..., Any]
     description: str
     options: dict[str, Any] = field(default_factory=dict)
+    recommended: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_factory(cls, name: str, factory: Callable[..., Any], description: str | None = None) -> "ComponentSpec":
+    def from_factory(
+        cls,
+        name: str,
+        factory: Callable[..., Any],
+        description: str | None = None,
+        recommended: dict[str, Any] | None = None,
+    ) -> "ComponentSpec":
         """A spec whose options are the factory's parameters that have defaults (declared once).
 
-        Parameters without a default are the context arguments (seed, input_shape, ...). The
-        description defaults to the first line of the factory's docstring.
+        Parameters without a default are the context arguments (seed, input_shape, ...). A
+        parameter named after a Python keyword plus ``_`` is the option without it (``lambda_`` →
+        ``lambda``). The description defaults to the first line of the factory's docstring.
         """
+        from .plugins.options import option_name
+
         options = {
-            param.name: param.default
+            option_name(param.name): param.default
             for param in inspect.signature(factory).parameters.values()
             if param.default is not inspect.Parameter.empty
             and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
         }
         if description is None:
             description = (inspect.getdoc(factory) or name).splitlines()[0]
-        return cls(name=name, factory=factory, description=description, options=options)
+        return cls(name=name, factory=factory, description=description, options=options, recommended=dict(recommended or {}))
 
 
 @dataclass

@@ -10,7 +10,7 @@ TINY_SETTINGS = {
     "eval_every": 5,
     "batch_size": 16,
     "lr": 0.3,
-    "lambda_": "schedule",
+    "method_options": {"lambda": "schedule"},
     "dataset_options": {"n_per_class": 30, "n_test_per_class": 40},
     "kernels": "reference",
 }

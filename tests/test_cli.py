@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dann_core.cli import build_cli
-from dann_core.train import DANN
+from dann_algorithms.dann import DANN
 
 TINY = [
     "--steps", "10", "--eval-every", "5", "--batch-size", "16", "--kernels", "reference",
@@ -35,8 +35,8 @@ def test_every_command_has_help(command):
 
 def test_run_help_lists_installed_components_and_precedence():
     output = " ".join(invoke("run", "--help").output.split())  # undo help wrapping
-    assert "moons" in output and "lenet" in output and "conditional" in output
-    assert "defaults < --config FILE < --set KEY=VALUE < explicit options" in output
+    assert "moons" in output and "lenet" in output and "cdan" in output
+    assert "defaults < the chosen components' recommendations < --config FILE < --set KEY=VALUE < explicit options" in output
 
 
 def test_run_writes_run_dir_and_prints_summary(tmp_path):
@@ -100,8 +100,8 @@ def test_eval_runs_the_default_subcommand_and_accepts_plugin_subcommands(tmp_pat
         (["run", "--set", "dataset.angel=3"], "unknown option 'angel' for dataset 'moons'; did you mean 'angle'?"),
         (["run", "--set", "lr_shedule=false"], "did you mean 'lr_schedule'?"),
         (["run", "--set", "dataset.angle=steep"], "dataset 'moons' option 'angle' expects a float"),
-        (["run", "--method", "dan"], "'dan' is not one of"),
-        (["run", "--lambda", "fast"], "bad value 'fast' for 'lambda'"),
+        (["run", "--method", "dan"], "unknown algorithm 'dan'; did you mean 'dann'?"),
+        (["run", "--lambda", "fast"], "bad λ 'fast': use 'schedule'"),
         (["run", "--steps", "0"], "steps must be at least 1"),
         (["run", "--config", "missing.toml"], "'missing.toml' does not exist"),
         (["run", "--dataset", "npz"], "npz dataset needs the option path="),
@@ -123,7 +123,7 @@ def test_bad_npz_keys_name_the_file(tmp_path):
 
 
 def test_diverged_run_exits_nonzero_with_message(tmp_path, monkeypatch):
-    original = DANN._adversarial_loss
+    original = DANN.objective
 
     def poisoned(self, batch):
         loss, metrics = original(self, batch)
@@ -132,7 +132,7 @@ def test_diverged_run_exits_nonzero_with_message(tmp_path, monkeypatch):
             metrics["domain_loss"] = loss.detach()
         return loss, metrics
 
-    monkeypatch.setattr(DANN, "_adversarial_loss", poisoned)
+    monkeypatch.setattr(DANN, "objective", poisoned)
     result = invoke("run", *TINY, "--out", str(tmp_path / "r"))
     assert result.exit_code == 1
     assert "training diverged: domain_loss is inf at step 7" in error_line(result)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from dann_core.cli import build_cli
-from dann_core.eval import commands
+import dann_evaluation as commands
 
 TINY = [
     "--set", "steps=10", "--set", "eval_every=5", "--set", "batch_size=16", "--set", "kernels=reference",
@@ -114,7 +114,7 @@ def test_sweep_bad_grid_is_one_line(args, match, tmp_path):
 def test_table(tmp_path):
     result = invoke("table", *TINY, "--seeds", "0,1", "--methods", "source-only,dann", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert "| Source only |" in result.output and "| DANN |" in result.output
+    assert "| source-only |" in result.output and "| dann |" in result.output
     assert (tmp_path / "moons-table.md").exists() and (tmp_path / "moons-table.csv").exists()
 
 

@@ -48,7 +48,7 @@ def test_baseline_run_is_drawn_before_adaptation(moons_run, tmp_path):
     from dann_core.config import load
 
     base_dir = tmp_path / "source-only"
-    train(dataclasses.replace(load(moons_run / "config.json"), method="source-only"), run_dir=base_dir)
+    train(dataclasses.replace(load(moons_run / "config.json"), method="source-only", method_options={}), run_dir=base_dir)
     paths = plot_run(moons_run, out=tmp_path / "figs", tsne=False, baseline=base_dir, max_points=60, notice=None)
     assert sorted(p.name for p in paths) == ["boundary.png", "curves.png", "embedding_pca.png"]
 

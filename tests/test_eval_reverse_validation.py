@@ -26,7 +26,7 @@ def test_protocol_never_gives_target_labels_to_training(monkeypatch, tiny_config
     seen = []
     real_fit = train_api.fit
 
-    def spy(config, data=None, quiet=True):
+    def spy(config, data=None, quiet=True, registry=None):
         seen.append(data)
         return real_fit(config, data=data, quiet=quiet)
 

@@ -23,7 +23,7 @@ def test_parse_grid_values_and_geomspace(tmp_path):
     [
         (["lamda=0,1"], "unknown setting 'lamda'.*did you mean 'lambda'"),
         (["out=a,b"], "'out' cannot be swept"),
-        (["lr=-1,0.1"], "lr must be positive"),
+        (["lr=-1,0.1"], "lr must be a finite number > 0"),
         (["lr"], "expected KEY=V1,V2"),
         (["lr=geomspace:0:1:3"], "geomspace:START:STOP:NUM"),
         (["lr=0.1,,0.2"], "empty value"),
@@ -44,7 +44,7 @@ def test_empty_grid_is_an_error(tiny_config):
 
 def test_grid_order_is_the_product(tiny_config):
     configs = validate_grid({"lr": [0.1, 0.2], "lambda": [0, "schedule"]}, tiny_config)
-    assert [(c.lr, c.lambda_) for c in configs] == [(0.1, 0.0), (0.1, "schedule"), (0.2, 0.0), (0.2, "schedule")]
+    assert [(c.lr, c.method_options["lambda"]) for c in configs] == [(0.1, 0.0), (0.1, "schedule"), (0.2, 0.0), (0.2, "schedule")]
 
 
 def _read_csv(path):
@@ -80,8 +80,8 @@ def test_selection_ignores_target_accuracy(monkeypatch, tiny_config):
     """Rigged scores: the best target accuracy belongs to the worse reverse-validation risk."""
     from dann_core.eval import reverse_validation as rv
 
-    def fake(config, data=None, holdout=0.1):
-        lam = float(config.lambda_)
+    def fake(config, data=None, holdout=0.1, registry=None):
+        lam = float(config.method_options["lambda"])
         return rv.ReverseValidationResult(risk=0.3 if lam == 0 else 0.1, reverse_accuracy=0.0, reverse_loss=0.5, forward_source_val_acc=0.9,
                                           target_test_acc=0.99 if lam == 0 else 0.5, pseudo_label_agreement=None,
                                           n_source_holdout=1, seconds=0.0)
@@ -94,8 +94,8 @@ def test_selection_ignores_target_accuracy(monkeypatch, tiny_config):
 def test_equal_risks_are_broken_by_reverse_cross_entropy(monkeypatch, tiny_config):
     from dann_core.eval import reverse_validation as rv
 
-    def fake(config, data=None, holdout=0.1):
-        loss = {0.0: 0.4, 1.0: 0.2, 2.0: 0.2}[float(config.lambda_)]
+    def fake(config, data=None, holdout=0.1, registry=None):
+        loss = {0.0: 0.4, 1.0: 0.2, 2.0: 0.2}[float(config.method_options["lambda"])]
         return rv.ReverseValidationResult(risk=0.0, reverse_accuracy=1.0, reverse_loss=loss, forward_source_val_acc=0.9,
                                           target_test_acc=0.5, pseudo_label_agreement=None, n_source_holdout=1, seconds=0.0)
 
@@ -109,7 +109,7 @@ def test_diverged_configuration_ranks_last(tmp_path, tiny_config, monkeypatch):
 
     real_fit = train_api.fit
 
-    def fit(config, data=None, quiet=True):
+    def fit(config, data=None, quiet=True, registry=None):
         if config.lr > 1:
             raise train_api.DivergedError("training diverged: label_loss is nan at step 3")
         return real_fit(config, data=data, quiet=quiet)

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from dann_core.eval.tables import aggregate, format_markdown, parse_methods, parse_seeds, run_multi_seed, write_table
+from dann_core.eval.tables import aggregate, format_markdown, method_config, parse_methods, parse_seeds, run_multi_seed, split_method, write_table
 
 
 def test_parse_seeds():
@@ -17,10 +17,24 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
-def test_parse_methods():
-    assert parse_methods("dann, source-only") == ["dann", "source-only"]
-    with pytest.raises(ValueError, match="unknown method 'dan'"):
-        parse_methods("dan")
+def test_parse_methods_keeps_bracketed_options_and_checks_names():
+    from dann_core.plugins import get_registry
+
+    registry = get_registry()
+    assert parse_methods("dann, source-only,cdan[entropy=true,random_dim=64]", registry) == [
+        "dann", "source-only", "cdan[entropy=true,random_dim=64]"]
+    assert split_method("cdan[entropy=true,random_dim=64]") == ("cdan", {"entropy": True, "random_dim": 64})
+    with pytest.raises(ValueError, match="unknown algorithm 'dan'; did you mean 'dann'"):
+        parse_methods("dan", registry)
+    with pytest.raises(ValueError, match="unknown option 'entropi' for algorithm 'cdan'"):
+        parse_methods("cdan[entropi=true]", registry)
+    with pytest.raises(ValueError, match="write NAME or NAME\\[OPTION=VALUE"):
+        split_method("cdan[entropy=true")
+
+
+def test_method_config_passes_base_options_only_to_methods_that_take_them(tiny_config):
+    assert method_config(tiny_config, "source-only").method_options == {}
+    assert method_config(tiny_config, "cdan[entropy=yes]").method_options == {"lambda": "schedule", "entropy": True}
 
 
 def fake_summary(method, seed, acc, dataset="moons"):
@@ -41,8 +55,10 @@ def test_markdown_has_methods_as_rows_and_datasets_as_columns():
     text = format_markdown(aggregate(summaries))
     lines = text.splitlines()
     assert lines[0] == "| Method | moons (mlp) | digits-blend (mlp) |"
-    assert [line.split("|")[1].strip() for line in lines[2:5]] == ["Source only", "DANN", "Train on target"]
+    assert [line.split("|")[1].strip() for line in lines[2:5]] == ["dann", "source-only", "target-oracle"]  # as given
     assert "0.5000 ± 0.0000 (n=1)" in lines[2]
+    labelled = aggregate([{**fake_summary("cdan", 0, 0.6), "label": "cdan[entropy=true]"}, fake_summary("cdan", 0, 0.4)])
+    assert [row["method"] for row in labelled] == ["cdan[entropy=true]", "cdan"]  # options make their own row
 
 
 def test_run_multi_seed_writes_runs_and_table(tmp_path, tiny_config):
@@ -59,7 +75,7 @@ def test_run_multi_seed_writes_runs_and_table(tmp_path, tiny_config):
     for row in rows:
         accs = [float(a) for a in row["target_accs"].split()]
         assert len(accs) == 2 and float(row["target_acc_mean"]) == pytest.approx(statistics.fmean(accs), abs=1e-4)
-    assert "Train on target" in md.read_text()
+    assert "| target-oracle |" in md.read_text()
     # a second call reuses the finished runs instead of training again
     again = run_multi_seed(tiny_config, [0, 1], ["dann"], out=tmp_path, progress=progress.append)
     assert all("reused" in line for line in progress[-2:])

@@ -1,4 +1,4 @@
-"""build_model assembles backbone + paper head + discriminator; the trainer's DANN forward works on it."""
+"""build_networks assembles backbone + paper head and the discriminator factory; the DANN forward works on them."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dann_core import ops
-from dann_core.model import DANNModel, build_model
+from dann_core.model import DANNModel, build_networks
 from dann_core.plugins import InvalidOptionError, get_plugin_manager, get_registry
 from dann_core.specs import DomainData, Split
 
@@ -23,22 +23,31 @@ def fake_data(input_shape, num_classes=10, n=4):
     return DomainData(split, split, split, split, num_classes=num_classes, input_shape=input_shape)
 
 
+def build_model(registry, data, backbone, discriminator, backbone_options, discriminator_options, num_domains=2):
+    features, head, make_discriminator = build_networks(
+        registry, data, backbone, discriminator, backbone_options, discriminator_options, num_domains
+    )
+    return DANNModel(features, head, make_discriminator(features.out_features))
+
+
 def test_build_model_on_moons(registry):
     data = registry.build("dataset", "moons", {"n_per_class": 4}, seed=0)
     model = build_model(registry, data, "mlp", "mlp", {"width": "9"}, {"hidden": ""})
-    assert isinstance(model, DANNModel) and not model.conditional
+    assert isinstance(model, DANNModel)
     assert model.backbone.out_features == 9
     assert model.predict(data.target_test.x).shape == (len(data.target_test), 2)
     assert torch.equal(model.predict(data.source_val.x), model(data.source_val.x))
 
 
-def test_build_model_lenet_conditional_k_way(registry):
+def test_build_model_lenet_k_way(registry):
     data = fake_data((3, 28, 28))
-    model = build_model(registry, data, "lenet", "conditional", {}, {"random_dim": 32, "hidden": "16"}, num_domains=3)
-    assert model.conditional
-    features = model.backbone(data.source_train.x)
-    probs = torch.softmax(model.classifier(features), dim=1).detach()
-    assert model.discriminator(features, probs).shape == (4, 3)
+    model = build_model(registry, data, "lenet", "mlp", {}, {"hidden": "16"}, num_domains=3)
+    assert model.discriminator(model.backbone(data.source_train.x)).shape == (4, 3)
+
+
+def test_discriminator_options_are_checked_before_any_is_built(registry):
+    with pytest.raises(InvalidOptionError, match="unknown option 'hiden' for discriminator 'mlp'"):
+        build_networks(registry, fake_data((2,)), "mlp", "mlp", {}, {"hiden": "3"})
 
 
 def test_build_model_validates_options(registry):

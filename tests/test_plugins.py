@@ -75,7 +75,7 @@ def register_datasets():
 
 def test_every_hook_is_specified_with_a_docstring():
     specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
-    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_commands"}
+    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_algorithms", "register_commands"}
     for name, fn in specs.items():
         assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
 
@@ -140,7 +140,8 @@ def test_registry_lists_the_built_ins():
     registry = get_registry(get_plugin_manager(autoload=False))
     assert set(registry.datasets) == {"moons", "digits-blend", "npz", "image-folder", "mnist", "mnist-m"}
     assert set(registry.backbones) == {"mlp", "lenet", "svhn-net", "resnet18", "resnet50"}
-    assert set(registry.discriminators) == {"mlp", "conditional"}
+    assert set(registry.discriminators) == {"mlp"}
+    assert set(registry.algorithms) == {"dann", "cdan", "source-only", "target-oracle"}
     assert registry.provider[("dataset", "moons")] == "datasets"
 
 
@@ -187,7 +188,7 @@ def test_build_coerces_string_options_and_accepts_dashes():
     assert backbone.out_features == 7 and len(backbone.layers) == 5
     data = registry.build("dataset", "moons", {"n-per-class": "5", "n_test_per_class": 3, "angle": "90"}, seed=0)
     assert len(data.source_train) == 10 and len(data.target_test) == 6
-    head = registry.build("discriminator", "mlp", {"hidden": "4,3"}, in_features=2, num_domains=2, num_classes=2)
+    head = registry.build("discriminator", "mlp", {"hidden": "4,3"}, in_features=2, num_domains=2)
     assert [layer.out_features for layer in head.layers if hasattr(layer, "out_features")] == [4, 3, 1]
 
 
@@ -286,7 +287,7 @@ def test_plugin_listing_and_its_text(test_plugin):
     assert "moons" in listing["datasets"]["provides"]["datasets"]
     text = format_listing(list(listing.values()))
     assert "blobs (registered directly)\n  hooks: register_commands, register_datasets\n  datasets: test-blobs" in text
-    assert "  discriminators: conditional, mlp" in text
+    assert "  discriminators: mlp" in text and "  algorithms: cdan, dann, source-only, target-oracle" in text
 
 
 def test_describe_is_json_ready_and_shows_options():
@@ -301,7 +302,7 @@ def test_describe_is_json_ready_and_shows_options():
 
 def test_every_builtin_documents_each_option():
     registry = get_registry(get_plugin_manager(autoload=False))
-    for kind in ("dataset", "backbone", "discriminator"):
+    for kind in ("dataset", "backbone", "discriminator", "algorithm"):
         for name, spec in registry.of_kind(kind).items():
             doc = inspect.getdoc(spec.factory) or ""
             for option in spec.options:
@@ -315,5 +316,5 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
         get_plugin_manager(autoload=True)
     assert str(error.value) == (
         "dann plugin 'typo' implements unknown hook 'register_dataset'; did you mean 'register_datasets'? "
-        "hooks: register_backbones, register_commands, register_datasets, register_discriminators"
+        "hooks: register_algorithms, register_backbones, register_commands, register_datasets, register_discriminators"
     )

@@ -11,7 +11,8 @@ import torch
 from dann_core import checkpoint
 from dann_core.metrics import MetricsLog
 from dann_core.specs import DomainData, Split
-from dann_core.train import DANN, DivergedError, RunError, Trainer, fit, load_run, resume, train
+from dann_algorithms.dann import DANN
+from dann_core.train import DivergedError, RunError, Trainer, fit, load_run, resume, train
 
 VOLATILE = ("seconds", "run_dir")
 
@@ -25,7 +26,7 @@ def read_metrics(run_dir):
 
 
 def weights(path):
-    return checkpoint.load(path)["model"]
+    return checkpoint.load(path)["algorithm"]
 
 
 def assert_same_weights(a, b):
@@ -43,7 +44,9 @@ def test_run_dir_holds_every_file_and_one_metrics_line_per_evaluation(tmp_path, 
     for key in ("label_loss", "domain_loss", "domain_acc", "lambda", "lr", "source_val_acc", "target_test_acc"):
         assert key in lines[0]
     assert json.loads((run / "summary.json").read_text()) == summary
-    assert json.loads((run / "config.json").read_text()) == tiny_config.to_dict()
+    recorded = json.loads((run / "config.json").read_text())
+    assert {k: v for k, v in recorded.items() if k != "provenance"} == tiny_config.to_dict()
+    assert recorded["provenance"]["components"]["method"] == {"name": "dann", "plugin": "algorithms", "distribution": "dann", "version": "0.1.0"}
     best = max(lines, key=lambda line: (line["source_val_acc"], line["step"]))
     assert summary["best_step"] == best["step"] and summary["target_test_acc"] == best["target_test_acc"]
     assert checkpoint.load(run / "best.pt")["step"] == best["step"]
@@ -129,7 +132,7 @@ def test_atomic_save_failure_keeps_previous_checkpoint_and_leaves_no_temp_file(t
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config, monkeypatch):
-    original = DANN._adversarial_loss
+    original = DANN.objective
 
     def poisoned(self, batch):
         loss, metrics = original(self, batch)
@@ -138,12 +141,12 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
             metrics["label_loss"] = loss.detach()
         return loss, metrics
 
-    monkeypatch.setattr(DANN, "_adversarial_loss", poisoned)
+    monkeypatch.setattr(DANN, "objective", poisoned)
     with pytest.raises(DivergedError, match=r"label_loss is nan at step 13; the last good checkpoint is .*last.pt \(step 10\)"):
         train(tiny_config, tmp_path / "run")
     state = checkpoint.load(tmp_path / "run" / "last.pt")
     assert state["step"] == 10
-    assert all(torch.isfinite(value).all() for value in state["model"].values())
+    assert all(torch.isfinite(value).all() for value in state["algorithm"].values() if value.is_floating_point())
     assert not (tmp_path / "run" / "summary.json").exists()
 
 
@@ -155,7 +158,7 @@ def test_existing_run_dir_is_not_overwritten(tmp_path, tiny_config):
 
 def test_baselines_train_without_the_domain_loss(tmp_path, tiny_config):
     for method in ("source-only", "target-oracle"):
-        summary = train(dataclasses.replace(tiny_config, method=method), tmp_path / method)
+        summary = train(dataclasses.replace(tiny_config, method=method, method_options={}), tmp_path / method)
         line = read_metrics(tmp_path / method)[-1]
         assert summary["method"] == method and "domain_loss" not in line and line["label_loss"] > 0
 
@@ -165,8 +168,8 @@ def test_target_oracle_needs_target_labels(tiny_config):
 
     data = get_registry().build("dataset", "moons", tiny_config.dataset_options, seed=0)
     data.target_train = Split(data.target_train.x)
-    with pytest.raises(RunError, match="target-oracle needs target labels"):
-        train(dataclasses.replace(tiny_config, method="target-oracle"), data=data)
+    with pytest.raises(RunError, match="method 'target-oracle' needs target labels"):
+        train(dataclasses.replace(tiny_config, method="target-oracle", method_options={}), data=data)
 
 
 def test_k_way_domains_use_cross_entropy_with_target_last(tiny_config):

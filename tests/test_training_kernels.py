@@ -16,13 +16,13 @@ def _metrics(run_dir):
 
 
 @needs_ext
-@pytest.mark.parametrize("discriminator", ["mlp", "conditional"])
-def test_ext_and_reference_train_the_same_model(tmp_path, discriminator):
+@pytest.mark.parametrize("method, options", [("dann", {}), ("cdan", {"entropy": True})])
+def test_ext_and_reference_train_the_same_model(tmp_path, method, options):
     previous = dispatch.get_mode()
     runs = {}
     try:
         for kernels in ("ext", "reference"):
-            cfg = RunConfig(steps=60, eval_every=20, seed=3, kernels=kernels, discriminator=discriminator)
+            cfg = RunConfig(steps=60, eval_every=20, seed=3, kernels=kernels, lr=0.1, method=method, method_options=options)
             train(cfg, run_dir=tmp_path / kernels)
             runs[kernels] = _metrics(tmp_path / kernels)
     finally:

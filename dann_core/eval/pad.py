@@ -161,6 +161,7 @@ def run_pad(
     seed: int = 0,
     baseline: str | Path | None = None,
     write: bool = True,
+    registry=None,
 ) -> dict[str, Any]:
     """PAD of a run: on the raw inputs (before adaptation) and on the checkpoint's learned features.
 
@@ -184,13 +185,13 @@ def run_pad(
         dann_core.train.RunError: ``run_dir`` is not a run directory or has no such checkpoint.
         ValueError: a bad ``split`` or ``checkpoint`` name.
     """
-    from .. import config as config_io
+    from .. import files
     from ..train import load_run
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")
     run_dir = Path(run_dir)
-    run = load_run(run_dir, checkpoint)
+    run = load_run(run_dir, checkpoint, registry=registry)
     source_name, target_name = SPLITS[split]
     xs = _subsample(getattr(run.data, source_name).x, max_samples, seed)
     xt = _subsample(getattr(run.data, target_name).x, max_samples, seed + 1)
@@ -202,7 +203,7 @@ def run_pad(
         "features": proxy_a_distance(extract_features(run.model, xs), extract_features(run.model, xt), seed=seed).to_dict(),
     }
     if baseline is not None:
-        base = load_run(baseline, checkpoint)
+        base = load_run(baseline, checkpoint, registry=registry)
         if tuple(base.data.input_shape) != tuple(run.data.input_shape):
             raise ValueError(f"baseline {baseline} has inputs of shape {base.data.input_shape}, the run {run.data.input_shape}")
         result["baseline"] = {
@@ -211,10 +212,10 @@ def run_pad(
             **proxy_a_distance(extract_features(base.model, xs), extract_features(base.model, xt), seed=seed).to_dict(),
         }
     if write:
-        config_io.write_json(result, run_dir / "pad.json")
+        files.write_json(result, run_dir / "pad.json")
         summary_path = run_dir / "summary.json"
         if summary_path.exists():
-            summary = config_io.read_json(summary_path)
+            summary = files.read_json(summary_path)
             summary["pad"] = result
-            config_io.write_json(summary, summary_path)
+            files.write_json(summary, summary_path)
     return result

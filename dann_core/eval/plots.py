@@ -133,8 +133,10 @@ def plot_boundaries(run, path: str | Path, resolution: int = 200, max_points: in
         logits = model.classifier(features)
         probs = logits.softmax(dim=1)
         class_map = probs.argmax(dim=1).numpy().reshape(gx.shape)
-        domain_logits = model.discriminator(features, probs if getattr(model, "conditional", False) else None)
-        if domain_logits.shape[1] == 1:
+        domain_logits = run.algorithm.domain_logits(features, logits) if run.algorithm is not None else None
+        if domain_logits is None:
+            target_prob = torch.full((len(grid),), float("nan"))
+        elif domain_logits.shape[1] == 1:
             target_prob = torch.sigmoid(domain_logits[:, 0])
         else:
             target_prob = domain_logits.softmax(dim=1)[:, -1]
@@ -146,10 +148,13 @@ def plot_boundaries(run, path: str | Path, resolution: int = 200, max_points: in
     ax_label.contourf(gx, gy, class_map, levels=np.arange(data.num_classes + 1) - 0.5, cmap="Pastel1", alpha=0.6)
     ax_label.contour(gx, gy, class_map, levels=np.arange(data.num_classes) + 0.5, colors="k", linewidths=1.5)
     ax_label.set_title("label classifier: decision boundary")
-    filled = ax_domain.contourf(gx, gy, target_prob, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.5)
-    ax_domain.contour(gx, gy, target_prob, levels=[0.5], colors="k", linewidths=1.5)
-    fig.colorbar(filled, ax=ax_domain, label="P(target) from the domain classifier")
-    ax_domain.set_title("domain classifier: boundary at P(target) = 0.5")
+    if np.isnan(target_prob).all():
+        ax_domain.set_title(f"no domain classifier ({run.config.method} trains none)")
+    else:
+        filled = ax_domain.contourf(gx, gy, target_prob, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.5)
+        ax_domain.contour(gx, gy, target_prob, levels=[0.5], colors="k", linewidths=1.5)
+        fig.colorbar(filled, ax=ax_domain, label="P(target) from the domain classifier")
+        ax_domain.set_title("domain classifier: boundary at P(target) = 0.5")
     for ax in (ax_label, ax_domain):
         _scatter_domains(ax, np.concatenate([xs[si], xt[ti]]), np.concatenate([np.zeros(len(si), int), np.ones(len(ti), int)]),
                          None if yt is None else np.concatenate([ys, yt]), data.class_names)
@@ -211,6 +216,7 @@ def plot_run(
     max_points: int = DEFAULT_MAX_POINTS,
     seed: int = 0,
     notice: Callable[[str], None] | None = print,
+    registry=None,
 ) -> list[Path]:
     """Every figure of a run; returns the written paths (default directory: ``RUN_DIR/plots``).
 
@@ -223,7 +229,7 @@ def plot_run(
     from .pad import extract_features
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir, checkpoint)
+    run = load_run(run_dir, checkpoint, registry=registry)
     out = Path(out) if out is not None else run_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)
     notice = notice or (lambda message: None)
@@ -236,7 +242,7 @@ def plot_run(
     ys = data.source_train.y[si].numpy()
     yt = data.target_train.y[ti].numpy() if data.target_train.y is not None else None
     if baseline is not None:
-        base = load_run(baseline, checkpoint)
+        base = load_run(baseline, checkpoint, registry=registry)
         before = (f"before adaptation: features of {base.config.method} ({Path(baseline).name})", extract_features(base.model, xs), extract_features(base.model, xt))
     else:
         before = ("before adaptation: raw inputs", xs.numpy(), xt.numpy())

@@ -74,29 +74,33 @@ def _predict_labels(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def reverse_validation(
-    config: RunConfig, data: DomainData | None = None, holdout: float = HOLDOUT, seed: int | None = None
+    config: RunConfig, data: DomainData | None = None, holdout: float = HOLDOUT, seed: int | None = None, registry=None
 ) -> ReverseValidationResult:
     """The reverse validation risk of the hyper-parameters in ``config`` (lower is better).
 
     Args:
-        config: the candidate run config (method ``dann`` or ``source-only``; ``target-oracle``
-            trains on target labels and is refused).
+        config: the candidate run config (a method that trains on target labels is refused).
         data: the dataset; None builds ``config.dataset`` with ``config.seed``.
         holdout: share of source and target held out (the paper: 0.1).
         seed: seed of the 90/10 split (default: ``config.seed``).
+        registry: the plugin registry (default: the installed plugins).
     """
     import time
 
+    from ..plugins import get_registry
     from ..train import fit
-    from ..train.loop import build_components
+    from .sweep import uses_target_labels
 
-    if config.method == "target-oracle":
-        raise ValueError("reverse validation selects without target labels; method target-oracle uses them")
+    registry = registry if registry is not None else get_registry()
+    if uses_target_labels(registry, config.method):
+        raise ValueError(f"reverse validation selects without target labels; method {config.method} trains on them")
     if not 0.0 < holdout < 1.0:
         raise ValueError(f"holdout must be in (0, 1), got {holdout}")
     started = time.perf_counter()
     if data is None:
-        data, _ = build_components(config, None)
+        from ..train.loop import build_dataset
+
+        data = build_dataset(config, registry)
     generator = torch.Generator().manual_seed(config.seed if seed is None else seed)
     s_keep, s_out = split_holdout(len(data.source_train), holdout, generator)
     t_keep, t_out = split_holdout(len(data.target_train), holdout, generator)
@@ -108,7 +112,7 @@ def reverse_validation(
         target_train=Split(target.x[t_keep], None),  # never seen by dann / source-only, dropped to be sure
         domains=data.domains[s_keep] if data.domains is not None else None,
     )
-    forward = fit(config, data=forward_data)
+    forward = fit(config, data=forward_data, registry=registry)
     pseudo_keep = _predict_labels(forward.model, target.x[t_keep])
     pseudo_out = _predict_labels(forward.model, target.x[t_out])
 
@@ -121,7 +125,7 @@ def reverse_validation(
         input_shape=data.input_shape,
         class_names=data.class_names,
     )
-    reverse = fit(config, data=reverse_data)
+    reverse = fit(config, data=reverse_data, registry=registry)
     reverse_logits = _logits(reverse.model, source.x[s_out])
     reverse_acc = int((reverse_logits.argmax(dim=1) == source.y[s_out]).sum()) / len(s_out)
     reverse_loss = float(torch.nn.functional.cross_entropy(reverse_logits, source.y[s_out]))

@@ -106,8 +106,8 @@ def validate_grid(
 ) -> list[RunConfig]:
     """Every configuration of the grid over ``base``, in grid order; raises SweepError on bad keys/values.
 
-    With a ``registry`` the component option names are checked too; reverse validation refuses
-    method ``target-oracle`` (it trains on target labels).
+    With a ``registry`` the component option names are checked too, and reverse validation refuses
+    methods that train on labelled target data.
     """
     if not grid:
         raise SweepError("sweep grid is empty: give at least one --grid KEY=V1,V2,... (or --grid-file)")
@@ -129,21 +129,21 @@ def validate_grid(
         configs.append(cfg)
     if registry is not None:
         _check_components(configs, registry)
-    if select == "reverse-validation" and any(cfg.method == "target-oracle" for cfg in configs):
-        raise SweepError("sweep: method target-oracle trains on target labels; reverse validation never uses them (use --select source-val)")
+    if select == "reverse-validation" and registry is not None:
+        for cfg in configs:
+            if uses_target_labels(registry, cfg.method):
+                raise SweepError(f"sweep: method {cfg.method} trains on target labels; reverse validation never uses them (use --select source-val)")
     return configs
 
 
 def _check_components(configs: list[RunConfig], registry) -> None:
-    from ..plugins import validate_options
+    from ..config import check_components
 
     for cfg in configs:
-        for kind in COMPONENTS:
-            name, options = getattr(cfg, kind), getattr(cfg, f"{kind}_options")
-            try:
-                validate_options(registry.get(kind, name), options, kind=kind)
-            except ValueError as exc:
-                raise SweepError(f"sweep grid: {str(exc).splitlines()[0]}") from None
+        try:
+            check_components(cfg, registry)
+        except ConfigError as exc:
+            raise SweepError(f"sweep grid: {str(exc).splitlines()[0]}") from None
 
 
 def _label(value: Any) -> str:
@@ -173,24 +173,28 @@ def run_sweep(
 
     if select not in SELECT:
         raise SweepError(f"select must be one of {', '.join(SELECT)}, got '{select}'")
+    if registry is None:
+        from ..plugins import get_registry
+
+        registry = get_registry()
     configs = validate_grid(grid, base, registry, select)
     keys = list(grid)
     data_cache: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     for index, cfg in enumerate(configs):
         started = time.perf_counter()
-        data = _data_for(cfg, data_cache)
+        data = _data_for(cfg, data_cache, registry)
         row: dict[str, Any] = {"id": index, **{k: _label(v) for k, v in zip(keys, _values_of(cfg, keys))}}
         try:
             if select == "reverse-validation":
-                result = reverse_validation(cfg, data=data, holdout=holdout)
+                result = reverse_validation(cfg, data=data, holdout=holdout, registry=registry)
                 row["rv_risk"] = round(result.risk, 6)
                 row["rv_loss"] = round(result.reverse_loss, 6)
                 row["source_val_acc"] = _round(result.forward_source_val_acc)
                 row["score"] = row["rv_risk"]
                 row[TARGET_COLUMN] = _round(result.target_test_acc)
             else:
-                summary = fit(cfg, data=data).summary
+                summary = fit(cfg, data=data, registry=registry).summary
                 row["source_val_acc"] = _round(summary["best_source_val_acc"])
                 row["score"] = row["source_val_acc"]
                 row[TARGET_COLUMN] = _round(summary["target_test_acc"])
@@ -232,12 +236,19 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def _data_for(cfg: RunConfig, cache: dict[str, Any]):
-    from ..train.loop import build_components
+def uses_target_labels(registry, method: str) -> bool:
+    """Whether ``method`` (an algorithm plugin) declares it needs labelled target batches."""
+    from ..algorithms import TARGET_LABELLED
+
+    return TARGET_LABELLED in getattr(registry.get("algorithm", method).factory, "needs", ())
+
+
+def _data_for(cfg: RunConfig, cache: dict[str, Any], registry):
+    from ..train.loop import build_dataset
 
     key = json.dumps([cfg.dataset, cfg.dataset_options, cfg.seed], sort_keys=True, default=str)
     if key not in cache:
-        cache[key] = build_components(cfg, None)[0]
+        cache[key] = build_dataset(cfg, registry)
     return cache[key]
 
 
@@ -281,7 +292,7 @@ def columns(result: dict[str, Any]) -> list[str]:
 
 def write_sweep(result: dict[str, Any], out: str | Path) -> list[Path]:
     """Write sweep.csv, sweep.md and sweep.json into ``out``; returns their paths."""
-    from ..config import write_json
+    from ..files import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Multi-seed accuracy tables in the shape of the paper's Table 2 (JMLR 2016).
 
-:func:`run_multi_seed` trains each method (``source-only``, ``dann``, ``target-oracle``) for each
-seed into its own run directory and collects the target test accuracy of each run's best
+:func:`run_multi_seed` trains each method (any algorithm plugin; ``cdan[entropy=true]`` gives
+options, and the base config's method options apply where a method takes them) for each seed into its own run directory and collects the target test accuracy of each run's best
 checkpoint (chosen on held-out source accuracy, as every run does). :func:`aggregate` turns the
 runs into rows of mean ± sample standard deviation (ddof = 1; 0 for a single seed), and
 :func:`format_markdown` / :func:`write_table` render methods as rows and datasets as columns.
@@ -18,10 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from ..config import METHODS, RunConfig
-
-TABLE_METHODS = ("source-only", "dann", "target-oracle")
-METHOD_TITLES = {"source-only": "Source only", "dann": "DANN", "target-oracle": "Train on target"}
+from ..config import RunConfig, parse_set
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -47,26 +44,67 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def parse_methods(text: str | Iterable[str]) -> list[str]:
-    names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    for name in names:
-        if name not in METHODS:
-            raise ValueError(f"unknown method '{name}': choose from {', '.join(METHODS)}")
+def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
+    """``'source-only,dann,cdan[entropy=true,random_dim=512]'`` → one entry per method (commas inside
+    brackets stay); names are checked against ``registry``'s algorithms when given."""
+    if isinstance(text, str):
+        entries, depth, current = [], 0, ""
+        for char in text:
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                entries.append(current)
+                current = ""
+            else:
+                current += char
+        entries.append(current)
+    else:
+        entries = list(text)
+    names = [entry.strip() for entry in entries if entry.strip()]
     if not names:
         raise ValueError("no methods given")
+    for entry in names:
+        name, options = split_method(entry)
+        if registry is not None:
+            spec = registry.get("algorithm", name)
+            from ..plugins import validate_options
+
+            validate_options(spec, options, kind="algorithm")
     return names
 
 
-def run_dir_for(out: Path, cfg: RunConfig) -> Path:
-    return out / cfg.dataset / f"{cfg.method}-s{cfg.seed}"
+def split_method(entry: str) -> tuple[str, dict[str, Any]]:
+    """``'cdan[entropy=true]'`` → ('cdan', {'entropy': True}); one-line ValueError when malformed."""
+    name, bracket, rest = entry.strip().partition("[")
+    if not bracket:
+        return name.strip(), {}
+    if not rest.endswith("]"):
+        raise ValueError(f"bad method {entry!r}: write NAME or NAME[OPTION=VALUE,...]")
+    options = dict(parse_set(item) for item in rest[:-1].split(",") if item.strip())
+    return name.strip(), options
+
+
+def method_config(base: RunConfig, entry: str, registry=None) -> RunConfig:
+    """``base`` with the method of ``entry``: its bracketed options over those of the base config's
+    method options that this method takes (``--lambda`` reaches dann and cdan, not source-only)."""
+    from ..plugins import get_registry
+
+    name, options = split_method(entry)
+    accepted = (registry if registry is not None else get_registry()).get("algorithm", name).options
+    inherited = {k: v for k, v in base.method_options.items() if str(k).replace("-", "_") in accepted}
+    return dataclasses.replace(base, method=name, method_options={**inherited, **options})
+
+
+def run_dir_for(out: Path, cfg: RunConfig, label: str | None = None) -> Path:
+    return out / cfg.dataset / f"{label or cfg.method}-s{cfg.seed}"
 
 
 def run_multi_seed(
     base: RunConfig,
     seeds: Sequence[int],
-    methods: Sequence[str] = TABLE_METHODS,
+    methods: Sequence[str],
     out: str | Path = "runs/table",
     progress: Callable[[str], None] | None = None,
+    registry=None,
 ) -> list[dict[str, Any]]:
     """Train ``base`` with each method and seed into ``out/<dataset>/<method>-s<seed>``; returns summaries.
 
@@ -75,27 +113,27 @@ def run_multi_seed(
     kernels and out) is reused, an interrupted one is resumed; one holding a different run is an
     error (RunError from the trainer), so nothing is silently mixed.
     """
-    from .. import config as config_io
+    from .. import config as config_io, files
     from ..train import resume, train
 
     out = Path(out)
     summaries = []
     total = len(methods) * len(seeds)
     for index, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
-        cfg = dataclasses.replace(base, method=method, seed=int(seed), out=None)
-        run_dir = run_dir_for(out, cfg)
+        cfg = dataclasses.replace(method_config(base, method, registry), seed=int(seed), out=None)
+        run_dir = run_dir_for(out, cfg, method)
         summary_path = run_dir / "summary.json"
         same = (run_dir / "config.json").exists() and _experiment(config_io.load(run_dir / "config.json")) == _experiment(cfg)
         if same and summary_path.exists():
-            summary = config_io.read_json(summary_path)
+            summary = files.read_json(summary_path)
             note = "reused"
         elif same and (run_dir / "last.pt").exists():
-            summary = resume(run_dir)  # an interrupted run of the same experiment: continue it
+            summary = resume(run_dir, registry=registry)  # an interrupted run of the same experiment: continue it
             note = f"resumed, {summary['seconds']:.1f} s"
         else:
-            summary = train(cfg, run_dir=run_dir)
+            summary = train(cfg, run_dir=run_dir, registry=registry)
             note = f"{summary['seconds']:.1f} s"
-        summaries.append(summary)
+        summaries.append({**summary, "label": method})
         if progress is not None:
             progress(f"[{index}/{total}] {cfg.dataset} {method} seed {seed}: target acc {_fmt(summary['target_test_acc'])} ({note})")
     return summaries
@@ -113,7 +151,7 @@ def aggregate(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of mean ± std target test accuracy per (dataset, backbone, method), in first-seen order."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for summary in summaries:
-        groups.setdefault((summary["dataset"], summary["backbone"], summary["method"]), []).append(summary)
+        groups.setdefault((summary["dataset"], summary["backbone"], summary.get("label") or summary["method"]), []).append(summary)
     rows = []
     for (dataset, backbone, method), runs in groups.items():
         accs = [r["target_test_acc"] for r in runs if r.get("target_test_acc") is not None]
@@ -156,16 +194,15 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
             methods.append(row["method"])
         cell = "n/a" if row["target_acc_mean"] is None else f"{row['target_acc_mean']:.4f} ± {row['target_acc_std']:.4f}"
         cells[(row["method"], column)] = f"{cell} (n={row['n_seeds']})"
-    methods.sort(key=lambda m: TABLE_METHODS.index(m) if m in TABLE_METHODS else len(TABLE_METHODS))
     header = "| Method | " + " | ".join(f"{d} ({b})" for d, b in columns) + " |"
     lines = [header, "|---|" + "|".join("---" for _ in columns) + "|"]
     for method in methods:
-        lines.append(f"| {METHOD_TITLES.get(method, method)} | " + " | ".join(cells.get((method, c), "") for c in columns) + " |")
+        lines.append(f"| {method} | " + " | ".join(cells.get((method, c), "") for c in columns) + " |")
     lines.append("")
     lines.append(
         "Target test accuracy, mean ± sample std over seeds, of each run's best checkpoint, selected on source "
-        "validation accuracy (target labels are never used to select). Train on target learns from the labelled "
-        "target_train but keeps its checkpoint by the same source-validation rule."
+        "validation accuracy (target labels are never used to select). A method trained on labelled target data "
+        "(target-oracle) keeps its checkpoint by the same source-validation rule."
     )
     return "\n".join(lines) + "\n"
 
@@ -173,16 +210,17 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
 def run_table(
     base: RunConfig,
     seeds: Sequence[int],
-    methods: Sequence[str] = TABLE_METHODS,
+    methods: Sequence[str],
     out: str | Path = "runs/table",
     progress: Callable[[str], None] | None = None,
+    registry=None,
 ) -> tuple[list[dict[str, Any]], list[Path]]:
     """:func:`run_multi_seed`, :func:`aggregate` and :func:`write_table` to ``out/<dataset>-table.md/.csv``.
 
     Returns (rows, [markdown path, csv path]); ``format_markdown(rows)`` is the table to print. This is
     the one call behind ``dann table`` and for a ``dann run --seeds`` option.
     """
-    rows = aggregate(run_multi_seed(base, seeds, methods, out=out, progress=progress))
+    rows = aggregate(run_multi_seed(base, seeds, methods, out=out, progress=progress, registry=registry))
     return rows, write_table(rows, Path(out) / f"{base.dataset}-table")
 
 

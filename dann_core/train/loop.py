@@ -2,7 +2,8 @@
 
 Run directory (all written by :class:`Trainer` when it has one)::
 
-    config.json     the resolved RunConfig
+    config.json     the resolved RunConfig, plus "provenance": the plugin, distribution and version
+                    of each component and the recommended settings that took effect
     metrics.jsonl   one line per evaluation: step, means of the step metrics since the previous
                     line (label_loss, train_acc, domain_loss, domain_acc), λ and lr of the last step,
                     source_val_acc and target_test_acc
@@ -30,14 +31,17 @@ import torch
 from .. import checkpoint as ckpt
 from .. import ops
 from .. import config as config_io
+from .. import files
 from ..config import RunConfig
 from ..metrics import MetricsLog, RunningMeans, accuracy
 from ..specs import DomainData
-from .algorithm import DANN, Batch, NonFiniteLossError
+from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
 from .sampler import BatchSampler
 
 SELECTION = "best = highest source_val_acc (ties: later step); target_test_acc is reported only, never used to select"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+COMPONENT_KINDS = {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm"}
+"""Config key → registry kind of each component a run is built from."""
 
 
 class RunError(ValueError):
@@ -62,6 +66,7 @@ class TrainedRun:
     step: int
     summary: dict[str, Any] | None = None
     checkpoint: Path | None = None
+    algorithm: Algorithm | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,75 +94,118 @@ def num_domains(data: DomainData) -> int:
     return 2
 
 
-def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> tuple[DomainData, torch.nn.Module]:
-    """Seed everything, then build the dataset (unless given) and the model, exactly as a run does."""
-    from ..model import build_model
+def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> tuple[DomainData, Algorithm]:
+    """Seed everything, then build the dataset (unless given), the networks and the algorithm, as a run does."""
+    from ..model import build_networks
     from ..plugins import get_registry
 
     registry = registry if registry is not None else get_registry()
     ckpt.seed_everything(cfg.seed)
     if data is None:
-        data = registry.build("dataset", cfg.dataset, cfg.dataset_options, seed=cfg.seed)
-    model = build_model(
+        data = build_dataset(cfg, registry)
+    registry.get("algorithm", cfg.method)  # an unknown method is named before the networks are built
+    backbone, classifier, make_discriminator = build_networks(
         registry, data, cfg.backbone, cfg.discriminator, cfg.backbone_options, cfg.discriminator_options, num_domains(data)
     )
-    return data, model
+    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay)
+    context = AlgorithmContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
+    algorithm = registry.build("algorithm", cfg.method, cfg.method_options, context=context)
+    if not isinstance(algorithm, Algorithm):
+        raise TypeError(f"algorithm '{cfg.method}' built a {type(algorithm).__name__}, expected a dann_core.algorithms.Algorithm")
+    _check_labels(cfg, data, algorithm)
+    return data, algorithm
+
+
+def build_dataset(cfg: RunConfig, registry) -> DomainData:
+    """The run's dataset, built with the run's seed (global RNGs seeded first, as a run does)."""
+    ckpt.seed_everything(cfg.seed)
+    return registry.build("dataset", cfg.dataset, cfg.dataset_options, seed=cfg.seed)
+
+
+def provenance(cfg: RunConfig, registry) -> dict[str, Any]:
+    """What config.json records besides the settings: who provided each component, what was recommended."""
+    components = {key: registry.provenance(kind, getattr(cfg, key)) for key, kind in COMPONENT_KINDS.items()}
+    return {"components": components, "recommended": dict(getattr(cfg, "recommended", {}) or {})}
+
+
+def check_installed(cfg: RunConfig, recorded: dict[str, Any], registry) -> None:
+    """Raise RunError naming the package to install when a run's component is no longer registered."""
+    for key, kind in COMPONENT_KINDS.items():
+        name = getattr(cfg, key)
+        if name in registry.of_kind(kind):
+            continue
+        source = (recorded.get("components") or {}).get(key) or {}
+        if source.get("distribution"):
+            raise RunError(
+                f"{kind} '{name}' of this run came from {source['distribution']} {source.get('version') or ''}".rstrip()
+                + f", which is not installed (or is disabled by --no-plugins); pip install {source['distribution']}"
+            )
+        if source.get("plugin"):
+            raise RunError(f"{kind} '{name}' of this run came from plugin '{source['plugin']}', registered by hand; register it again (registry=)")
 
 
 class Trainer:
     """Trains one run. ``run_dir=None`` keeps everything in memory (no files, best weights kept).
 
-    Use :func:`train`, :func:`resume` or :func:`fit` rather than this class directly, unless you
-    need the live algorithm (``trainer.algorithm``) after ``run()``.
+    The trainer knows no method: it samples the batches ``algorithm.needs`` and calls
+    ``algorithm.update``. Use :func:`train`, :func:`resume` or :func:`fit` rather than this class
+    directly, unless you need the live algorithm (``trainer.algorithm``) after ``run()``.
+    ``registry`` is the :class:`~dann_core.plugins.Registry` to build from (default: the installed plugins).
     """
 
     def __init__(
-        self, cfg: RunConfig, data: DomainData | None = None, run_dir: Path | None = None, quiet: bool = True
+        self,
+        cfg: RunConfig,
+        data: DomainData | None = None,
+        run_dir: Path | None = None,
+        quiet: bool = True,
+        registry=None,
     ) -> None:
+        from ..plugins import get_registry
+
         ops.dispatch.set_mode(cfg.kernels)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.config = cfg
+        self.registry = registry if registry is not None else get_registry()
         self.device = resolve_device(cfg.device)
         try:
             ops.backend(self.device)  # raises when --kernels ext is asked for but not built
         except RuntimeError as exc:
             raise RunError(str(exc)) from None
         self.explicit_data = data is not None
-        self.data, model = build_components(cfg, data)
-        _check_method(cfg, self.data)
-        self.algorithm = DANN(model, cfg).to(self.device)  # λ and step buffers live on the device too
+        self.data, algorithm = build_components(cfg, data, self.registry)
+        self.algorithm = algorithm.to(self.device)
         self.samplers = self._make_samplers()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
         self.quiet = quiet
         self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None}
-        self.best_model_state: dict[str, torch.Tensor] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
         self.last_eval: dict[str, Any] = {}
         self.seconds = 0.0
 
     def _make_samplers(self) -> dict[str, BatchSampler]:
-        cfg, data = self.config, self.data
-        labelled = data.target_train if cfg.method == "target-oracle" else data.source_train
-        samplers = {"labelled": BatchSampler(len(labelled), cfg.batch_size, seed=cfg.seed * 1_000_003 + 1)}
-        if cfg.method == "dann":
-            samplers["target"] = BatchSampler(len(data.target_train), cfg.batch_size, seed=cfg.seed * 1_000_003 + 2)
-        return samplers
+        """One seeded sampler per batch kind the algorithm needs (seeds fixed per kind, so resumable)."""
+        sizes = {SOURCE: len(self.data.source_train), TARGET: len(self.data.target_train), TARGET_LABELLED: len(self.data.target_train)}
+        offsets = {SOURCE: 1, TARGET: 2, TARGET_LABELLED: 3}
+        seed, batch = self.config.seed * 1_000_003, self.config.batch_size
+        return {kind: BatchSampler(sizes[kind], batch, seed=seed + offsets[kind]) for kind in sorted(self.algorithm.needs)}
 
     # ------------------------------------------------------------------------------------ batches
 
     def next_batch(self) -> Batch:
-        cfg, data, device = self.config, self.data, self.device
-        labelled = data.target_train if cfg.method == "target-oracle" else data.source_train
-        idx = self.samplers["labelled"].next()
-        batch = Batch(labelled.x[idx].to(device), labelled.y[idx].to(device))
-        if cfg.method == "dann":
-            target_idx = self.samplers["target"].next()
-            batch.x_target = data.target_train.x[target_idx].to(device)
-            k = num_domains(data)
-            if k > 2:
-                target_domain = torch.full((len(target_idx),), k - 1, dtype=torch.long)
-                batch.domains = torch.cat([data.domains[idx].long(), target_domain]).to(device)
+        data, device, batch = self.data, self.device, Batch()
+        if SOURCE in self.samplers:
+            idx = self.samplers[SOURCE].next()
+            batch.source_x, batch.source_y = data.source_train.x[idx].to(device), data.source_train.y[idx].to(device)
+            if data.domains is not None and num_domains(data) > 2:
+                batch.source_domains = data.domains[idx].long().to(device)
+        if TARGET in self.samplers:
+            batch.target_x = data.target_train.x[self.samplers[TARGET].next()].to(device)
+        if TARGET_LABELLED in self.samplers:
+            idx = self.samplers[TARGET_LABELLED].next()
+            batch.labelled_target_x, batch.labelled_target_y = data.target_train.x[idx].to(device), data.target_train.y[idx].to(device)
         return batch
 
     # ------------------------------------------------------------------------------ checkpointing
@@ -205,7 +253,7 @@ class Trainer:
         if val is not None and (self.best["source_val_acc"] is None or val >= self.best["source_val_acc"]):
             self.best = {"step": step, "source_val_acc": val, "target_test_acc": scores["target_test_acc"]}
             if self.run_dir is None:
-                self.best_model_state = copy.deepcopy(self.algorithm.model.state_dict())
+                self.best_state = copy.deepcopy(self.algorithm.state_dict())
             self.save("best.pt")
         self.save("last.pt")
 
@@ -218,7 +266,7 @@ class Trainer:
         if (self.run_dir / "last.pt").exists():
             raise RunError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} or pick another --out")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        config_io.save(self.config, self.run_dir / "config.json")
+        config_io.save(self.config, self.run_dir / "config.json", provenance(self.config, self.registry))
         self.save("last.pt")
 
     def restore(self) -> None:
@@ -227,6 +275,7 @@ class Trainer:
         if not path.exists():
             raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
         state = ckpt.load(path, map_location=self.device)
+        _check_format(state, path)
         _check_data_source(state, self.explicit_data, self.run_dir)
         self.load_state(state)
         self.log.truncate_after(int(state["step"]))
@@ -236,27 +285,27 @@ class Trainer:
         cfg, algorithm = self.config, self.algorithm
         means = RunningMeans()
         started = time.perf_counter() - self.seconds
-        step = int(algorithm.step)
+        step = algorithm.steps_done
         with _progress(cfg.steps, step, self.quiet) as bar:
             while step < cfg.steps:
                 try:
                     metrics = algorithm.update(self.next_batch())
                 except NonFiniteLossError as exc:
                     raise DivergedError(self._diverged_message(exc)) from None
-                step = int(algorithm.step)
-                schedule = {"lambda": metrics.pop("lambda"), "lr": metrics.pop("lr")}
+                step = algorithm.steps_done
+                schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
                 means.add(metrics)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     self.seconds = time.perf_counter() - started
                     self._record_eval(step, means.pop(), schedule)
                     bar.set_postfix(_postfix(self.last_eval), refresh=False)
-                elif step % 10 == 0:
+                elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
                     bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
                 bar.update(1)
         self.seconds = time.perf_counter() - started
         summary = self.summary()
         if self.run_dir is not None:
-            config_io.write_json(summary, self.run_dir / "summary.json")
+            files.write_json(summary, self.run_dir / "summary.json")
         return summary
 
     def _diverged_message(self, exc: NonFiniteLossError) -> str:
@@ -291,11 +340,11 @@ def _check_data_source(state: dict[str, Any], explicit_data: bool, run_dir: Path
         raise RunError(f"{run_dir} was trained on data passed to train(data=...); pass the same data again")
 
 
-def _check_method(cfg: RunConfig, data: DomainData) -> None:
-    if cfg.method == "target-oracle" and data.target_train.y is None:
-        raise RunError(f"--method target-oracle needs target labels, but dataset '{cfg.dataset}' has none on target_train")
-    if data.source_train.y is None:
-        raise RunError(f"dataset '{cfg.dataset}' has no labels on source_train")
+def _check_labels(cfg: RunConfig, data: DomainData, algorithm: Algorithm) -> None:
+    if SOURCE in algorithm.needs and data.source_train.y is None:
+        raise RunError(f"dataset '{cfg.dataset}' has no labels on source_train; method '{cfg.method}' trains on labelled source")
+    if TARGET_LABELLED in algorithm.needs and data.target_train.y is None:
+        raise RunError(f"method '{cfg.method}' needs target labels, but dataset '{cfg.dataset}' has none on target_train")
 
 
 def _postfix(values: dict[str, Any]) -> dict[str, str]:
@@ -311,10 +360,17 @@ def _progress(total: int, initial: int, quiet: bool):
 
 
 # --------------------------------------------------------------------------------------- public API
+# Every function takes ``registry=``: the Registry of the plugins to build from (the CLI passes the
+# one it built, honouring --no-plugins; tests pass one with a module registered by hand). None
+# means the installed plugins.
 
 
 def train(
-    config: RunConfig, run_dir: str | Path | None = None, quiet: bool = True, data: DomainData | None = None
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    quiet: bool = True,
+    data: DomainData | None = None,
+    registry=None,
 ) -> dict[str, Any]:
     """Train one run and return its summary.
 
@@ -325,45 +381,50 @@ def train(
         quiet: no progress bar (it is also hidden when stderr is not a terminal).
         data: train on this :class:`DomainData` instead of building ``config.dataset`` (e.g. reverse
             validation's pseudo-labelled data). ``resume``/``load_run`` then need it passed again.
+        registry: the plugin registry to build the components from.
 
     Raises:
-        RunError: a run that cannot start (existing run dir, no target labels for target-oracle, ...).
+        RunError: a run that cannot start (existing run dir, no target labels for the method, ...).
         DivergedError: a NaN/inf loss; the run directory keeps the last good checkpoint.
         dann_core.plugins.UnknownComponentError / InvalidOptionError: bad component names or options.
     """
-    trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet)
+    trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, registry=registry)
     trainer.start()
     return trainer.run()
 
 
-def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None) -> dict[str, Any]:
+def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None, registry=None) -> dict[str, Any]:
     """Continue the run in ``run_dir`` from its last.pt to ``config.steps``; returns the summary.
 
     The result equals that of the uninterrupted run: step counter, schedules, sampler positions and
     RNG states all come from the checkpoint, and metrics.jsonl lines after it are dropped.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise RunError(f"cannot resume {run_dir}: it has no config.json (not a run directory)")
-    trainer = Trainer(config_io.load(run_dir / "config.json"), data=data, run_dir=run_dir, quiet=quiet)
+    cfg, registry = read_run_config(run_dir, registry)
+    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry)
     trainer.restore()
     return trainer.run()
 
 
-def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True) -> TrainedRun:
+def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True, registry=None) -> TrainedRun:
     """Train in memory (no files) and return the model with the best source-val weights loaded."""
-    trainer = Trainer(config, data=data, quiet=quiet)
+    trainer = Trainer(config, data=data, quiet=quiet, registry=registry)
     summary = trainer.run()
-    model = trainer.algorithm.model
-    if trainer.best_model_state is not None:
-        model.load_state_dict(trainer.best_model_state)
-    return TrainedRun(config, model.eval(), trainer.data, summary["best_step"] or config.steps, summary)
+    algorithm = trainer.algorithm
+    if trainer.best_state is not None:
+        algorithm.load_state_dict(trainer.best_state)
+    step = summary["best_step"] or config.steps
+    return TrainedRun(config, algorithm.model.eval(), trainer.data, step, summary, None, algorithm.eval())
 
 
 def load_run(
-    run_dir: str | Path, checkpoint: str = "best", data: DomainData | None = None, device: str = "cpu"
+    run_dir: str | Path,
+    checkpoint: str = "best",
+    data: DomainData | None = None,
+    device: str = "cpu",
+    registry=None,
 ) -> TrainedRun:
-    """Rebuild a run's data and model and load ``best.pt`` or ``last.pt``; the model is in eval mode.
+    """Rebuild a run's data and algorithm and load ``best.pt`` or ``last.pt``; the model is in eval mode.
 
     Pass ``data`` for runs trained on explicit data (it cannot be rebuilt from the config).
     """
@@ -371,15 +432,33 @@ def load_run(
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', got '{checkpoint}'")
     path = run_dir / f"{checkpoint}.pt"
-    if not (run_dir / "config.json").exists():
-        raise RunError(f"{run_dir} is not a run directory (no config.json)")
+    cfg, registry = read_run_config(run_dir, registry)
     if not path.exists():
         raise RunError(f"{run_dir} has no {path.name} (a run writes best.pt at its first evaluation)")
-    cfg = config_io.load(run_dir / "config.json")
     state = ckpt.load(path, map_location=device)
+    _check_format(state, path)
     _check_data_source(state, data is not None, run_dir)
-    data, model = build_components(cfg, data)
-    model.load_state_dict(state["model"])
+    data, algorithm = build_components(cfg, data, registry)
+    algorithm.load_training_state(state, optimizer=False)
+    algorithm.to(device).eval()
     summary_path = run_dir / "summary.json"
-    summary = config_io.read_json(summary_path) if summary_path.exists() else None
-    return TrainedRun(cfg, model.to(device).eval(), data, int(state["step"]), summary, path)
+    summary = files.read_json(summary_path) if summary_path.exists() else None
+    return TrainedRun(cfg, algorithm.model, data, int(state["step"]), summary, path, algorithm)
+
+
+def read_run_config(run_dir: Path, registry):
+    """(the run's config, the registry to use), having checked the run's components are installed."""
+    from ..plugins import get_registry
+
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise RunError(f"{run_dir} is not a run directory (no config.json)")
+    cfg = config_io.load(path)
+    registry = registry if registry is not None else get_registry()
+    check_installed(cfg, config_io.load_provenance(path), registry)
+    return cfg, registry
+
+
+def _check_format(state: dict[str, Any], path: Path) -> None:
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(f"{path} has checkpoint format {state.get('format')}, this dann reads format {CHECKPOINT_FORMAT}; retrain the run")

@@ -1,6 +1,6 @@
-"""First-party dann discriminators plugin: mlp and conditional (CDAN).
+"""First-party dann discriminators plugin: mlp.
 
-Both output logits of shape (N, 1) for ``num_domains == 2`` (binary, positive = target) and
+It outputs logits of shape (N, 1) for ``num_domains == 2`` (binary, positive = target) and
 (N, num_domains) otherwise: K-way multi-source training uses the same names with ``num_domains=K``
 (there is no separate "multi" discriminator). Wired through the ``dann`` entry point
 ``discriminators = "dann_discriminators"``.
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .conditional import make_conditional_discriminator
 from .mlp import make_mlp_discriminator
 
 
@@ -19,5 +18,4 @@ def register_discriminators() -> list[ComponentSpec]:
     """The built-in discriminators."""
     return [
         ComponentSpec.from_factory("mlp", make_mlp_discriminator),
-        ComponentSpec.from_factory("conditional", make_conditional_discriminator),
     ]

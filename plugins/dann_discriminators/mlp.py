@@ -28,23 +28,20 @@ def mlp_layers(in_features: int, hidden: tuple[int, ...], out_features: int, dro
 
 
 class MLPDiscriminator(nn.Module):
-    """Domain logits from features alone; ``class_probs`` is accepted and ignored."""
-
-    conditional = False
+    """Domain logits from features."""
 
     def __init__(self, in_features: int, num_domains: int, hidden: tuple[int, ...], dropout: float) -> None:
         super().__init__()
         self.num_domains = num_domains
         self.layers = mlp_layers(in_features, tuple(hidden), output_width(num_domains), dropout)
 
-    def forward(self, features, class_probs=None):
+    def forward(self, features):
         return self.layers(features)
 
 
 def make_mlp_discriminator(
     in_features: int,
     num_domains: int,
-    num_classes: int,
     hidden: tuple[int, ...] = (100,),
     dropout: float = 0.0,
 ) -> MLPDiscriminator:

@@ -1,11 +1,13 @@
-"""The evaluation commands, a first-party plugin (entry point ``evaluation = "dann_core.eval.commands"``).
+"""The evaluation commands, a first-party plugin (entry point ``evaluation = "dann_evaluation"``).
 
 - ``dann eval pad RUN_DIR``: proxy A-distance on raw inputs and on the run's learned features.
 - ``dann sweep``: a hyper-parameter grid selected by reverse validation (or held-out source accuracy).
 - ``dann plot RUN_DIR``: embeddings (PCA, t-SNE), decision/domain boundaries (2-D inputs), curves.
 - ``dann table``: source-only / dann / target-oracle over seeds, mean ± std target accuracy.
 
-Heavy imports (torch, scikit-learn, matplotlib) happen inside the commands.
+The maths lives in :mod:`dann_core.eval`; these are thin Click commands over it, wired exactly as a
+third-party command plugin would be. Heavy imports (torch, scikit-learn, matplotlib) happen inside
+the commands; each builds from the command line's registry (so ``dann --no-plugins`` holds).
 """
 from __future__ import annotations
 
@@ -16,27 +18,7 @@ from typing import Iterator
 import click
 
 from dann_core import hookimpl
-
-
-class UserError(click.ClickException):
-    """A one-line error the user can fix (bad run directory, grid key, option); exit status 2."""
-
-    exit_code = 2
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Bad input → one line (``Error: ...``) and exit status 2; anything else keeps its traceback."""
-    from ..config import ConfigError
-    from ..train import RunError
-
-    try:
-        yield
-    except click.ClickException:
-        raise
-    except (ConfigError, RunError, ValueError, FileNotFoundError) as exc:
-        text = str(exc).strip() or type(exc).__name__
-        raise UserError(text.splitlines()[0]) from None
+from dann_core.cli import registry, user_errors
 
 
 def _echo_err(message: str) -> None:
@@ -44,9 +26,9 @@ def _echo_err(message: str) -> None:
 
 
 def _base_config(config_file, sets, flags):
-    from .. import config as config_io
+    from dann_core import config as config_io
 
-    return config_io.resolve(config_file, sets, {k: v for k, v in flags.items() if v is not None})
+    return config_io.resolve(config_file, sets, {k: v for k, v in flags.items() if v is not None}, registry=registry())
 
 
 config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML, YAML or JSON file of run settings (the base config).")
@@ -73,10 +55,10 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
     err is the held-out error of linear SVMs (C in logspace(-5, 4, 10), the best kept) separating
     source from target samples (JMLR 2016, §5.1.3). 0: indistinguishable domains; 2: separable.
     """
-    from .pad import run_pad
+    from dann_core.eval.pad import run_pad
 
     with user_errors():
-        result = run_pad(run_dir, checkpoint=checkpoint, split=split, max_samples=max_samples, seed=seed, baseline=baseline, write=not no_write)
+        result = run_pad(run_dir, registry=registry(), checkpoint=checkpoint, split=split, max_samples=max_samples, seed=seed, baseline=baseline, write=not no_write)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -112,9 +94,11 @@ def _has_summary(run_dir) -> bool:
 @click.option("--out", type=click.Path(file_okay=False), help="Directory for sweep.csv/.md/.json [default: runs/sweep-<dataset>-<time>].")
 @click.option("--dataset", help="Dataset of the base config.")
 @click.option("--backbone", help="Backbone of the base config.")
+@click.option("--discriminator", help="Discriminator of the base config.")
+@click.option("--method", help="Method of the base config.")
 @click.option("--steps", type=int, help="Steps of every run.")
 @json_option
-def sweep_command(config_file, sets, grid_items, grid_file, select, holdout, out, dataset, backbone, steps, as_json) -> None:
+def sweep_command(config_file, sets, grid_items, grid_file, select, holdout, out, dataset, backbone, discriminator, method, steps, as_json) -> None:
     """Train a grid of configurations and select one without target labels.
 
     Example: dann sweep --grid lambda=0,0.1,1,schedule --grid lr=0.01,0.05. Writes a table of every
@@ -123,17 +107,16 @@ def sweep_command(config_file, sets, grid_items, grid_file, select, holdout, out
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from ..plugins import get_registry
-    from .sweep import format_markdown, parse_grid, run_sweep, validate_grid
+    from dann_core.eval.sweep import format_markdown, parse_grid, run_sweep, validate_grid
 
     with user_errors():
-        base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "steps": steps})
+        base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "method": method, "steps": steps})
         grid = parse_grid(grid_items, grid_file)
-        configs = validate_grid(grid, base, get_registry(), select)
+        configs = validate_grid(grid, base, registry(), select)
         if out is None:
             out = Path("runs") / f"sweep-{base.dataset}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
         _echo_err(f"sweeping {len(configs)} configurations of {base.dataset}, selecting by {select}; writing {out}")
-        result = run_sweep(base, grid, out=out, select=select, holdout=holdout, progress=_echo_err)
+        result = run_sweep(base, grid, out=out, registry=registry(), select=select, holdout=holdout, progress=_echo_err)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -164,10 +147,10 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
     embedding_pca.png / embedding_tsne.png (source vs target before and after adaptation, marker =
     class), boundary.png (label and domain boundaries; 2-D inputs only) and curves.png.
     """
-    from .plots import plot_run
+    from dann_core.eval.plots import plot_run
 
     with user_errors():
-        paths = plot_run(run_dir, checkpoint=checkpoint, out=out, tsne=tsne, baseline=baseline, max_points=max_points, seed=seed,
+        paths = plot_run(run_dir, registry=registry(), checkpoint=checkpoint, out=out, tsne=tsne, baseline=baseline, max_points=max_points, seed=seed,
                          notice=lambda message: _echo_err(f"notice: {message}"))
     for path in paths:
         click.echo(f"wrote {path}")
@@ -181,23 +164,25 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
 @set_option
 @click.option("--dataset", help="Dataset (default: the base config's).")
 @click.option("--backbone", help="Backbone (default: the base config's).")
+@click.option("--discriminator", help="Discriminator (default: the base config's).")
 @click.option("--steps", type=int, help="Steps of every run.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds: 0,1,2 or 0-4.")
-@click.option("--methods", default="source-only,dann,target-oracle", show_default=True, help="Comma-separated methods (rows).")
+@click.option("--methods", default="source-only,dann,target-oracle", show_default=True,
+              help="Comma-separated methods (rows); options in brackets: cdan[entropy=true].")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/table", show_default=True,
               help="Run directories go to OUT/<dataset>/<method>-s<seed>; the table to OUT/<dataset>-table.md/.csv.")
 @json_option
-def table_command(config_file, sets, dataset, backbone, steps, seeds, methods, out, as_json) -> None:
+def table_command(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, as_json) -> None:
     """Train each method over the seeds; print and write the mean ± std target accuracy table.
 
     The shape of the paper's Table 2. Finished runs under OUT with the same config are reused.
     """
-    from .tables import format_markdown, parse_methods, parse_seeds, run_table
+    from dann_core.eval.tables import format_markdown, parse_methods, parse_seeds, run_table
 
     with user_errors():
-        base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "steps": steps})
-        seed_list, method_list = parse_seeds(seeds), parse_methods(methods)
-        rows, paths = run_table(base, seed_list, method_list, out=out, progress=_echo_err)
+        base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "steps": steps})
+        seed_list, method_list = parse_seeds(seeds), parse_methods(methods, registry())
+        rows, paths = run_table(base, seed_list, method_list, out=out, progress=_echo_err, registry=registry())
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from . import cli_common
+from . import common
 
 
 class DefaultGroup(click.Group):
@@ -34,13 +34,14 @@ class DefaultGroup(click.Group):
 @click.option("--checkpoint", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device to evaluate on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the accuracies as JSON.")
-def checkpoint_command(run_dir, which, device, as_json) -> None:
+@click.pass_context
+def checkpoint_command(ctx, run_dir, which, device, as_json) -> None:
     """Accuracy of a run's checkpoint on source train, source val and target test."""
-    from .metrics import accuracy
-    from .train import load_run
+    from ..metrics import accuracy
+    from ..train import load_run
 
-    with cli_common.user_errors():
-        run = load_run(run_dir, which, device=device)
+    with common.user_errors():
+        run = load_run(run_dir, which, device=device, registry=common.registry(ctx))
     data = run.data
 
     def predict(x):
@@ -63,9 +64,12 @@ def checkpoint_command(run_dir, which, device, as_json) -> None:
         click.echo(f"  {key:<17} {'n/a' if value is None else f'{value:.4f}'}")
 
 
-@click.group("eval", cls=DefaultGroup, default_command="checkpoint", no_args_is_help=True)
-def eval_group() -> None:
-    """Evaluate a run. "dann eval RUN_DIR" is short for "dann eval checkpoint RUN_DIR"."""
+def make_eval_group() -> click.Group:
+    """A fresh ``eval`` group, so plugin subcommands added to one CLI do not leak into the next."""
 
+    @click.group("eval", cls=DefaultGroup, default_command="checkpoint", no_args_is_help=True)
+    def eval_group() -> None:
+        """Evaluate a run. "dann eval RUN_DIR" is short for "dann eval checkpoint RUN_DIR"."""
 
-eval_group.add_command(checkpoint_command)
+    eval_group.add_command(checkpoint_command)
+    return eval_group

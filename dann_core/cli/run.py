@@ -8,10 +8,13 @@ import sys
 import click
 from click.core import ParameterSource
 
-from . import cli_common
-from .config import FIELDS
+from ..config import FIELDS, SHORTCUTS
+from . import common
 
-PRECEDENCE = "Settings resolve as: defaults < --config FILE < --set KEY=VALUE < explicit options."
+PRECEDENCE = (
+    "Settings resolve as: defaults < the chosen components' recommendations < --config FILE < --set KEY=VALUE "
+    "< explicit options."
+)
 
 
 def _option_for(key: str, field: dataclasses.Field) -> click.Option:
@@ -25,14 +28,18 @@ def _option_for(key: str, field: dataclasses.Field) -> click.Option:
         return click.Option([f"{flag}/--no-{flag[2:]}", field.name], default=None, help=help_text)
     if field.metadata.get("choices"):
         return click.Option([flag, field.name], type=click.Choice(field.metadata["choices"]), help=help_text)
-    if key == "lambda":  # a number or the word 'schedule': RunConfig checks it
-        return click.Option([flag, field.name], metavar="schedule|NUMBER", help=help_text)
     kind = type(default) if isinstance(default, (int, float)) else str
     return click.Option([flag, field.name], type=kind, help=help_text)
 
 
 def config_options() -> list[click.Option]:
-    return [_option_for(key, field) for key, field in FIELDS.items() if not key.endswith("_options")]
+    options = [_option_for(key, field) for key, field in FIELDS.items() if not key.endswith("_options")]
+    options.append(click.Option(["--lambda", "lambda_"], metavar="schedule|NUMBER", help=f"shortcut for --set {SHORTCUTS['lambda']}=...: GRL factor λ of dann/cdan, 'schedule' (the paper's ramp) or a number"))
+    options.append(click.Option(["--gamma", "gamma"], type=float, help=f"shortcut for --set {SHORTCUTS['gamma']}=...: γ of the λ schedule"))
+    return options
+
+
+SHORTCUT_PARAMS = {"lambda": "lambda_", "gamma": "gamma"}
 
 
 class RunCommand(click.Command):
@@ -41,9 +48,11 @@ class RunCommand(click.Command):
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_epilog(ctx, formatter)
         with formatter.section("Installed components (dann plugins --verbose for their options)"):
+            from ..plugins import KINDS
+
             try:
-                registry = cli_common.registry(ctx)
-                rows = [(f"{kind}s", ", ".join(registry.of_kind(kind)) or "(none)") for kind in ("dataset", "backbone", "discriminator")]
+                registry = common.registry(ctx)
+                rows = [(f"{kind}s", ", ".join(registry.of_kind(kind)) or "(none)") for kind in KINDS]
             except click.ClickException as exc:
                 rows = [("error", exc.format_message())]
             formatter.write_dl(rows)
@@ -56,7 +65,17 @@ def _explicit_flags(ctx: click.Context) -> dict:
             continue
         if ctx.get_parameter_source(field.name) is ParameterSource.COMMANDLINE:
             flags[key] = ctx.params[field.name]
+    for key, param in SHORTCUT_PARAMS.items():
+        if ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE:
+            flags[key] = ctx.params[param]
     return flags
+
+
+def _print_recommended(cfg) -> None:
+    applied = getattr(cfg, "recommended", None)
+    if applied:
+        shown = ", ".join(f"{key}={entry['value']} ({entry['from']})" for key, entry in applied.items())
+        click.echo(f"recommended settings applied: {shown}", err=True)
 
 
 def _print_summary(summary: dict, as_json: bool) -> None:
@@ -96,38 +115,41 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 @click.option(
     "--seeds",
     metavar="0,1,2",
-    help="Train source-only, dann and target-oracle over these seeds and write the mean ± std table "
-    "(as dann table; --out is the table's directory).",
+    help="Train the run over these seeds and write the mean ± std table (--out is the table's directory); "
+    "dann table --methods adds baseline rows.",
 )
 @click.pass_context
 def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, **_settings) -> None:
-    """Train DANN (or a baseline) and write a run directory.
+    """Train DANN (or another method) and write a run directory.
 
-    With no options it trains the paper's shallow DANN on two moons in a few seconds. The run
+    With no options it trains the paper's shallow DANN on two moons in a few seconds; a dataset
+    brings its recommended recipe (dann run --dataset digits-blend trains the paper's LeNet). The run
     directory gets config.json, metrics.jsonl, last.pt, best.pt (highest source-val accuracy) and
     summary.json; --resume DIR continues a killed run to the same result.
     """
     from pathlib import Path
 
-    from . import config as config_io
-    from .train.loop import DivergedError, Trainer, default_run_dir
+    from .. import config as config_io
+    from ..train.loop import DivergedError, Trainer, default_run_dir, read_run_config
 
     flags = _explicit_flags(ctx)
-    cli_common.registry(ctx)  # load plugins (and report broken ones) before anything else
+    registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
     if seeds is not None:
-        _run_seeds(config_file, sets, flags, seeds, resume, as_json)
+        _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry)
         return
-    with cli_common.user_errors():
+    with common.user_errors():
         if resume:
             if flags or config_file or sets:
                 given = [f"--{k.replace('_', '-')}" for k in flags] + (["--config"] if config_file else []) + (["--set"] if sets else [])
-                raise click.UsageError(f"--resume continues with the run's saved config.json; drop {', '.join(given)}")
+                raise common.UserError(f"--resume continues with the run's saved config.json; drop {', '.join(given)}")
             run_dir = Path(resume)
-            cfg = config_io.load(run_dir / "config.json")
+            cfg, _ = read_run_config(run_dir, registry)
         else:
-            cfg = config_io.resolve(config_file, sets, flags)
+            cfg = config_io.resolve(config_file, sets, flags, registry=registry)
             run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet)
+            if not as_json:
+                _print_recommended(cfg)
+        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet, registry=registry)
         if resume:
             trainer.restore()
         else:
@@ -142,17 +164,19 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     _print_summary(summary, as_json)
 
 
-def _run_seeds(config_file, sets, flags, seeds, resume, as_json) -> None:
+def _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry) -> None:
     """``dann run --seeds``: the multi-seed table of :func:`dann_core.eval.tables.run_table`."""
-    from . import config as config_io
-    from .eval.tables import format_markdown, parse_seeds, run_table
+    from .. import config as config_io
+    from ..eval.tables import format_markdown, parse_seeds, run_table
 
-    with cli_common.user_errors():
+    with common.user_errors():
         if resume or "seed" in flags:
-            raise click.UsageError("--seeds trains one run per seed; drop " + ("--resume" if resume else "--seed"))
-        cfg = config_io.resolve(config_file, sets, flags)
+            raise common.UserError("--seeds trains one run per seed; drop " + ("--resume" if resume else "--seed"))
+        cfg = config_io.resolve(config_file, sets, flags, registry=registry)
+        if not as_json:
+            _print_recommended(cfg)
         rows, paths = run_table(
-            cfg, parse_seeds(seeds), out=cfg.out or "runs/table", progress=lambda line: click.echo(line, err=True)
+            cfg, parse_seeds(seeds), [cfg.method], out=cfg.out or "runs/table", progress=lambda line: click.echo(line, err=True), registry=registry
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -1,0 +1,109 @@
+"""``dann plugins``: one row per loaded plugin (distribution, version, hooks, what it provides)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from ..specs import ComponentSpec
+
+_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm")
+
+
+def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None, **kwargs: Any):
+    """(plugin name, result) for each implementation of ``hook_name`` (of plugin ``only`` if given)."""
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        if only is None or impl.plugin_name == only:
+            yield impl.plugin_name, impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+
+
+def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """One dict per registered plugin, sorted by name, for ``dann plugins`` (and ``--json``).
+
+    Keys: ``name``; ``distribution`` and ``version`` (None for a plugin registered directly rather
+    than through an entry point); ``hooks`` (sorted hook names it implements); ``provides``
+    (``{"datasets": [...], "backbones": [...], "discriminators": [...], "algorithms": [...],
+    "commands": [...]}``, only the non-empty kinds; commands are found by calling
+    ``register_commands`` on a scratch ``dann`` group, subcommands of groups as ``group sub``).
+    """
+    sources = getattr(pm, "sources", {})
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        source = sources.get(name)
+        rows.append(
+            {
+                "name": name,
+                "distribution": source.distribution if source else None,
+                "version": source.version if source else None,
+                "hooks": hooks,
+                "provides": _provides(pm, name, hooks),
+            }
+        )
+    return sorted(rows, key=lambda row: row["name"])
+
+
+def _provides(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str]) -> dict[str, list[str]]:
+    provides: dict[str, list[str]] = {}
+    for kind in _LISTED_KINDS:
+        hook_name = f"register_{kind}s"
+        if hook_name in hooks:
+            provides[f"{kind}s"] = sorted(
+                spec.name
+                for _, returned in call_each(pm, hook_name, only=plugin_name)
+                for spec in returned or []
+                if isinstance(spec, ComponentSpec)
+            )
+    if "register_commands" in hooks:
+        provides["commands"] = _commands_added_by(pm, plugin_name)
+    return provides
+
+
+def _commands_added_by(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
+    """Top-level commands the plugin adds, and subcommands it adds to the built-in groups."""
+    import click
+
+    from ..cli import build_cli
+
+    scratch = build_cli(load_plugins=False)
+    before = {name: set(getattr(cmd, "commands", {})) for name, cmd in scratch.commands.items()}
+    for _ in call_each(pm, "register_commands", only=plugin_name, cli=scratch):
+        pass
+    added = []
+    for name, command in scratch.commands.items():
+        if name not in before:
+            added.append(name)
+        elif isinstance(command, click.Group):
+            added += [f"{name} {sub}" for sub in sorted(set(command.commands) - before[name])]
+    return sorted(added)
+
+
+def format_listing(listing: list[dict[str, Any]], components: dict[str, list[dict]] | None = None) -> str:
+    """Human-readable text of :func:`plugin_listing` (and, when given, of ``describe()["components"]``)."""
+    lines = []
+    for row in listing:
+        origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered directly"
+        lines.append(f"{row['name']} ({origin})")
+        lines.append(f"  hooks: {', '.join(row['hooks']) or '(none)'}")
+        for kind, names in row["provides"].items():
+            lines.append(f"  {kind}: {', '.join(names) or '(none)'}")
+    if components:
+        for kind, entries in components.items():
+            lines.append("")
+            lines.append(f"{kind}:")
+            for entry in entries:
+                lines.append(f"  {entry['name']} - {entry['description']}")
+                for key, default in entry["options"].items():
+                    lines.append(f"      {key} = {_show_default(default)}")
+                if entry.get("recommended"):
+                    shown = ", ".join(f"{k}={_show_default(v)}" for k, v in entry["recommended"].items())
+                    lines.append(f"      recommends: {shown}")
+    return "\n".join(lines)
+
+
+def _show_default(default: Any) -> str:
+    if isinstance(default, (list, tuple)):
+        return ",".join(str(item) for item in default) if default else '""'
+    return repr(default) if isinstance(default, str) else str(default)

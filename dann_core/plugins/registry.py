@@ -1,0 +1,127 @@
+"""Every component the plugins of one manager register, looked up by kind and name.
+
+:class:`Registry` collects the ``register_*`` hooks, validates and coerces options and calls the
+factories (:meth:`Registry.build`), tells which distribution provided a component
+(:meth:`Registry.provenance`) and describes itself for ``dann plugins`` (:meth:`Registry.describe`).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pluggy
+
+from ..specs import ComponentSpec
+from .errors import DuplicateComponentError, InvalidOptionError, PluginLoadError, UnknownComponentError, suggest
+from .listing import call_each, plugin_listing
+from .options import as_parameters, validate_options
+
+KINDS = ("dataset", "backbone", "discriminator", "algorithm")
+"""Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them."""
+HOOK_OF_KIND = {kind: f"register_{kind}s" for kind in KINDS}
+
+
+class Registry:
+    """Every dataset, backbone, discriminator and algorithm the plugins of one manager register.
+
+    ``datasets``, ``backbones``, ``discriminators`` and ``algorithms`` map names to
+    :class:`ComponentSpec`; ``provider[(kind, name)]`` is the name of the plugin that registered it.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self.provider: dict[tuple[str, str], str] = {}
+        for kind in KINDS:
+            setattr(self, f"{kind}s", self._collect(kind))
+
+    def _collect(self, kind: str) -> dict[str, ComponentSpec]:
+        specs: dict[str, ComponentSpec] = {}
+        for plugin_name, returned in call_each(self.pm, HOOK_OF_KIND[kind]):
+            for spec in returned or []:
+                if not isinstance(spec, ComponentSpec):
+                    raise PluginLoadError(
+                        f"plugin '{plugin_name}' {HOOK_OF_KIND[kind]}() returned "
+                        f"{type(spec).__name__}, expected dann_core.specs.ComponentSpec"
+                    )
+                if spec.name in specs:
+                    other = self.provider[(kind, spec.name)]
+                    raise DuplicateComponentError(
+                        f"{kind} '{spec.name}' is registered by two plugins: '{other}' and '{plugin_name}'"
+                    )
+                specs[spec.name] = spec
+                self.provider[(kind, spec.name)] = plugin_name
+        return dict(sorted(specs.items()))
+
+    def of_kind(self, kind: str) -> dict[str, ComponentSpec]:
+        """The name → spec table of ``kind`` (one of :data:`KINDS`)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown component kind '{kind}'; choices: {', '.join(KINDS)}")
+        return getattr(self, f"{kind}s")
+
+    def get(self, kind: str, name: str) -> ComponentSpec:
+        """The spec registered as ``name``; :class:`UnknownComponentError` lists the choices otherwise."""
+        table = self.of_kind(kind)
+        if name in table:
+            return table[name]
+        raise UnknownComponentError(f"unknown {kind} '{name}'; {suggest(name, table)}choices: {_names(table)}")
+
+    def build(self, kind: str, name: str, options: dict[str, Any] | None = None, **context: Any) -> Any:
+        """Validate and coerce ``options`` against the spec, then call ``spec.factory(**context, **options)``.
+
+        Option names may use ``-`` for ``_``. String values are coerced to the type of the option's
+        default (see :func:`~dann_core.plugins.coerce_option`); options not given keep the defaults.
+        """
+        spec = self.get(kind, name)
+        coerced = as_parameters(validate_options(spec, options or {}, kind=kind))
+        clash = sorted(set(coerced) & set(context))
+        if clash:
+            raise InvalidOptionError(f"{kind} '{name}' option '{clash[0]}' collides with a context argument the caller passes")
+        return spec.factory(**context, **coerced)
+
+    def provenance(self, kind: str, name: str) -> dict[str, Any]:
+        """``{"name", "plugin", "distribution", "version"}`` of a registered component.
+
+        distribution and version are None for a plugin registered by hand rather than installed.
+        """
+        self.get(kind, name)
+        plugin = self.provider[(kind, name)]
+        source = getattr(self.pm, "sources", {}).get(plugin)
+        return {
+            "name": name,
+            "plugin": plugin,
+            "distribution": source.distribution if source else None,
+            "version": source.version if source else None,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its options."""
+        components = {
+            f"{kind}s": [
+                {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "options": {key: _jsonable(value) for key, value in spec.options.items()},
+                    "recommended": {key: _jsonable(value) for key, value in spec.recommended.items()},
+                    "plugin": self.provider[(kind, spec.name)],
+                    "doc": inspect.getdoc(spec.factory) or "",
+                }
+                for spec in self.of_kind(kind).values()
+            ]
+            for kind in KINDS
+        }
+        return {"plugins": plugin_listing(self.pm), "components": components}
+
+
+def get_registry(pm: pluggy.PluginManager | None = None) -> Registry:
+    """The :class:`Registry` of ``pm`` (a fresh :func:`get_plugin_manager` when omitted)."""
+    from .manager import get_plugin_manager
+
+    return Registry(pm if pm is not None else get_plugin_manager())
+
+
+def _names(table: dict[str, Any]) -> str:
+    return ", ".join(sorted(table)) or "(none registered)"
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
