@@ -51,6 +51,7 @@ def test_schemas_are_pt2_compliant_and_capturable(op):
         (r"cudaMemcpy\s*\(", "a synchronous copy"),
         (r"\.equal\s*\(|is_nonzero|\.any\s*\(\s*\)\s*\.", "a host-side test of device values"),
     ],
+    ids=["item", "copy-to-host", "explicit-sync", "sync-memcpy", "host-test"],
 )
 def test_binding_never_waits_for_the_gpu(pattern, why):
     match = re.search(pattern, _source())
