@@ -59,6 +59,7 @@ def cases(dtype: torch.dtype, n: int):
     grad = randn(n)
     yield "grl_backward(λ gpu)", "grl_backward", (grad, lam_gpu), 2 * n * el
     yield "grl_backward(λ cpu)", "grl_backward", (grad, lam_cpu), 2 * n * el
+    yield "grl_backward(λ pinned)", "grl_backward", (grad, lam_cpu.pin_memory()), 2 * n * el  # + a 4-byte copy
     rows, cols = max(1, n // 256), 256 if n >= 256 else n
     gd = randn(rows, cols)
     gl = randn(rows // 2, cols)

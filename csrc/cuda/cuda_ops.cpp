@@ -4,20 +4,27 @@
 // inputs contiguous, allocates contiguous outputs of the input's dtype, picks the element type and
 // launches the raw-pointer kernels of csrc/cuda/*.cu on the current stream of the tensor's device.
 //
-// λ never costs a GPU sync: a CPU λ is read on the host, a GPU λ is read by the kernel itself.
-// The one sync is in the losses that validate label tensors (domain_bce with labels, domain_ce):
-// the kernel raises a device flag for a bad label and the wrapper reads that 4-byte flag back after
-// launching everything (as the reference's `bool((...).any())` does) to raise the same ValueError.
+// Nothing here waits for the GPU, so every op can be captured in a CUDA graph (torch.cuda.graph,
+// torch.compile(mode="reduce-overhead")) and replayed:
+// - λ is read on the device (see lambda_arg), so a replay uses λ's value at the replay.
+// - A bad label cannot be reported by the call that launched the kernel without a sync. The kernel
+//   gives the bad rows NaN loss and gradient and sets a per-device flag in pinned host memory; the
+//   next domain_bce / domain_ce call on that device (or dann_core._C.raise_pending_label_errors())
+//   reads the flag, costing no sync, and raises the reference's ValueError.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <atomic>
+#include <cstring>
 #include <optional>
+#include <string>
 #include <tuple>
 
 #include "../checks.h"
+#include "cuda_info.h"
 #include "dann_cuda.cuh"
 
 namespace dann {
@@ -64,20 +71,115 @@ int32_t dtype_code(at::ScalarType s) {
 
 bool is_float_code(int32_t c) { return c == cuda::kF32 || c == cuda::kF64 || c == cuda::kF16 || c == cuda::kBF16; }
 
-// λ for a kernel. `keep` holds a float32 copy when a GPU λ has a dtype the kernels do not read
-// (float8 ...); that conversion is an async device op, not a sync.
-LambdaArg lambda_arg(const at::Tensor& lambd, at::Tensor& keep) {
-  if (lambd.is_cpu()) return LambdaArg{nullptr, cuda::kF32, lambd.item<double>()};
-  int32_t code = dtype_code(lambd.scalar_type());
-  keep = lambd;
+cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+bool is_capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  C10_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// Runs f() in relaxed capture mode: host-side CUDA calls that are not stream work (pointer queries,
+// a pinned allocation) are then allowed while this or another thread captures a graph.
+template <typename F>
+cudaError_t relaxed_capture_mode(F&& f) {
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  C10_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+  const cudaError_t err = f();
+  C10_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+  return err;
+}
+
+// Page-locked host memory, which the GPU can read (memory from pin_memory(), cudaHostAlloc ...).
+bool is_pinned(const at::Tensor& t) {
+  cudaPointerAttributes attr{};
+  const cudaError_t err = relaxed_capture_mode([&] { return cudaPointerGetAttributes(&attr, t.const_data_ptr()); });
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // not a CUDA pointer at all: clear the error, the memory is pageable
+    return false;
+  }
+  return attr.type == cudaMemoryTypeHost;
+}
+
+double pageable_lambda_value(const at::Tensor& lambd) {
+  switch (lambd.scalar_type()) {
+    case at::kFloat: return *lambd.const_data_ptr<float>();
+    case at::kDouble: return *lambd.const_data_ptr<double>();
+    case at::kHalf: return static_cast<float>(*lambd.const_data_ptr<at::Half>());
+    case at::kBFloat16: return static_cast<float>(*lambd.const_data_ptr<at::BFloat16>());
+    default: return *lambd.to(at::kDouble).const_data_ptr<double>();  // float8 ...: exact in double
+  }
+}
+
+// λ for a kernel on `device`, read on the device whenever that is possible:
+// - a λ on that GPU: the kernel reads it (a dtype it does not read, float8 ..., is converted there);
+// - a pinned CPU λ: copied to the device on the stream, so a graph replays the copy and sees
+//   lam.fill_() between replays (like any non_blocking copy it reads λ when the stream gets there);
+// - a pageable CPU λ: the GPU cannot read it, so its value at the call becomes a kernel argument,
+//   which a graph would freeze; under stream capture that is an error instead of a wrong gradient.
+// `keep` holds any device copy until the launch is queued.
+LambdaArg lambda_arg(const at::Tensor& lambd, const at::Device& device, at::Tensor& keep) {
+  const cudaStream_t stream = current_stream();
+  if (lambd.is_cpu()) {
+    if (!is_pinned(lambd)) {
+      TORCH_CHECK_VALUE(!is_capturing(stream),
+                        "lambd is a CPU tensor in pageable memory, whose value a CUDA graph would freeze at capture; "
+                        "pass it on the GPU (torch.tensor(0.5, device='cuda')) or pinned (.pin_memory())");
+      return LambdaArg{nullptr, cuda::kF32, pageable_lambda_value(lambd)};
+    }
+    keep = at::empty({}, lambd.options().device(device).pinned_memory(false));
+    C10_CUDA_CHECK(cudaMemcpyAsync(keep.mutable_data_ptr(), lambd.const_data_ptr(), lambd.element_size(),
+                                   cudaMemcpyHostToDevice, stream));
+  } else {
+    keep = lambd;
+  }
+  int32_t code = dtype_code(keep.scalar_type());
   if (!is_float_code(code)) {
-    keep = lambd.to(at::kFloat);
+    keep = keep.to(at::kFloat);
     code = cuda::kF32;
   }
   return LambdaArg{keep.const_data_ptr(), code, 0.0};
 }
 
-cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+// Bad-label flags, one per device and loss (0 domain_bce, 1 domain_ce): pinned host memory that the
+// loss kernels write through its device address, so the host reads it without waiting for the GPU.
+constexpr int kMaxDevices = 64;
+
+int64_t* label_flags() {
+  static int64_t* flags = [] {
+    void* p = nullptr;
+    C10_CUDA_CHECK(relaxed_capture_mode([&] {
+      return cudaHostAlloc(&p, 2 * kMaxDevices * sizeof(int64_t), cudaHostAllocPortable | cudaHostAllocMapped);
+    }));
+    std::memset(p, 0, 2 * kMaxDevices * sizeof(int64_t));
+    return static_cast<int64_t*>(p);
+  }();
+  return flags;
+}
+
+// The flag a loss kernel on `device` sets, as a device address (the same as the host's under the
+// unified addressing of every 64-bit CUDA platform).
+int64_t* label_flag_arg(int device, int loss) {
+  TORCH_CHECK(device >= 0 && device < kMaxDevices, "dann supports CUDA devices 0 to ", kMaxDevices - 1,
+              ", got cuda:", device);
+  int64_t* host = label_flags() + 2 * device + loss;
+  void* dev = nullptr;
+  C10_CUDA_CHECK(cudaHostGetDevicePointer(&dev, host, 0));
+  return static_cast<int64_t*>(dev);
+}
+
+// Raises the ValueError of a bad label that an earlier loss kernel on `device` found (once).
+void raise_pending_label_error(int device) {
+  int64_t* f = label_flags() + 2 * device;
+  std::atomic_ref<int64_t> bce_flag(f[0]), ce_flag(f[1]);
+  if (bce_flag.load(std::memory_order_relaxed) == 0 && ce_flag.load(std::memory_order_relaxed) == 0) return;
+  const int64_t bce = bce_flag.exchange(0);
+  const int64_t ce_k = ce_flag.exchange(0);
+  const std::string where = " (found on cuda:" + std::to_string(device) +
+                            " by an earlier call's kernel, which gave those rows NaN loss and gradient)";
+  TORCH_CHECK_VALUE(bce == 0, kBinaryLabelsMsg, where);
+  TORCH_CHECK_VALUE(ce_k == 0, class_labels_msg(ce_k), where);
+}
 
 void check_cuda(const char* name, const at::Tensor& t) {
   TORCH_CHECK_VALUE(t.is_cuda(), name, " is on ", t.device(), "; this kernel needs a CUDA tensor");
@@ -92,7 +194,7 @@ at::Tensor grl_backward_cuda(const at::Tensor& grad, const at::Tensor& lambd) {
   at::Tensor out = at::empty(g.sizes(), g.options());
   if (g.numel() == 0) return out;
   at::Tensor keep;
-  const LambdaArg lam = lambda_arg(lambd, keep);
+  const LambdaArg lam = lambda_arg(lambd, g.device(), keep);
   dispatch_float(g.scalar_type(), "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     C10_CUDA_CHECK(cuda::launch_grl_backward<T>(static_cast<const T*>(g.const_data_ptr()),
@@ -110,11 +212,10 @@ at::Tensor split_reverse_backward_cuda(const std::optional<at::Tensor>& grad_lab
   const c10::cuda::CUDAGuard guard(grad_domain.device());
   const bool has_label = grad_label.has_value() && grad_label->numel() > 0;
   if (has_label && grad_label->scalar_type() != grad_domain.scalar_type()) {
-    // Rare (autograd gives both gradients the features' dtype): compute as the reference does.
+    // Rare (autograd gives both gradients the features' dtype): in the compute dtype, as the reference.
     const auto ct = grad_domain.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-    at::Tensor out = grad_domain.to(ct) * -lambd.to(ct);
-    out.narrow(0, 0, n_label_rows).add_(grad_label->to(ct));
-    return out.to(grad_domain.scalar_type()).contiguous();
+    return split_reverse_backward_cuda(grad_label->to(ct), grad_domain.to(ct), n_label_rows, lambd)
+        .to(grad_domain.scalar_type());
   }
   const at::Tensor gd = grad_domain.contiguous();
   const at::Tensor gl = has_label ? grad_label->contiguous() : at::Tensor();
@@ -123,7 +224,7 @@ at::Tensor split_reverse_backward_cuda(const std::optional<at::Tensor>& grad_lab
   if (n == 0) return out;
   const int64_t n_label = has_label ? gl.numel() : 0;  // = n_label_rows · row size (shape checked)
   at::Tensor keep;
-  const LambdaArg lam = lambda_arg(lambd, keep);
+  const LambdaArg lam = lambda_arg(lambd, gd.device(), keep);
   dispatch_float(gd.scalar_type(), "grad_domain", [&](auto tag) {
     using T = typename decltype(tag)::type;
     C10_CUDA_CHECK(cuda::launch_split_reverse_backward<T>(
@@ -153,6 +254,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_bce_cuda(const at::Tensor&
   check_cuda("logits", logits);
   const int32_t red = reduction_code(reduction);
   const c10::cuda::CUDAGuard guard(logits.device());
+  raise_pending_label_error(logits.get_device());
   const int64_t n = logits.size(0);
   const at::Tensor z = logits.contiguous();
   at::Tensor lab;
@@ -169,7 +271,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_bce_cuda(const at::Tensor&
   at::Tensor loss = red == 0 ? at::empty({n}, opts) : at::empty({}, opts);
   at::Tensor grad = at::empty(logits.sizes(), opts);
   at::Tensor correct = at::empty({}, opts.dtype(at::kLong));
-  at::Tensor bad = labels.has_value() ? at::empty({}, opts.dtype(at::kInt)) : at::Tensor();
+  int64_t* bad = labels.has_value() ? label_flag_arg(logits.get_device(), 0) : nullptr;
   at::Tensor workspace = at::empty({cuda::loss_workspace_bytes(n)}, opts.dtype(at::kByte));
   dispatch_float(z.scalar_type(), "logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -177,10 +279,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_bce_cuda(const at::Tensor&
         static_cast<const T*>(z.const_data_ptr()), n, lab.defined() ? lab.const_data_ptr() : nullptr, label_code,
         n_source, w.defined() ? w.const_data_ptr() : nullptr, weight_code, red, static_cast<T*>(loss.mutable_data_ptr()),
         static_cast<T*>(grad.mutable_data_ptr()), correct.mutable_data_ptr<int64_t>(),
-        bad.defined() ? bad.mutable_data_ptr<int32_t>() : nullptr, workspace.mutable_data_ptr(), current_stream()));
+        bad, workspace.mutable_data_ptr(), current_stream()));
   });
-  // The one host sync of this op, and only with a label tensor: read the bad-label flag.
-  if (bad.defined()) TORCH_CHECK_VALUE(bad.item<int32_t>() == 0, kBinaryLabelsMsg);
   return {loss, grad, correct};
 }
 
@@ -191,6 +291,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_ce_cuda(const at::Tensor& 
   check_cuda("logits", logits);
   const int32_t red = reduction_code(reduction);
   const c10::cuda::CUDAGuard guard(logits.device());
+  raise_pending_label_error(logits.get_device());
   const int64_t n = logits.size(0), k = logits.size(1);
   const at::Tensor z = logits.contiguous();
   const at::Tensor lab = labels.contiguous();
@@ -203,7 +304,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_ce_cuda(const at::Tensor& 
   at::Tensor loss = red == 0 ? at::empty({n}, opts) : at::empty({}, opts);
   at::Tensor grad = at::empty({n, k}, opts);
   at::Tensor correct = at::empty({}, opts.dtype(at::kLong));
-  at::Tensor bad = at::empty({}, opts.dtype(at::kInt));
   at::Tensor workspace = at::empty({cuda::loss_workspace_bytes(n)}, opts.dtype(at::kByte));
   dispatch_float(z.scalar_type(), "logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -211,16 +311,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_ce_cuda(const at::Tensor& 
         static_cast<const T*>(z.const_data_ptr()), n, k, lab.const_data_ptr(), label_code,
         w.defined() ? w.const_data_ptr() : nullptr, weight_code, red, static_cast<T*>(loss.mutable_data_ptr()),
         static_cast<T*>(grad.mutable_data_ptr()), correct.mutable_data_ptr<int64_t>(),
-        bad.mutable_data_ptr<int32_t>(), workspace.mutable_data_ptr(), current_stream()));
+        label_flag_arg(logits.get_device(), 1), workspace.mutable_data_ptr(), current_stream()));
   });
-  // The one host sync of this op: read the out-of-range-label flag.
-  if (bad.item<int32_t>() != 0) TORCH_CHECK_VALUE(false, class_labels_msg(k));
   return {loss, grad, correct};
 }
 
-// grad_x = -λ·(g @ W), grad_W = gᵀ·x, grad_b = Σ_rows g, with ATen's GEMMs. A CPU λ becomes the
-// GEMM's alpha, so the reversal costs no pass; a GPU λ first scales the smaller of g and W (one
-// elementwise kernel that reads λ on the device), so nothing waits for the GPU.
+// grad_x = -λ·(g @ W), grad_W = gᵀ·x, grad_b = Σ_rows g, with ATen's GEMMs. The reversal is one
+// grl_backward pass over g @ W, as the reference rounds it, whatever the device of λ: a GEMM alpha
+// would read λ on the host, and scaling g or W first would round -λ·g to a 16-bit dtype.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> grl_linear_backward_cuda(const at::Tensor& grad, const at::Tensor& x,
                                                                         const at::Tensor& weight,
                                                                         const at::Tensor& lambd) {
@@ -231,19 +329,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> grl_linear_backward_cuda(const at
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor g2 = grad.reshape({-1, grad.size(-1)});
   const at::Tensor x2 = x.reshape({-1, x.size(-1)});
-  at::Tensor grad_x;
-  if (lambd.is_cpu()) {
-    grad_x = at::empty({g2.size(0), weight.size(1)}, g2.options());
-    at::addmm_out(grad_x, grad_x, g2, weight, /*beta=*/0, /*alpha=*/-lambd.item<double>());
-  } else if (g2.numel() <= weight.numel()) {
-    grad_x = at::mm(grl_backward_cuda(g2, lambd), weight);
-  } else {
-    grad_x = at::mm(g2, grl_backward_cuda(weight, lambd));
-  }
+  const at::Tensor grad_x = grl_backward_cuda(at::mm(g2, weight), lambd);
   return {grad_x.reshape(x.sizes()), at::mm(g2.t(), x2), g2.sum(0)};
 }
 
 }  // namespace
+
+void raise_pending_label_errors() {
+  int count = 0;
+  C10_CUDA_CHECK(cudaGetDeviceCount(&count));
+  for (int d = 0; d < count && d < kMaxDevices; ++d) raise_pending_label_error(d);
+}
 
 TORCH_LIBRARY_IMPL(dann, CUDA, m) {
   m.impl("grl_backward", TORCH_FN(grl_backward_cuda));

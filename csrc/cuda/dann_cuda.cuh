@@ -57,29 +57,31 @@ int64_t loss_workspace_bytes(int64_t n_rows);
 
 // domain_bce over n logits. labels: nullptr (row r is target iff r >= n_source) or n values of
 // label_dtype that must be 0 or 1. weight: nullptr or n values of weight_dtype (a float DType).
-// reduction: 0 none (loss has n elements), 1 mean, 2 sum (loss has 1 element). Writes loss, grad (n),
-// *n_correct and, when bad_labels is not null, *bad_labels = 1 if any label was not 0/1, else 0.
+// reduction: 0 none (loss has n elements), 1 mean, 2 sum (loss has 1 element). Writes loss, grad (n) and
+// *n_correct. A row whose label is not 0/1 gets a NaN loss and gradient, and then, if bad_labels is not
+// null, the last kernel sets *bad_labels = 2 (never clears it): a flag the host reads later, so that
+// nothing waits for the GPU (see cuda_ops.cpp).
 template <typename T>
 cudaError_t launch_domain_bce(const T* logits, int64_t n, const void* labels, int32_t label_dtype, int64_t n_source,
                               const void* weight, int32_t weight_dtype, int32_t reduction, T* loss, T* grad,
-                              int64_t* n_correct, int32_t* bad_labels, void* workspace, cudaStream_t stream);
+                              int64_t* n_correct, int64_t* bad_labels, void* workspace, cudaStream_t stream);
 
-// domain_ce over n rows of k logits (row-major). labels: n integers of label_dtype, each in [0, k);
-// *bad_labels = 1 if one is not. Other arguments as for launch_domain_bce; grad has n·k elements.
+// domain_ce over n rows of k logits (row-major). labels: n integers of label_dtype, each in [0, k); a row
+// whose label is not gets NaNs, and *bad_labels = k. Other arguments as for launch_domain_bce.
 template <typename T>
 cudaError_t launch_domain_ce(const T* logits, int64_t n, int64_t k, const void* labels, int32_t label_dtype,
                              const void* weight, int32_t weight_dtype, int32_t reduction, T* loss, T* grad,
-                             int64_t* n_correct, int32_t* bad_labels, void* workspace, cudaStream_t stream);
+                             int64_t* n_correct, int64_t* bad_labels, void* workspace, cudaStream_t stream);
 
 #define DANN_CUDA_DECLARE_LAUNCHERS(T)                                                                              \
   extern template cudaError_t launch_grl_backward<T>(const T*, T*, int64_t, LambdaArg, cudaStream_t);              \
   extern template cudaError_t launch_split_reverse_backward<T>(const T*, const T*, T*, int64_t, int64_t, LambdaArg, \
                                                                cudaStream_t);                                     \
   extern template cudaError_t launch_domain_bce<T>(const T*, int64_t, const void*, int32_t, int64_t, const void*,  \
-                                                   int32_t, int32_t, T*, T*, int64_t*, int32_t*, void*,           \
+                                                   int32_t, int32_t, T*, T*, int64_t*, int64_t*, void*,           \
                                                    cudaStream_t);                                                 \
   extern template cudaError_t launch_domain_ce<T>(const T*, int64_t, int64_t, const void*, int32_t, const void*,   \
-                                                  int32_t, int32_t, T*, T*, int64_t*, int32_t*, void*,            \
+                                                  int32_t, int32_t, T*, T*, int64_t*, int64_t*, void*,            \
                                                   cudaStream_t);
 
 DANN_CUDA_DECLARE_LAUNCHERS(float)

@@ -5,7 +5,7 @@
 // loss per thread in acc_t<T> (float, or double for double), reduces the block in a fixed shuffle
 // tree and writes one partial to the workspace, together with its count of correct rows and a
 // bad-label flag. A second kernel, one block, reads the partials in a fixed order and writes the
-// final loss / count / flag. The grid size depends on the row count (and for domain_ce on K) only, so
+// final loss / count, and raises the caller's bad-label flag if a block saw a bad label. The grid size depends on the row count (and for domain_ce on K) only, so
 // a given input gives the same bits on every run and every GPU.
 //
 // domain_ce maps each row to a group of G lanes of a warp: G = 1 (one thread per row) for K <= 8,
@@ -51,7 +51,8 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     loss_finalize_kernel(const acc_t<T>* __restrict__ part_loss, const int64_t* __restrict__ part_correct,
                          const int32_t* __restrict__ part_bad, int n_parts, int64_t n_rows, int32_t reduction,
-                         T* __restrict__ loss, int64_t* __restrict__ n_correct, int32_t* __restrict__ bad_labels) {
+                         T* __restrict__ loss, int64_t* __restrict__ n_correct, int64_t* __restrict__ bad_labels,
+                         int64_t bad_value) {
   using CT = acc_t<T>;
   __shared__ CT s_loss[kWarps];
   __shared__ long long s_correct[kWarps];
@@ -70,7 +71,8 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) {
     if (reduction != 0) loss[0] = from_acc<T>(reduction == 1 ? div_rn(acc, static_cast<CT>(n_rows)) : acc);
     *n_correct = correct;
-    if (bad_labels != nullptr) *bad_labels = bad;
+    // Only ever set: the flag may live in host memory that other calls' kernels also write.
+    if (bad_labels != nullptr && bad != 0) *bad_labels = bad_value;
   }
 }
 
@@ -81,7 +83,7 @@ __global__ void __launch_bounds__(kThreads)
                T* __restrict__ loss, T* __restrict__ grad, acc_t<T>* __restrict__ part_loss,
                int64_t* __restrict__ part_correct, int32_t* __restrict__ part_bad) {
   using CT = acc_t<T>;
-  const CT one = 1, zero = 0;
+  const CT one = 1, zero = 0, nan = CT(NAN);
   const CT n_ct = static_cast<CT>(n);
   CT acc = 0;
   long long correct = 0;
@@ -89,18 +91,18 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const CT z = to_acc(logits[i]);
-    CT y;
+    CT y = zero;
+    bool ok = true;
     if (labels != nullptr) {
-      if (!load_binary_label(labels, label_dtype, i, &y)) {
-        bad = 1;
-        y = zero;
-      }
+      ok = load_binary_label(labels, label_dtype, i, &y);
+      bad |= !ok;
     } else {
       y = i >= n_source ? one : zero;
     }
     // max(z, 0) - y·z + log1p(exp(-|z|)), in the reference's order; never overflows.
-    CT l = add_rn(sub_rn(z > zero ? z : zero, mul_rn(y, z)), log1p_(exp_(-fabs(z))));
+    CT l = add_rn(sub_rn(z > zero ? z : zero, mul_rn(y, z)), log1p_(exp_(-abs_(z))));
     CT g = sub_rn(div_rn(one, add_rn(one, exp_(-z))), y);  // sigmoid(z) - y
+    if (!ok) l = g = nan;  // the error is reported later; the step must not look healthy meanwhile
     if (weight != nullptr) {
       const CT w = load_float_as<CT>(weight, weight_dtype, i);
       l = mul_rn(l, w);
@@ -113,7 +115,7 @@ __global__ void __launch_bounds__(kThreads)
     } else {
       acc += l;
     }
-    correct += ((z > zero ? one : zero) == y);
+    correct += ok && (z > zero ? one : zero) == y;
   }
   write_partials(acc, correct, bad, part_loss, part_correct, part_bad);
 }
@@ -191,7 +193,7 @@ __global__ void __launch_bounds__(kThreads)
     // Pass 3: gradient softmax - onehot (·w, /N), loss -log_softmax[y] (·w), correct.
     if (valid) {
       const int64_t y = load_class_label(labels, label_dtype, row, k);  // -1 when out of range
-      if (y < 0) bad = 1;
+      if (y < 0) bad = 1;  // the row gets NaNs: the error is reported later, the step must not look healthy
       const CT w = weight != nullptr ? load_float_as<CT>(weight, weight_dtype, row) : CT(1);
       T* gr = grad + row * k;
       for (int64_t j = sub; j < k; j += G) {
@@ -199,10 +201,10 @@ __global__ void __launch_bounds__(kThreads)
         if (j == y) g = sub_rn(g, CT(1));
         if (weight != nullptr) g = mul_rn(g, w);
         if (reduction == 1) g = div_rn(g, n_ct);
-        gr[j] = from_acc<T>(g);
+        gr[j] = from_acc<T>(y < 0 ? CT(NAN) : g);
       }
       if (sub == 0) {
-        CT l = 0;
+        CT l = CT(NAN);
         if (y >= 0) {
           l = -sub_rn(sub_rn(to_acc(zr[y]), m), log_s);
           if (weight != nullptr) l = mul_rn(l, w);
@@ -223,26 +225,26 @@ __global__ void __launch_bounds__(kThreads)
 // fixed order into the loss, the correct count and the bad-label flag.
 template <typename T>
 cudaError_t finish_loss(const Partials& p, unsigned blocks, int64_t n, int32_t reduction, T* loss,
-                        int64_t* n_correct, int32_t* bad_labels, cudaStream_t stream) {
+                        int64_t* n_correct, int64_t* bad_labels, int64_t bad_value, cudaStream_t stream) {
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   loss_finalize_kernel<T><<<1, kThreads, 0, stream>>>(static_cast<const acc_t<T>*>(p.loss), p.correct, p.bad,
                                                      static_cast<int>(blocks), n, reduction, loss, n_correct,
-                                                     bad_labels);
+                                                     bad_labels, bad_value);
   return cudaGetLastError();
 }
 
 template <typename T, int G>
 cudaError_t launch_ce_group(const T* logits, int64_t n, int64_t k, const void* labels, int32_t label_dtype,
                             const void* weight, int32_t weight_dtype, int32_t reduction, T* loss, T* grad,
-                            int64_t* n_correct, int32_t* bad_labels, void* workspace, cudaStream_t stream) {
+                            int64_t* n_correct, int64_t* bad_labels, void* workspace, cudaStream_t stream) {
   using CT = acc_t<T>;
   const Partials p = partials(workspace);
   const unsigned blocks = loss_blocks(n * G);  // ceil(n / rows per block), capped
   ce_kernel<T, G><<<blocks, kThreads, 0, stream>>>(logits, n, k, labels, label_dtype, weight, weight_dtype,
                                                    reduction, loss, grad, static_cast<CT*>(p.loss), p.correct,
                                                    p.bad);
-  return finish_loss<T>(p, blocks, n, reduction, loss, n_correct, bad_labels, stream);
+  return finish_loss<T>(p, blocks, n, reduction, loss, n_correct, bad_labels, k, stream);
 }
 
 }  // namespace
@@ -252,20 +254,20 @@ int64_t loss_workspace_bytes(int64_t /*n_rows*/) { return kMaxLossBlocks * (8 + 
 template <typename T>
 cudaError_t launch_domain_bce(const T* logits, int64_t n, const void* labels, int32_t label_dtype, int64_t n_source,
                               const void* weight, int32_t weight_dtype, int32_t reduction, T* loss, T* grad,
-                              int64_t* n_correct, int32_t* bad_labels, void* workspace, cudaStream_t stream) {
+                              int64_t* n_correct, int64_t* bad_labels, void* workspace, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   using CT = acc_t<T>;
   const Partials p = partials(workspace);
   const unsigned blocks = loss_blocks(n);
   bce_kernel<T><<<blocks, kThreads, 0, stream>>>(logits, n, labels, label_dtype, n_source, weight, weight_dtype,
                                                  reduction, loss, grad, static_cast<CT*>(p.loss), p.correct, p.bad);
-  return finish_loss<T>(p, blocks, n, reduction, loss, n_correct, bad_labels, stream);
+  return finish_loss<T>(p, blocks, n, reduction, loss, n_correct, bad_labels, 2, stream);
 }
 
 template <typename T>
 cudaError_t launch_domain_ce(const T* logits, int64_t n, int64_t k, const void* labels, int32_t label_dtype,
                              const void* weight, int32_t weight_dtype, int32_t reduction, T* loss, T* grad,
-                             int64_t* n_correct, int32_t* bad_labels, void* workspace, cudaStream_t stream) {
+                             int64_t* n_correct, int64_t* bad_labels, void* workspace, cudaStream_t stream) {
   if (n <= 0 || k <= 0) return cudaSuccess;
   if (k <= 8)
     return launch_ce_group<T, 1>(logits, n, k, labels, label_dtype, weight, weight_dtype, reduction, loss, grad,
@@ -279,9 +281,9 @@ cudaError_t launch_domain_ce(const T* logits, int64_t n, int64_t k, const void* 
 
 #define DANN_INSTANTIATE(T)                                                                                      \
   template cudaError_t launch_domain_bce<T>(const T*, int64_t, const void*, int32_t, int64_t, const void*, int32_t, \
-                                            int32_t, T*, T*, int64_t*, int32_t*, void*, cudaStream_t);          \
+                                            int32_t, T*, T*, int64_t*, int64_t*, void*, cudaStream_t);          \
   template cudaError_t launch_domain_ce<T>(const T*, int64_t, int64_t, const void*, int32_t, const void*, int32_t,  \
-                                           int32_t, T*, T*, int64_t*, int32_t*, void*, cudaStream_t);
+                                           int32_t, T*, T*, int64_t*, int64_t*, void*, cudaStream_t);
 
 DANN_INSTANTIATE(float)
 DANN_INSTANTIATE(double)

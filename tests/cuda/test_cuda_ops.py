@@ -1,10 +1,14 @@
 """CUDA kernels of ``torch.ops.dann`` against the reference (``dann_core.ops.reference``, the one oracle),
 both run on the same CUDA tensors.
 
-Covered: values of every output over odd sizes (1, 7, 1023, 100003, 4M) and all four float dtypes
-with per-dtype tolerances; λ on the CPU and on the GPU in several dtypes; non-contiguous and
-misaligned inputs (the scalar path of the vectorised kernels); gradients through the public autograd
-wrappers; bitwise determinism; bad-input errors; ``torch.library.opcheck``; ``torch.compile``.
+Covered: values of every output over odd sizes (1, 7, 1023, 100003, 4M, 2^24 + 3, and 2^31 + 13 where
+the GPU has the memory) and all four float dtypes, bit for bit where the maths is exact (GRL, split)
+and with per-dtype tolerances elsewhere; λ on the GPU, pinned and pageable on the CPU, in several
+dtypes; non-contiguous and misaligned inputs (the scalar path of the vectorised kernels); gradients
+through the public autograd wrappers; bitwise determinism; bad-input errors (bad labels reported by
+the next call); the current stream and its ordering; the device guard (two GPUs); CUDA graph capture
+and replay with λ changed between replays; no host sync (``torch.cuda.set_sync_debug_mode``);
+``torch.library.opcheck``; ``torch.compile``, also mode="reduce-overhead" over a whole DANN step.
 
 Skipped as a whole where there is no GPU or the extension was built without CUDA kernels.
 DANN_CUDA_TEST_DEVICE=cpu runs the same tests against the CPU kernels: a dry run of the tests' own
@@ -29,12 +33,21 @@ if not dispatch.build_info().get("compiled") or (DEV == "cuda" and not dispatch.
 
 pytestmark = pytest.mark.cuda
 needs_cuda = pytest.mark.skipif(DEV != "cuda", reason="CUDA only")
+
+
+@pytest.fixture(autouse=True)
+def no_pending_label_error():
+    """A bad label found by a CUDA kernel is raised later; no test may leave one behind."""
+    yield
+    if DEV == "cuda":
+        torch.cuda.synchronize()
+        dispatch._C.raise_pending_label_errors()
 DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 SIZES = (1, 7, 1023, 100003, 4 * 1024 * 1024)
 BIG = 4 * 1024 * 1024
 # (atol as a fraction of the largest expected magnitude, rtol). Both sides compute in float32
-# (float64 for float64); the kernels use --use_fast_math's exp/log and another summation order,
-# and a 16-bit result may round one ulp the other way.
+# (float64 for float64), but exp/log come from different libraries, the sums run in another order,
+# and a 16-bit result may then round one ulp the other way.
 TOL = {
     torch.float32: (1e-5, 1e-5),
     torch.float64: (1e-12, 1e-10),
@@ -59,10 +72,10 @@ def assert_matches(got, expected, dtype, exact_elementwise=False):
         if not g.is_floating_point():
             assert torch.equal(g, e), (g, e)
             continue
-        if exact_elementwise and dtype != torch.float32 and DEV == "cuda":
-            # Same float arithmetic then the same rounding: identical (float32 may differ only where
-            # --use_fast_math flushes a denormal result to zero). The CPU kernels may fuse into FMAs.
-            torch.testing.assert_close(g, e, atol=0, rtol=0)
+        if exact_elementwise and DEV == "cuda":
+            # One correctly rounded multiply (and add) in the same compute dtype, then the same
+            # rounding: identical bits (no --use_fast_math). The CPU kernels may fuse into FMAs.
+            torch.testing.assert_close(g, e, atol=0, rtol=0, equal_nan=True)
             continue
         scale = float(e.abs().nan_to_num(0.0, 0.0, 0.0).max()) if e.numel() else 1.0
         floor = 2.0**-24 if g.dtype == torch.float16 else float(torch.finfo(g.dtype).tiny)
@@ -96,9 +109,11 @@ def misaligned(t: torch.Tensor) -> torch.Tensor:
 
 
 def lambdas(dtype):
-    """λ as the ops accept it: on the CPU (read on the host) or on the GPU (read by the kernel)."""
+    """λ as the ops accept it: on the GPU or pinned (read on the device), or pageable on the CPU."""
     yield "cpu-f32", torch.tensor(0.37)
     yield "cpu-f64", torch.tensor(0.37, dtype=torch.float64)
+    if DEV == "cuda":
+        yield "pinned-f32", torch.tensor(0.37).pin_memory()
     yield "gpu-f32", torch.tensor(0.37, device=DEV)
     yield "gpu-bf16", torch.tensor(0.37, device=DEV, dtype=torch.bfloat16)
     yield "gpu-same", torch.tensor(0.37, device=DEV, dtype=dtype)
@@ -396,7 +411,17 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("op,make_args,error,message", BAD_INPUTS, ids=[f"{getattr(b, 'values', b)[0]}-{i}" for i, b in enumerate(BAD_INPUTS)])
 def test_bad_input_raises_like_the_reference(op, make_args, error, message):
     args = make_args()
-    for fn in (getattr(torch.ops.dann, op), getattr(reference, op)):
+    fns = [getattr(torch.ops.dann, op), getattr(reference, op)]
+    if DEV == "cuda" and (message == checks.BINARY_LABELS_MSG or message.startswith("domain_ce: labels must be integers")):
+        # Label values are checked on the device without a sync: the call gives NaNs and the next
+        # loss call on the device raises.
+        out = fns.pop(0)(*args)
+        torch.cuda.synchronize()
+        assert bool(out[0].isnan().any()) and bool(out[1].isnan().any())
+        with pytest.raises(error) as info:
+            torch.ops.dann.domain_bce(torch.ones(4, device=DEV), None, 2, None, "mean")
+        assert message in str(info.value).splitlines()[0]
+    for fn in fns:
         with pytest.raises(error) as info:
             fn(*args)
         assert message in str(info.value).splitlines()[0]
@@ -423,17 +448,344 @@ def test_empty_tensors():
     assert gx.shape == (0, 6) and torch.equal(gw, torch.zeros(4, 6, device=DEV)) and torch.equal(gb, torch.zeros(4, device=DEV))
 
 
+# --- streams, device guard, CUDA graphs, host syncs ----------------------------------------------
+
+
+def _every_op(x, lam):
+    """Every op on (views of) a 1-D tensor x of 2^20 elements: a list of output tensors."""
+    m = x.view(-1, 16)
+    return [
+        torch.ops.dann.grl_backward(x, lam),
+        torch.ops.dann.split_reverse_backward(x[:999], x, 999, lam),
+        *torch.ops.dann.domain_bce(x, None, 7, None, "sum"),
+        *torch.ops.dann.domain_bce(x, (x > 0).float(), 0, None, "mean"),
+        *torch.ops.dann.domain_ce(m, m.argmin(1), None, "sum"),
+        *torch.ops.dann.grl_linear_backward(m, m[:, :8], x[:128].view(16, 8), lam),
+    ]
+
+
+EXACT = (0, 1)  # outputs of _every_op computed elementwise: equal bit for bit
+
+
+def _assert_same(got, want):
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert a.device == b.device
+        if i in EXACT or not a.is_floating_point():
+            assert torch.equal(a, b), i
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+SLEEP_CYCLES = 200_000_000  # ~0.1 s of GPU clock: far longer than the launches it holds back
+
+
 @needs_cuda
-def test_other_device_and_stream():
-    """Kernels run on the tensor's device and the current stream."""
-    dev = torch.device("cuda", torch.cuda.device_count() - 1)
-    x = torch.randn(100003, device=dev)
-    s = torch.cuda.Stream(device=dev)
-    s.wait_stream(torch.cuda.current_stream(dev))
+def test_ops_run_on_the_current_stream_in_order():
+    """Inputs written on a side stream after a long sleep: an op launched on any other stream would
+    read the zeros; work queued after the ops on the same stream must see their results."""
+    src = torch.randn(1 << 20, device=DEV)
+    x = torch.zeros_like(src)
+    lam = torch.tensor(0.37, device=DEV)
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
-        got = torch.ops.dann.domain_bce(x, None, 500, None, "sum")
+        torch.cuda._sleep(SLEEP_CYCLES)
+        x.copy_(src)
+        got = _every_op(x, lam)
+        after = [t * 2 for t in got]
     s.synchronize()
-    assert_matches(got, reference.domain_bce(x, None, 500, None, "sum"), torch.float32)
+    want = _every_op(src, lam)
+    _assert_same(got, want)
+    _assert_same(after, [t * 2 for t in want])
+
+
+@needs_cuda
+def test_device_guard_inputs_on_another_gpu_than_the_current_device():
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs: with one, every input is on the current device, so a missing device guard cannot show")
+    torch.cuda.set_device(0)
+    src = torch.randn(1 << 20, device="cuda:1")
+    x = torch.zeros_like(src)
+    lam = torch.tensor(0.37, device="cuda:1")
+    s1 = torch.cuda.Stream(device="cuda:1")
+    prev = torch.cuda.current_stream(1)
+    torch.cuda.set_stream(s1)  # also makes cuda:1 the current device
+    try:
+        s1.wait_stream(prev)
+        torch.cuda._sleep(SLEEP_CYCLES)
+        x.copy_(src)
+        torch.cuda.set_device(0)  # cuda:1's current stream stays s1
+        assert torch.cuda.current_device() == 0 and torch.cuda.current_stream(1) == s1
+        got = _every_op(x, lam)
+    finally:
+        torch.cuda.set_stream(prev)
+        torch.cuda.set_device(0)
+    s1.synchronize()
+    _assert_same(got, _every_op(src, lam))
+
+
+def _graph_inputs():
+    g = _gen(41)
+    return dict(
+        x=randn(4099, 5, dtype=torch.float32, g=g),
+        y=torch.randint(0, 2, (4099,), generator=g, device=DEV),
+        zc=randn(4099, 3, dtype=torch.float32, g=g),
+        yc=torch.randint(0, 3, (4099,), generator=g, device=DEV),
+    )
+
+
+def _graph_ops(t, lam):
+    x = t["x"]
+    return [
+        torch.ops.dann.grl_backward(x, lam),
+        torch.ops.dann.split_reverse_backward(x[:7], x, 7, lam),
+        *torch.ops.dann.domain_bce(x[:, 0], t["y"], 0, None, "mean"),
+        *torch.ops.dann.domain_ce(t["zc"], t["yc"], None, "sum"),
+        *torch.ops.dann.grl_linear_backward(x[:, :4], x, x[:4], lam),
+    ]
+
+
+def _capture(fn):
+    """Warms fn up on a side stream (as torch.cuda.graph's docs ask), then captures it."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = fn()
+    return graph, out
+
+
+@needs_cuda
+@pytest.mark.parametrize("where", ["gpu", "gpu-bf16", "cpu-pinned"])
+def test_cuda_graph_replays_see_new_inputs_and_lambda(where):
+    t = _graph_inputs()
+    lam = {
+        "gpu": lambda: torch.tensor(0.37, device=DEV),
+        "gpu-bf16": lambda: torch.tensor(0.37, device=DEV, dtype=torch.bfloat16),
+        "cpu-pinned": lambda: torch.tensor(0.37).pin_memory(),
+    }[where]()
+    graph, out = _capture(lambda: _graph_ops(t, lam))
+    for value in (0.9, -0.25):
+        for v in t.values():
+            v.copy_(torch.randint_like(v, 0, 3) if not v.is_floating_point() else torch.randn_like(v))
+        t["y"].clamp_(0, 1)
+        lam.fill_(value)
+        graph.replay()
+        torch.cuda.synchronize()
+        want = _graph_ops(t, lam)
+        for i, (a, b) in enumerate(zip(out, want)):
+            if i < 2 or not a.is_floating_point():
+                assert torch.equal(a, b), (where, value, i)
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        assert torch.equal(out[0], reference.grl_backward(t["x"], lam))
+
+
+@needs_cuda
+def test_pageable_cpu_lambda_is_refused_under_capture():
+    x = torch.randn(64, device=DEV)
+    lam = torch.tensor(0.5)
+    torch.ops.dann.grl_backward(x, lam)  # outside capture: fine
+    with pytest.raises(ValueError, match="lambd is a CPU tensor in pageable memory"):
+        with torch.cuda.graph(torch.cuda.CUDAGraph()):
+            torch.ops.dann.grl_backward(x, lam)
+
+
+@needs_cuda
+def test_bad_label_in_a_graph_replay_is_reported_after_it():
+    z = torch.randn(64, 3, device=DEV)
+    y = torch.zeros(64, dtype=torch.long, device=DEV)
+    graph, (loss, _, _) = _capture(lambda: torch.ops.dann.domain_ce(z, y, None, "mean"))
+    y[5] = 3
+    graph.replay()
+    torch.cuda.synchronize()
+    assert loss.isnan()
+    with pytest.raises(ValueError, match=r"labels must be integers in \[0, 3\)"):
+        dispatch._C.raise_pending_label_errors()
+
+
+@needs_cuda
+def test_no_host_sync():
+    """Every op, every kind of λ, labels and autograd: nothing waits for the GPU."""
+    x = torch.randn(1 << 12, device=DEV)
+    z = torch.randn(256, 3, device=DEV, requires_grad=True)
+    zb = torch.randn(256, device=DEV, requires_grad=True)
+    y, yb = torch.randint(0, 3, (256,), device=DEV), torch.randint(0, 2, (256,), device=DEV)
+    lams = [torch.tensor(0.3, device=DEV), torch.tensor(0.3).pin_memory(), torch.tensor(0.3)]
+    _every_op(x, lams[0])  # first calls (the pinned flag allocation) outside the check
+    torch.cuda.synchronize()
+    mode = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for lam in lams:
+            _every_op(x, lam)
+        with dispatch_mode("ext"):
+            loss = ops.domain_ce(z, y).loss + ops.domain_bce(zb, yb).loss + ops.domain_bce(zb, 100).loss
+            loss.backward()
+            ops.split_reverse(z, 100, lams[0])[1].sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(mode)
+
+
+class dispatch_mode:
+    def __init__(self, mode):
+        self.mode, self.old = mode, dispatch.get_mode()
+
+    def __enter__(self):
+        dispatch.set_mode(self.mode)
+
+    def __exit__(self, *exc):
+        dispatch.set_mode(self.old)
+
+
+# --- sizes past float32's integers and int32's range ----------------------------------------------
+
+
+def test_n_above_2_pow_24():
+    """float32 cannot count past 2^24: counts must stay exact, the mean must divide by the true n."""
+    n = 2**24 + 3
+    z = torch.randn(n, generator=_gen(51), device=DEV)
+    ns = n // 2 + 1
+    loss, grad, correct = torch.ops.dann.domain_bce(z, None, ns, None, "mean")
+    assert int(correct) == int((z[:ns] <= 0).sum() + (z[ns:] > 0).sum())
+    ref = reference.domain_bce(z.double(), None, ns, None, "mean")
+    assert abs(float(loss) - float(ref[0])) <= 1e-5 * float(ref[0])
+    torch.testing.assert_close(grad, ref[1].float(), rtol=1e-5, atol=1e-6 / n)
+    zc = torch.randn(n, 2, generator=_gen(52), device=DEV)
+    yc = (zc[:, 0] > 0.3).long()
+    _, _, correct = torch.ops.dann.domain_ce(zc, yc, None, "sum")
+    assert int(correct) == int((zc.argmax(1) == yc).sum())
+
+
+def _need_gpu_bytes(n_bytes):
+    if DEV != "cuda":
+        pytest.skip("CUDA only: the int64 indexing of the CUDA kernels")
+    free, _ = torch.cuda.mem_get_info()
+    if free < n_bytes:
+        pytest.skip(f"needs {n_bytes / 2**30:.0f} GiB of free GPU memory, has {free / 2**30:.0f}")
+
+
+def test_n_at_least_2_pow_31_elementwise():
+    _need_gpu_bytes(24 * 2**30)
+    n = 2**31 + 13
+    g = torch.randn(n, device=DEV, dtype=torch.half)
+    lam = torch.tensor(0.37, device=DEV)
+    windows = [(0, 4096), (2**31 - 4096, 2**31 + 12), (n - 4096, n)]
+    for t in (g, g[1:]):  # aligned (vector path) and misaligned (scalar path)
+        out = torch.ops.dann.grl_backward(t, lam)
+        for a, b in windows:
+            b = min(b, t.numel())
+            assert torch.equal(out[a:b], reference.grl_backward(t[a:b], lam)), (a, b)
+        del out
+    m = 2**31 + 5  # the label rows end above 2^31
+    out = torch.ops.dann.split_reverse_backward(g[:m], g, m, lam)
+    for a, b in windows:
+        nl = max(0, min(m, b) - a)
+        assert torch.equal(out[a:b], reference.split_reverse_backward(g[a:a + nl], g[a:b], nl, lam)), (a, b)
+
+
+def test_n_at_least_2_pow_31_losses():
+    _need_gpu_bytes(40 * 2**30)
+    n = 2**31 + 13
+    ns = 2**31 - 7
+    z = torch.randn(n, device=DEV)
+    loss, grad, correct = torch.ops.dann.domain_bce(z, None, ns, None, "mean")
+    assert int(correct) == int((z[:ns] <= 0).sum() + (z[ns:] > 0).sum())
+    chunk = 2**28
+    ref = 0.0
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        y = (torch.arange(a, b, device=DEV) >= ns).double()
+        ref += float(torch.nn.functional.binary_cross_entropy_with_logits(z[a:b].double(), y, reduction="sum"))
+    ref /= n
+    assert abs(float(loss) - ref) <= 2e-5 * ref, (float(loss), ref)
+    for a, b in ((0, 4096), (2**31 - 4096, 2**31 + 12), (n - 4096, n)):
+        y = (torch.arange(a, b, device=DEV) >= ns).float()
+        torch.testing.assert_close(grad[a:b], (torch.sigmoid(z[a:b]) - y) / n, rtol=1e-5, atol=1e-6 / n)
+    assert torch.equal(loss, torch.ops.dann.domain_bce(z, None, ns, None, "mean")[0])
+    del z, grad
+    rows, k = 2**27 + 3, 17  # n·k > 2^31
+    zc = torch.randn(rows, k, device=DEV, dtype=torch.bfloat16)
+    yc = torch.randint(0, k, (rows,), device=DEV)
+    _, grad, correct = torch.ops.dann.domain_ce(zc, yc, None, "sum")
+    assert int(correct) == int((zc.argmax(1) == yc).sum())
+    r0 = 2**31 // k - 8
+    for a, b in ((r0, r0 + 16), (rows - 16, rows)):
+        torch.testing.assert_close(grad[a:b].float(), reference.domain_ce(zc[a:b], yc[a:b], None, "sum")[1].float(),
+                                   rtol=1.6e-2, atol=1e-2)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16, torch.float32), ids=_name)
+def test_grl_linear_backward_same_bits_whatever_lambda_device(dtype):
+    g = _gen(61)
+    x, w, grad = randn(300, 40, dtype=dtype, g=g), randn(700, 40, dtype=dtype, g=g), randn(300, 700, dtype=dtype, g=g)
+    same_value = [lam for name, lam in lambdas(torch.float32) if "bf16" not in name]  # 0.37 in bf16 is another λ
+    outs = [torch.ops.dann.grl_linear_backward(grad, x, w, lam)[0] for lam in same_value]
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+
+
+# --- a whole DANN step under torch.compile(mode="reduce-overhead") ---------------------------------
+
+
+class _Dann(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU())
+        self.label = torch.nn.Linear(32, 3)
+        self.hidden = torch.nn.Linear(32, 16)
+        self.domain = torch.nn.Linear(16, 1)
+        self.domains = torch.nn.Linear(16, 2)
+        self.extra = torch.nn.Linear(32, 4)
+
+    def forward(self, xs, ys, xt, dom, lam):
+        f = self.features(torch.cat([xs, xt]))
+        lab_f, dom_f = ops.split_reverse(f, xs.shape[0], lam)
+        h = torch.relu(self.hidden(dom_f))
+        loss = torch.nn.functional.cross_entropy(self.label(lab_f), ys)
+        loss = loss + ops.domain_bce(self.domain(h).squeeze(1), dom).loss
+        loss = loss + ops.domain_ce(self.domains(h), dom.long()).loss
+        loss = loss + ops.domain_bce(self.domain(h).squeeze(1), xs.shape[0]).loss
+        return loss + ops.grl_linear(f, self.extra.weight, self.extra.bias, lam).square().mean()
+
+
+def test_torch_compile_reduce_overhead_dann_step():
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    eager = _Dann().to(DEV)
+    compiled_model = _Dann().to(DEV)
+    compiled_model.load_state_dict(eager.state_dict())
+    step = torch.compile(compiled_model, mode="reduce-overhead")
+    lam_e, lam_c = torch.tensor(0.0, device=DEV), torch.tensor(0.0, device=DEV)
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    g = _gen(71)
+    with dispatch_mode("ext"):
+        for i in range(5):
+            xs, xt = torch.randn(32, 8, generator=g, device=DEV), torch.randn(32, 8, generator=g, device=DEV)
+            ys = torch.randint(0, 3, (32,), generator=g, device=DEV)
+            dom = torch.cat([torch.zeros(32), torch.ones(32)]).to(DEV)
+            lam_e.fill_(0.2 * i)
+            lam_c.fill_(0.2 * i)  # a new λ between replays, as a schedule does
+            for model, fn, lam in ((eager, eager, lam_e), (compiled_model, step, lam_c)):
+                model.zero_grad()
+                if fn is step and DEV == "cuda":
+                    torch.compiler.cudagraph_mark_step_begin()
+                fn(xs, ys, xt, dom, lam).backward()
+            for (name, a), b in zip(eager.named_parameters(), compiled_model.parameters()):
+                torch.testing.assert_close(b.grad, a.grad, rtol=1e-3, atol=1e-5, msg=lambda m: f"step {i} {name}: {m}")
+            with torch.no_grad():
+                for a, b in zip(eager.parameters(), compiled_model.parameters()):
+                    a -= 0.1 * a.grad
+                    b -= 0.1 * b.grad
+    if DEV == "cuda":
+        skips = dict(counters["inductor"])
+        assert skips.get("cudagraph_skips", 0) == 0, f"cudagraphs were skipped: {skips}"
 
 
 # --- opcheck and torch.compile --------------------------------------------------------------------

@@ -10,6 +10,18 @@ For machines without a GPU; the real tests are tests/cuda/test_cuda_ops.py. Bloc
 --threads threads (default 64: two warps, so the block reductions still combine several warps)
 instead of 256, since every emulated thread is an OS thread; the kernels' logic does not depend on it.
 Kernel launches `k<<<g, b, s, st>>>(a)` are rewritten to `emu_launch(g, b, [&] { k(a); })`.
+Float math runs in the device's types (emu.h gives fabs/exp/log... their float overloads); a barrier
+or shuffle not reached by every thread it names fails after EMU_TIMEOUT_S seconds instead of hanging,
+a shuffle mask that leaves out the caller or the source lane fails, and a failed launch is reported
+by the launcher's cudaGetLastError(), as on a GPU. Self-tests of those checks run first.
+
+What it cannot see: the binding (csrc/cuda/cuda_ops.cpp: contiguity, device guards, streams, how λ
+reaches the kernel, the pinned bad-label flag), which needs ATen's CUDA tensors (tests/cuda/
+test_capture_safety.py checks its source on the CPU; the rest only the GPU tests can); real warp
+scheduling and the memory model (the emulated threads are sequentially consistent and run lanes in
+lock step only at shuffles and barriers, so a missing __syncwarp or fence passes here); the GPU's
+expf/logf/log1pf (glibc's are used, so losses are compared with tolerances, not bits); launch limits
+beyond the block size, occupancy, shared-memory size, alignment faults and speed.
 """
 from __future__ import annotations
 
@@ -63,9 +75,34 @@ from dann_core.ops import reference  # noqa: E402
 
 _tmp = tempfile.TemporaryDirectory()
 lib = C.CDLL(build(_tmp.name, opts.threads))
-for f in ("emu_grl", "emu_split", "emu_bce", "emu_ce"):
+for f in ("emu_grl", "emu_split", "emu_bce", "emu_ce", "emu_selftest"):
     getattr(lib, f).restype = C.c_int
 lib.emu_ws.restype = C.c_int64
+lib.emu_message.restype = C.c_char_p
+
+
+def launched(rc: int) -> None:
+    """Raises like C10_CUDA_CHECK would when an emulated launch failed."""
+    if rc != 0:
+        raise RuntimeError(f"emulated launch failed (cudaError {rc}): {lib.emu_message().decode()}")
+
+
+def self_test() -> None:
+    """The emulation must fail, promptly and with a reason, where a GPU would misbehave."""
+    old = os.environ.get("EMU_TIMEOUT_S")
+    os.environ["EMU_TIMEOUT_S"] = "1"
+    try:
+        for which, want in ((0, "divergent"), (1, "outside its mask"), (2, "divergent"), (3, "threads")):
+            rc = lib.emu_selftest(which)
+            msg = lib.emu_message().decode()
+            assert rc != 0 and want in msg, f"self-test {which}: rc {rc}, message {msg!r}"
+        assert lib.emu_selftest(4) == 0, "a correct partial-mask shuffle failed: " + lib.emu_message().decode()
+    finally:
+        if old is None:
+            del os.environ["EMU_TIMEOUT_S"]
+        else:
+            os.environ["EMU_TIMEOUT_S"] = old
+    print("emulation self-tests ok", flush=True)
 T = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 CODE = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3, torch.bool: 4, torch.uint8: 5,
         torch.int8: 6, torch.int16: 7, torch.int32: 8, torch.int64: 9, torch.uint16: 10, torch.uint32: 11, torch.uint64: 12}
@@ -75,39 +112,45 @@ I64 = C.c_int64
 def grl(g, lam, host=True):
     g = g.contiguous(); out = torch.empty_like(g)
     lp, ld, lh = (C.c_void_p(0), 0, C.c_double(float(lam))) if host else (P(lam), CODE[lam.dtype], C.c_double(0))
-    assert lib.emu_grl(T[g.dtype], P(g), P(out), I64(g.numel()), lp, ld, lh) == 0
+    launched(lib.emu_grl(T[g.dtype], P(g), P(out), I64(g.numel()), lp, ld, lh))
     return out
 
 def split(gl, gd, nl, lam, host=True):
     gd = gd.contiguous(); gl = gl.contiguous() if gl is not None else None; out = torch.empty_like(gd)
     lp, ld, lh = (C.c_void_p(0), 0, C.c_double(float(lam))) if host else (P(lam), CODE[lam.dtype], C.c_double(0))
-    assert lib.emu_split(T[gd.dtype], P(gl), P(gd), P(out), I64(gd.numel()), I64(gl.numel() if gl is not None else 0), lp, ld, lh) == 0
+    launched(lib.emu_split(T[gd.dtype], P(gl), P(gd), P(out), I64(gd.numel()), I64(gl.numel() if gl is not None else 0), lp, ld, lh))
     return out
 
-def bce(z, labels, ns, w, red):
+def flagged(loss, grad, corr, bad, value):
+    """The binding's deferred label error: a set flag raises; the flagged call's loss and grad hold NaNs."""
+    if int(bad):
+        assert int(bad) == value, (int(bad), value)
+        assert bool(loss.isnan().any()) and bool(grad.isnan().any()), "bad rows must get NaN loss and gradient"
+        raise ValueError("bad")
+    return loss, grad, corr
+
+def bce(z, labels, ns, w, red, bad=None):
     n = z.shape[0]; zc = z.contiguous()
     lab = labels.reshape(n).contiguous() if labels is not None else None
     wc = w.contiguous() if w is not None else None
     r = {"none": 0, "mean": 1, "sum": 2}[red]
     loss = torch.empty(n if r == 0 else (), dtype=z.dtype); grad = torch.empty(z.shape, dtype=z.dtype)
-    corr = torch.empty((), dtype=torch.int64); bad = torch.zeros((), dtype=torch.int32)
+    corr = torch.empty((), dtype=torch.int64); bad = torch.zeros((), dtype=torch.int64) if bad is None else bad
     ws = torch.empty(lib.emu_ws(I64(n)), dtype=torch.uint8)
-    assert lib.emu_bce(T[z.dtype], P(zc), I64(n), P(lab), CODE[lab.dtype] if lab is not None else -1, I64(ns), P(wc),
+    launched(lib.emu_bce(T[z.dtype], P(zc), I64(n), P(lab), CODE[lab.dtype] if lab is not None else -1, I64(ns), P(wc),
                        CODE[wc.dtype] if wc is not None else -1, r, P(loss), P(grad), C.c_void_p(corr.data_ptr()),
-                       C.c_void_p(bad.data_ptr()), P(ws)) == 0
-    if int(bad): raise ValueError("bad")
-    return loss, grad, corr
+                       C.c_void_p(bad.data_ptr()), P(ws)))
+    return flagged(loss, grad, corr, bad, 2)
 
 def ce(z, labels, w, red):
     n, k = z.shape; zc = z.contiguous(); lab = labels.contiguous(); wc = w.contiguous() if w is not None else None
     r = {"none": 0, "mean": 1, "sum": 2}[red]
     loss = torch.empty(n if r == 0 else (), dtype=z.dtype); grad = torch.empty(n, k, dtype=z.dtype)
-    corr = torch.empty((), dtype=torch.int64); bad = torch.zeros((), dtype=torch.int32)
+    corr = torch.empty((), dtype=torch.int64); bad = torch.zeros((), dtype=torch.int64)
     ws = torch.empty(lib.emu_ws(I64(n)), dtype=torch.uint8)
-    assert lib.emu_ce(T[z.dtype], P(zc), I64(n), I64(k), P(lab), CODE[lab.dtype], P(wc), CODE[wc.dtype] if wc is not None else -1,
-                      r, P(loss), P(grad), C.c_void_p(corr.data_ptr()), C.c_void_p(bad.data_ptr()), P(ws)) == 0
-    if int(bad): raise ValueError("bad")
-    return loss, grad, corr
+    launched(lib.emu_ce(T[z.dtype], P(zc), I64(n), I64(k), P(lab), CODE[lab.dtype], P(wc), CODE[wc.dtype] if wc is not None else -1,
+                      r, P(loss), P(grad), C.c_void_p(corr.data_ptr()), C.c_void_p(bad.data_ptr()), P(ws)))
+    return flagged(loss, grad, corr, bad, k)
 
 TOL = {torch.float32: (1e-5, 1e-5), torch.float64: (1e-12, 1e-10), torch.bfloat16: (1e-2, 1.6e-2), torch.float16: (1e-3, 1e-3)}
 def check(got, exp, dtype, exact=False, what=""):
@@ -124,6 +167,7 @@ def check(got, exp, dtype, exact=False, what=""):
         floor = 2.0**-24 if g.dtype == torch.float16 else float(torch.finfo(g.dtype).tiny)
         torch.testing.assert_close(g, e, atol=max(a * scale, floor), rtol=r, equal_nan=True, msg=lambda m: what + m)
 
+self_test()
 sizes = opts.sizes
 n_checks = 0
 for dtype in T:
@@ -169,6 +213,18 @@ for lab in (torch.tensor([0, 1, 2, 0]), torch.tensor([0., 1., 0.5, 0.]), torch.t
 for lab in (torch.tensor([0, 1, 3, 0]), torch.tensor([0, -1, 2, 0], dtype=torch.int32), torch.tensor([0, 1, 255, 0], dtype=torch.uint8)):
     try: ce(torch.ones(4, 3), lab, None, "mean"); raise AssertionError("no error")
     except ValueError: pass
+# the flag is sticky: a later good call neither clears it nor sets it
+flag = torch.zeros((), dtype=torch.int64)
+bce(torch.ones(4), torch.tensor([0, 1, 1, 0]), 0, None, "sum", bad=flag)
+assert int(flag) == 0
+try: bce(torch.ones(4), torch.tensor([0, 1, 3, 0]), 0, None, "sum", bad=flag); raise AssertionError("no error")
+except ValueError: pass
+loss, _, corr = bce(torch.ones(4), torch.tensor([0, 1, 1, 0]), 0, None, "sum", bad=torch.zeros((), dtype=torch.int64))
+assert torch.isfinite(loss) and int(corr) == 2
+flag2 = flag.clone()
+try: bce(torch.ones(4), torch.tensor([0, 1, 1, 0]), 0, None, "sum", bad=flag2)
+except (ValueError, AssertionError): pass
+assert int(flag2) == 2
 # ties / nan / inf
 zt = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [float("nan"), 5.0, float("nan")], [-float("inf"), 0.0, 0.0]])
 yt = torch.tensor([0, 1, 0, 2])
