@@ -20,6 +20,7 @@ import sys
 import time
 
 import torch
+import torch._dynamo  # noqa: F401  (torch.compile's counters; importing it inside main() shadowed torch)
 
 
 def time_us(fn, reps: int, inner: int) -> float:
@@ -106,7 +107,6 @@ def main() -> int:
     if not info.get("cuda"):
         print(f"dann_core._C has no CUDA kernels: {info}", file=sys.stderr)
         return 2
-    import torch._dynamo
 
     torch._dynamo.config.automatic_dynamic_shapes = False  # one static graph per shape, as in training
     for knob in ("cache_size_limit", "recompile_limit"):

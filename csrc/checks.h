@@ -19,6 +19,10 @@ inline std::string shape_str(at::IntArrayRef sizes) {
 
 inline std::string shape_str(const at::Tensor& t) { return shape_str(t.sizes()); }
 
+// Integers go into messages as text: c10::str with an int64_t argument crashed (SIGSEGV) in this
+// extension under torch 2.11 on an H200 machine, while string-only messages were fine.
+inline std::string num(int64_t v) { return std::to_string(v); }
+
 inline bool is_float_dtype(at::ScalarType s) {
   return s == at::kFloat || s == at::kDouble || s == at::kBFloat16 || s == at::kHalf;
 }
@@ -54,7 +58,7 @@ inline void check_weight(const std::optional<at::Tensor>& weight, const at::Tens
   check_float("weight", *weight);
   check_same_device("weight", *weight, logits);
   TORCH_CHECK_VALUE(weight->dim() == 1 && weight->numel() == logits.size(0), "weight must have shape (",
-                    logits.size(0), ",) to match logits, got ", shape_str(*weight));
+                    num(logits.size(0)), ",) to match logits, got ", shape_str(*weight));
 }
 
 inline void check_grl_backward(const at::Tensor& grad, const at::Tensor& lambd) { check_lambda(lambd, grad); }
@@ -63,7 +67,7 @@ inline void check_split_reverse_backward(const std::optional<at::Tensor>& grad_l
                                          int64_t n_label_rows, const at::Tensor& lambd) {
   const int64_t n = grad_domain.dim() ? grad_domain.size(0) : 0;
   TORCH_CHECK_VALUE(grad_domain.dim() > 0 && n_label_rows >= 0 && n_label_rows <= n, "n_label_rows must be in [0, ",
-                    n, "] (rows of features), got ", n_label_rows);
+                    num(n), "] (rows of features), got ", num(n_label_rows));
   if (grad_label.has_value()) {
     auto expected = grad_domain.sizes().vec();
     expected[0] = n_label_rows;
@@ -83,11 +87,11 @@ inline void check_domain_bce(const at::Tensor& logits, const std::optional<at::T
   TORCH_CHECK_VALUE(n > 0, "logits is empty: a domain loss needs at least one row");
   if (labels.has_value()) {
     check_same_device("labels", *labels, logits);
-    TORCH_CHECK_VALUE(labels->numel() == n && labels->dim() <= 2, "labels must have ", n,
+    TORCH_CHECK_VALUE(labels->numel() == n && labels->dim() <= 2, "labels must have ", num(n),
                       " entries to match logits, got shape ", shape_str(*labels));
   } else {
-    TORCH_CHECK_VALUE(n_source >= 0 && n_source <= n, "n_source must be in [0, ", n, "] (rows of logits), got ",
-                      n_source);
+    TORCH_CHECK_VALUE(n_source >= 0 && n_source <= n, "n_source must be in [0, ", num(n), "] (rows of logits), got ",
+                      num(n_source));
   }
   check_weight(weight, logits);
   reduction_code(reduction);
@@ -103,7 +107,7 @@ inline void check_domain_ce(const at::Tensor& logits, const at::Tensor& labels,
   check_same_device("labels", labels, logits);
   TORCH_CHECK_TYPE(at::isIntegralType(labels.scalar_type(), /*includeBool=*/false),
                    "labels must be an integer tensor of domain indices, got ", labels.scalar_type());
-  TORCH_CHECK_VALUE(labels.dim() == 1 && labels.numel() == n, "labels must have shape (", n,
+  TORCH_CHECK_VALUE(labels.dim() == 1 && labels.numel() == n, "labels must have shape (", num(n),
                     ",) to match logits, got ", shape_str(labels));
   check_weight(weight, logits);
   reduction_code(reduction);
@@ -113,9 +117,9 @@ inline void check_grl_linear_backward(const at::Tensor& grad, const at::Tensor& 
                                       const at::Tensor& lambd) {
   check_lambda(lambd, x);
   TORCH_CHECK_VALUE(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1),
-                    "weight must have shape (out_features, ", x.size(-1), "), got ", shape_str(weight));
+                    "weight must have shape (out_features, ", num(x.size(-1)), "), got ", shape_str(weight));
   TORCH_CHECK_VALUE(grad.dim() >= 1 && grad.size(-1) == weight.size(0), "grad must have last dimension ",
-                    weight.size(0), " (out_features), got ", shape_str(grad));
+                    num(weight.size(0)), " (out_features), got ", shape_str(grad));
 }
 
 inline const char* kBinaryLabelsMsg = "domain_bce: labels must be 0 (source) or 1 (target); found another value";
