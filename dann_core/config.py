@@ -29,8 +29,10 @@ import yaml
 from . import files
 
 KERNELS = ("auto", "ext", "reference")
-COMPONENTS = ("dataset", "backbone", "discriminator", "method")
-"""Prefixes of dotted keys (``method.lambda``); ``method`` names an algorithm plugin."""
+COMPONENTS = ("dataset", "backbone", "discriminator", "method", "select")
+"""Prefixes of dotted keys (``method.lambda``); ``method`` names an algorithm plugin, ``select`` a selector."""
+COMPONENT_KINDS = {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
+"""Config key → registry kind of each component a run is built from."""
 SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
 """Top-level keys that stand for a method option (``--lambda``, ``--gamma``)."""
 
@@ -64,6 +66,8 @@ class RunConfig:
     weight_decay: float = setting(0.0, "SGD weight decay")
     seed: int = setting(0, "seed of data generation, initialisation and batch sampling")
     eval_every: int = setting(100, "steps between evaluations, checkpoints and metrics.jsonl lines")
+    select: str = setting("last", "selector (plugin) that picks best.pt among the evaluated checkpoints, never with target labels: last, source-val, dev, entropy, snd, reverse-val, ...")
+    keep_candidates: int = setting(2, "candidate checkpoints kept per selector (plus the last) for dann eval select")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
     threads: int = setting(1, "CPU threads of torch (0: torch's default); small models run fastest on 1")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
@@ -72,12 +76,15 @@ class RunConfig:
     backbone_options: dict = setting({}, "options of the backbone plugin (--set backbone.NAME=VALUE)")
     discriminator_options: dict = setting({}, "options of the discriminator plugin (--set discriminator.NAME=VALUE)")
     method_options: dict = setting({}, "options of the method (--set method.NAME=VALUE; --lambda, --gamma)")
+    select_options: dict = setting({}, "options of the selector (--set select.NAME=VALUE)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, coerce(f, getattr(self, f.name)))
         if self.threads < 0:
             raise ConfigError(f"threads must be 0 (torch's default) or more, got {self.threads}")
+        if self.keep_candidates < 0:
+            raise ConfigError(f"keep_candidates must be 0 or more, got {self.keep_candidates}")
         for name in ("steps", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -258,7 +265,7 @@ def check_components(cfg: RunConfig, registry) -> None:
     """ConfigError (one line, with the choices) for a component name or option no plugin provides."""
     from .plugins import validate_options
 
-    for prefix, kind in (("dataset", "dataset"), ("backbone", "backbone"), ("discriminator", "discriminator"), ("method", "algorithm")):
+    for prefix, kind in COMPONENT_KINDS.items():
         try:
             spec = registry.get(kind, getattr(cfg, prefix))
             validate_options(spec, getattr(cfg, f"{prefix}_options"), kind=kind)
@@ -269,13 +276,13 @@ def check_components(cfg: RunConfig, registry) -> None:
 def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict[str, dict[str, Any]]:
     """The recommended settings of the components ``values`` chooses, minus those the user ``given``.
 
-    Order of precedence among components: method < discriminator < backbone < dataset (the dataset
-    knows its task best). A recommended option of a component applies only when the chosen
+    Order of precedence among components: selector < method < discriminator < backbone < dataset
+    (the dataset knows its task best). A recommended option of a component applies only when the chosen
     component takes that option (``method.lambda`` is skipped for source-only).
     """
     found: dict[str, dict[str, Any]] = {}
-    for prefix, kind in (("method", "algorithm"), ("discriminator", "discriminator"), ("backbone", "backbone"), ("dataset", "dataset")):
-        name = values[prefix]
+    for prefix in ("select", "method", "discriminator", "backbone", "dataset"):
+        name, kind = values[prefix], COMPONENT_KINDS[prefix]
         try:
             spec = registry.get(kind, name)
         except ValueError:
@@ -287,7 +294,7 @@ def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict
                 continue
             if option is not None:
                 target_prefix = field_name[: -len("_options")]
-                target_kind = "algorithm" if target_prefix == "method" else target_prefix
+                target_kind = COMPONENT_KINDS[target_prefix]
                 try:
                     if option not in registry.get(target_kind, values[target_prefix]).options:
                         continue

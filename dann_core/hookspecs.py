@@ -20,6 +20,7 @@ Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes 
   else (N, num_domains).
 - algorithm: ``factory(context: AlgorithmContext, **options) -> Algorithm`` (usually the
   :class:`~dann_core.algorithms.Algorithm` subclass itself).
+- selector: ``factory(**options) -> Selector`` (:mod:`dann_core.eval.selection`).
 
 Any spec may carry ``recommended`` settings (``ComponentSpec.from_factory(..., recommended={...})``),
 applied when the component is chosen, below --config, --set and explicit flags.
@@ -78,6 +79,17 @@ def register_algorithms() -> list[ComponentSpec]:
     implements ``objective(batch) -> (loss, metrics)`` (or all of ``update``), and adds to the
     checkpoint whatever modules and buffers it registers. The options are the keyword arguments
     with defaults (``lambda_`` is the option ``lambda``).
+    """
+
+
+@hookspec
+def register_selectors() -> list[ComponentSpec]:
+    """Return the model selectors this plugin provides.
+
+    ``factory(**options)`` returns a :class:`dann_core.eval.selection.Selector`: ``score(candidate)``
+    rates a checkpoint from source data and unlabelled target inputs only (``candidate.data`` holds
+    no target label), with ``higher_is_better``, ``per_eval`` (cheap enough for every evaluation)
+    and ``across_runs`` (comparable between runs, for ``dann sweep``).
     """
 
 

@@ -33,6 +33,6 @@ def test_every_hook_is_documented():
 
 def test_every_builtin_component_is_documented():
     registry = get_registry(get_plugin_manager(autoload=False))
-    for kind in ("dataset", "backbone", "discriminator", "algorithm"):
+    for kind in ("dataset", "backbone", "discriminator", "algorithm", "selector"):
         for name in registry.of_kind(kind):
             assert f"`{name}`" in README, f"{kind} {name}"

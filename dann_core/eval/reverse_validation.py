@@ -25,6 +25,8 @@ from ..specs import DomainData, Split
 
 HOLDOUT = 0.1
 """Share of source and of target held out (the paper's 90/10 split)."""
+INNER_SELECTOR = "source-val"
+"""How η and η_r pick their own checkpoints: on their held-out (pseudo-)labelled source, as in the paper."""
 
 
 @dataclass
@@ -92,6 +94,7 @@ def reverse_validation(
     from .sweep import uses_target_labels
 
     registry = registry if registry is not None else get_registry()
+    config = dataclasses.replace(config, select=INNER_SELECTOR, select_options={})
     if uses_target_labels(registry, config.method):
         raise ValueError(f"reverse validation selects without target labels; method {config.method} trains on them")
     if not 0.0 < holdout < 1.0:
@@ -141,3 +144,29 @@ def reverse_validation(
         n_source_holdout=len(s_out),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def reverse_risk(candidate, steps: int = 0) -> float:
+    """Reverse validation of one checkpoint: its pseudo-labels on the target inputs train the run's
+    config back from target to source (``steps`` steps; 0: the run's), whose error on the labelled
+    source validation split is the risk. Uses no target label."""
+    from ..train import fit
+
+    data, config = candidate.data, candidate.config
+    pseudo = candidate.logits(data.target_x).argmax(dim=1)
+    keep, out = split_holdout(len(data.target_x), HOLDOUT, torch.Generator().manual_seed(data.seed))
+    reverse_data = DomainData(
+        source_train=Split(data.target_x[keep], pseudo[keep]),
+        source_val=Split(data.target_x[out], pseudo[out]),
+        target_train=Split(data.source_train.x, None),
+        target_test=Split(data.source_val.x, data.source_val.y),
+        num_classes=data.num_classes,
+        input_shape=tuple(data.target_x.shape[1:]),
+    )
+    reverse_config = dataclasses.replace(
+        config, steps=steps or config.steps, eval_every=min(config.eval_every, steps or config.steps),
+        select=INNER_SELECTOR, select_options={}, out=None,
+    )
+    reverse = fit(reverse_config, data=reverse_data, registry=candidate.registry)
+    predictions = _predict_labels(reverse.model, data.source_val.x)
+    return 1.0 - float((predictions == data.source_val.y).float().mean())

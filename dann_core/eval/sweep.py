@@ -17,6 +17,7 @@ Files written to the sweep directory: ``sweep.csv`` and ``sweep.md`` (one row pe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import math
@@ -24,15 +25,23 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..config import COMPONENTS, ConfigError, RunConfig, apply_layer, load_file, parse_set, split_key
+from ..config import ConfigError, RunConfig, apply_layer, load_file, parse_set, split_key
 
-SELECT = ("reverse-validation", "source-val")
+SELECT = ("reverse-validation",)
+"""Config-level rules; any selector plugin whose scores compare across runs works too (source-val, dev, snd, ...)."""
 FORBIDDEN_KEYS = {"out": "a sweep writes its own files (use --out of dann sweep)"}
 TARGET_COLUMN = "target_test_acc_reported_only"
 SELECTION_NOTE = {
     "reverse-validation": "selected = lowest reverse validation risk (ties: lower reverse cross-entropy, then first listed); target test accuracy is reported only, never used to select",
-    "source-val": "selected = highest held-out source accuracy (ties: first listed); target test accuracy is reported only, never used to select",
 }
+
+
+def selection_note(select: str, selector=None) -> str:
+    if select in SELECTION_NOTE:
+        return SELECTION_NOTE[select]
+    order = "highest" if selector is None or selector.higher_is_better else "lowest"
+    return (f"selected = {order} score of selector {select} on each configuration's own selected checkpoint (ties: first listed); "
+            "target test accuracy is reported only, never used to select")
 
 
 class SweepError(ValueError):
@@ -129,7 +138,7 @@ def validate_grid(
         configs.append(cfg)
     if registry is not None:
         _check_components(configs, registry)
-    if select == "reverse-validation" and registry is not None:
+    if select in SELECT and registry is not None:
         for cfg in configs:
             if uses_target_labels(registry, cfg.method):
                 raise SweepError(f"sweep: method {cfg.method} trains on target labels; reverse validation never uses them (use --select source-val)")
@@ -171,12 +180,11 @@ def run_sweep(
     from ..train import DivergedError, fit
     from .reverse_validation import reverse_validation
 
-    if select not in SELECT:
-        raise SweepError(f"select must be one of {', '.join(SELECT)}, got '{select}'")
     if registry is None:
         from ..plugins import get_registry
 
         registry = get_registry()
+    selector = sweep_selector(select, registry)
     configs = validate_grid(grid, base, registry, select)
     keys = list(grid)
     data_cache: dict[str, Any] = {}
@@ -194,9 +202,9 @@ def run_sweep(
                 row["score"] = row["rv_risk"]
                 row[TARGET_COLUMN] = _round(result.target_test_acc)
             else:
-                summary = fit(cfg, data=data, registry=registry).summary
+                summary = fit(dataclasses.replace(cfg, select=select, select_options={}), data=data, registry=registry).summary
                 row["source_val_acc"] = _round(summary["best_source_val_acc"])
-                row["score"] = row["source_val_acc"]
+                row["score"] = _round(summary["selector_score"])
                 row[TARGET_COLUMN] = _round(summary["target_test_acc"])
             row["status"] = "ok"
         except DivergedError:  # a destructive configuration is a result (ranked last), not a crash
@@ -206,12 +214,12 @@ def run_sweep(
         if progress is not None:
             shown = ", ".join(f"{k}={row[k]}" for k in keys)
             progress(f"[{index + 1}/{len(configs)}] {shown}: score {row['score']} ({row['seconds']:.1f} s)")
-    best = _select(rows, select)
+    best = _select(rows, select, selector)
     for row in rows:
         row["selected"] = best is not None and row["id"] == best["id"]
     result = {
         "select": select,
-        "selection": SELECTION_NOTE[select],
+        "selection": selection_note(select, selector),
         "grid": {k: [_label(v) for v in vs] for k, vs in grid.items()},
         "base": base.to_dict(),
         "holdout": holdout if select == "reverse-validation" else None,
@@ -252,11 +260,24 @@ def _data_for(cfg: RunConfig, cache: dict[str, Any], registry):
     return cache[key]
 
 
-def _select(rows: list[dict[str, Any]], select: str) -> dict[str, Any] | None:
+def sweep_selector(select: str, registry):
+    """None for reverse-validation, else the selector plugin ``select`` (it must compare across runs)."""
+    if select in SELECT:
+        return None
+    choices = ", ".join([*SELECT, *(n for n in registry.selectors if getattr(registry.selectors[n].factory, "across_runs", True))])
+    if select not in registry.selectors:
+        raise SweepError(f"unknown selection rule '{select}'; choose from {choices}")
+    selector = registry.build("selector", select, {})
+    if not selector.across_runs:
+        raise SweepError(f"selector {select} ranks the checkpoints of one run and cannot compare configurations; choose from {choices}")
+    return selector
+
+
+def _select(rows: list[dict[str, Any]], select: str, selector=None) -> dict[str, Any] | None:
     """The best row (None when every configuration diverged).
 
     reverse-validation: lowest risk, ties broken by the reverse classifier's held-out cross-entropy,
-    then by grid order; source-val: highest accuracy, ties by grid order.
+    then by grid order; a selector: its best score (its own direction), ties by grid order.
     """
 
     def key(row: dict[str, Any]) -> tuple[float, float]:
@@ -266,7 +287,7 @@ def _select(rows: list[dict[str, Any]], select: str) -> dict[str, Any] | None:
         if select == "reverse-validation":
             loss = row.get("rv_loss")
             return (score, math.inf if loss is None else loss)
-        return (-score, 0.0)
+        return (-score if selector is None or selector.higher_is_better else score, 0.0)
 
     best = min(rows, key=key)  # min keeps the first of equal keys
     return None if key(best)[0] == math.inf else best

@@ -7,7 +7,7 @@ import pluggy
 
 from ..specs import ComponentSpec
 
-_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm")
+_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector")
 
 
 def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None, **kwargs: Any):

@@ -6,15 +6,17 @@ Run directory (all written by :class:`Trainer` when it has one)::
                     of each component and the recommended settings that took effect
     metrics.jsonl   one line per evaluation: step, means of the step metrics since the previous
                     line (label_loss, train_acc, domain_loss, domain_acc), λ and lr of the last step,
-                    source_val_acc and target_test_acc
+                    source_val_acc, target_test_acc and the scores of every per-evaluation selector
     last.pt         everything needed to resume: weights, optimiser, step, sampler and RNG states
-    best.pt         the checkpoint with the highest source_val_acc (ties go to the later step)
+    best.pt         the checkpoint the run's selector (--select) chooses (ties go to the later step)
+    candidates/     the kept candidate checkpoints (the last, the best few per selector) for
+                    ``dann eval select``
     summary.json    written when the run finishes
 
-Model selection looks at held-out source accuracy only; target test accuracy is reported and never
-used to choose anything. Order of writes at an evaluation: the metrics line, then best.pt, then
-last.pt, so a run killed anywhere resumes from last.pt, drops the lines logged after it and replays
-the same steps.
+Model selection never reads a target label (selectors see source data and target inputs only);
+target test accuracy is reported and never used to choose anything. Order of writes at an
+evaluation: the metrics line, then the candidate and best.pt, then last.pt, so a run killed anywhere
+resumes from last.pt, drops the lines logged after it and replays the same steps.
 """
 from __future__ import annotations
 
@@ -32,16 +34,19 @@ from .. import checkpoint as ckpt
 from .. import ops
 from .. import config as config_io
 from .. import files
-from ..config import RunConfig
+from ..config import COMPONENT_KINDS, RunConfig
 from ..metrics import MetricsLog, RunningMeans, accuracy
 from ..specs import DomainData
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
+from ..eval.selection import Candidate, SelectionData
+from .candidates import CandidatePool
 from .sampler import BatchSampler
 
-SELECTION = "best = highest source_val_acc (ties: later step); target_test_acc is reported only, never used to select"
+SELECTION = (
+    "best = the checkpoint the selector chooses from source data and unlabelled target inputs (ties: later step); "
+    "target_test_acc is reported only, never used to select"
+)
 CHECKPOINT_FORMAT = 2
-COMPONENT_KINDS = {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm"}
-"""Config key → registry kind of each component a run is built from."""
 
 
 class RunError(ValueError):
@@ -180,10 +185,26 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
         self.quiet = quiet
-        self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None}
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
+        self.best_state: dict[str, Any] | None = None
+        self.selection_data = SelectionData.of(self.data, cfg.seed)
+        self.pool = CandidatePool(self._build_selectors(), cfg.select, cfg.keep_candidates, self.run_dir)
         self.last_eval: dict[str, Any] = {}
         self.seconds = 0.0
+
+    def _build_selectors(self) -> dict:
+        """Every registered per-evaluation selector (their scores are logged) and the run's own."""
+        from ..eval.selection import Selector
+
+        cfg, selectors = self.config, {}
+        for name in self.registry.selectors:
+            selector = self.registry.build("selector", name, cfg.select_options if name == cfg.select else {})
+            if not isinstance(selector, Selector):
+                raise TypeError(f"selector '{name}' built a {type(selector).__name__}, expected a dann_core.eval.selection.Selector")
+            if selector.per_eval or name == cfg.select:
+                selectors[name] = selector
+        self.registry.get("selector", cfg.select)  # an unknown name is an error naming the choices
+        return selectors
 
     def _make_samplers(self) -> dict[str, BatchSampler]:
         """One seeded sampler per batch kind the algorithm needs (seeds fixed per kind, so resumable)."""
@@ -217,6 +238,7 @@ class Trainer:
             "samplers": {name: sampler.state_dict() for name, sampler in self.samplers.items()},
             "rng": ckpt.rng_state(),
             "best": dict(self.best),
+            "selection": self.pool.state_dict(),
             "last_eval": dict(self.last_eval),
             "seconds": self.seconds,
             "config": self.config.to_dict(),
@@ -229,6 +251,7 @@ class Trainer:
             sampler.load_state_dict(state["samplers"][name])
         ckpt.set_rng_state(state["rng"])
         self.best, self.last_eval, self.seconds = dict(state["best"]), dict(state["last_eval"]), state["seconds"]
+        self.pool.load_state_dict(state["selection"])
 
     def save(self, name: str) -> None:
         if self.run_dir is not None:
@@ -243,19 +266,53 @@ class Trainer:
             "target_test_acc": accuracy(predict, self.data.target_test, device),
         }
 
+    def candidate(self, step: int) -> Candidate:
+        return Candidate(step, self.algorithm, self.selection_data, self.device, self.config, self.registry)
+
+    def candidate_state(self) -> dict[str, Any]:
+        """What a candidate checkpoint holds: enough for load_run, not for resuming."""
+        return {"format": CHECKPOINT_FORMAT, "algorithm": self.algorithm.state_dict(), "step": self.algorithm.steps_done,
+                "explicit_data": self.explicit_data}
+
     def _record_eval(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> None:
         scores = self.evaluate()
-        record = {"step": step, **window, **schedule, **scores}
+        selector_scores = self.pool.score(self.candidate(step))
+        record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
         self.last_eval = record
         if self.log is not None:
             self.log.append(record)
-        val = scores["source_val_acc"]
-        if val is not None and (self.best["source_val_acc"] is None or val >= self.best["source_val_acc"]):
-            self.best = {"step": step, "source_val_acc": val, "target_test_acc": scores["target_test_acc"]}
-            if self.run_dir is None:
-                self.best_state = copy.deepcopy(self.algorithm.state_dict())
-            self.save("best.pt")
+        self.pool.add(step, selector_scores, scores, self.candidate_state)
+        if self.config.select in self.pool.per_eval and self.pool.best_logged(self.config.select) == step:
+            self._set_best(step, selector_scores[self.config.select], self.candidate_state)
         self.save("last.pt")
+
+    def _set_best(self, step: int, score: float | None, state) -> None:
+        entry = self.pool.entry(step)
+        self.best = {"step": step, "source_val_acc": entry["source_val_acc"], "target_test_acc": entry["target_test_acc"], "score": score}
+        if self.run_dir is None:
+            self.best_state = copy.deepcopy(state()["algorithm"])
+        else:
+            ckpt.atomic_save(state(), self.run_dir / "best.pt")
+
+    def finish_selection(self) -> None:
+        """Selectors that are not per-evaluation score the kept candidates now; a selector that scored
+        nothing leaves best.pt at the last step."""
+        name = self.config.select
+        if name not in self.pool.per_eval:
+            live = copy.deepcopy(self.algorithm.state_dict())
+            scored = {}
+            for step, load in self.pool.stored().items():
+                self.algorithm.load_state_dict(load()["algorithm"])
+                score = self.pool.selectors[name].score(self.candidate(step))
+                scored[step] = None if score is None else float(score)
+            self.algorithm.load_state_dict(live)
+            from ..eval.selection import choose
+
+            chosen = choose(scored.items(), self.pool.selectors[name])
+            if chosen is not None:
+                self._set_best(chosen, scored[chosen], self.pool.stored()[chosen])
+        if self.best["step"] is None and self.pool.history:
+            self._set_best(self.pool.history[-1]["step"], None, self.candidate_state)
 
     # ------------------------------------------------------------------------------------ running
 
@@ -303,6 +360,7 @@ class Trainer:
                     bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
                 bar.update(1)
         self.seconds = time.perf_counter() - started
+        self.finish_selection()
         summary = self.summary()
         if self.run_dir is not None:
             files.write_json(summary, self.run_dir / "summary.json")
@@ -328,6 +386,8 @@ class Trainer:
             "best_step": self.best["step"],
             "best_source_val_acc": self.best["source_val_acc"],
             "target_test_acc": self.best["target_test_acc"],
+            "selector": cfg.select,
+            "selector_score": self.best.get("score"),
             "final": final,
             "selection": SELECTION,
             "seconds": round(self.seconds, 3),

@@ -1,6 +1,7 @@
 """The evaluation commands, a first-party plugin (entry point ``evaluation = "dann_evaluation"``).
 
 - ``dann eval pad RUN_DIR``: proxy A-distance on raw inputs and on the run's learned features.
+- ``dann eval select RUN_DIR``: every selector's choice among the run's checkpoints, with its regret.
 - ``dann sweep``: a hyper-parameter grid selected by reverse validation (or held-out source accuracy).
 - ``dann plot RUN_DIR``: embeddings (PCA, t-SNE), decision/domain boundaries (2-D inputs), curves.
 - ``dann table``: source-only / dann / target-oracle over seeds, mean ± std target accuracy.
@@ -12,8 +13,6 @@ the commands; each builds from the command line's registry (so ``dann --no-plugi
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Iterator
 
 import click
 
@@ -78,6 +77,41 @@ def _has_summary(run_dir) -> bool:
     return (Path(run_dir) / "summary.json").exists()
 
 
+# ---------------------------------------------------------------------------------------- select
+
+
+@click.command("select")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--device", default="cpu", show_default=True, help="torch device for re-scoring candidates.")
+@json_option
+def select_command(run_dir, device, as_json) -> None:
+    """Every selector's choice among RUN_DIR's checkpoints: step, target accuracy and regret (reported only).
+
+    Per-evaluation selectors choose among all evaluated steps from the scores in metrics.jsonl; the
+    others (reverse-val) score the kept candidates. No selector reads a target label; the target
+    accuracy and the regret against the best evaluated step are shown for judging selectors only.
+    """
+    from dann_core.eval.selection import select_report
+
+    with user_errors():
+        report = select_report(run_dir, registry=registry(), device=device)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    best = report["best_target_test_acc_in_hindsight"]
+    click.echo(f"{run_dir}: best target acc among evaluated steps {'n/a' if best is None else f'{best:.4f}'} (reported only)")
+    click.echo(f"  {'selector':<14} {'step':>7} {'score':>10} {'target acc':>10} {'regret':>8}  scored on")
+    for row in report["rows"]:
+        mark = " *" if row["run_selector"] else ""
+        cells = [_fmt(row["score"], ".4g"), _fmt(row["target_test_acc_reported_only"], ".4f"), _fmt(row["regret_reported_only"], ".4f")]
+        click.echo(f"  {row['selector'] + mark:<14} {str(row['step']):>7} {cells[0]:>10} {cells[1]:>10} {cells[2]:>8}  {row['scored_on']}")
+    click.echo("  * the run's own selector (best.pt). " + report["note"])
+
+
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 # ----------------------------------------------------------------------------------------- sweep
 
 
@@ -87,8 +121,9 @@ def _has_summary(run_dir) -> bool:
 @click.option("--grid", "grid_items", multiple=True, metavar="KEY=V1,V2,...",
               help="Values of one setting to sweep; repeatable. KEY=geomspace:START:STOP:NUM gives log-spaced values.")
 @click.option("--grid-file", type=click.Path(exists=True, dir_okay=False), help="TOML/YAML/JSON mapping keys to lists of values (or a [grid] table).")
-@click.option("--select", type=click.Choice(["reverse-validation", "source-val"]), default="reverse-validation", show_default=True,
-              help="Selection rule; target test labels are never used.")
+@click.option("--select", default="reverse-validation", show_default=True, metavar="RULE",
+              help="reverse-validation (the paper's, per configuration) or a selector whose scores compare across runs "
+                   "(source-val, dev, entropy, snd, reverse-val, a plugin's); target test labels are never used.")
 @click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
               help="Reverse validation: share of source and target held out.")
 @click.option("--out", type=click.Path(file_okay=False), help="Directory for sweep.csv/.md/.json [default: runs/sweep-<dataset>-<time>].")
@@ -195,15 +230,18 @@ def table_command(config_file, sets, dataset, backbone, discriminator, steps, se
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    """``eval pad`` (under the ``eval`` group), ``sweep``, ``plot`` and ``table``."""
+    """``eval pad`` and ``eval select`` (under the ``eval`` group), ``sweep``, ``plot`` and ``table``."""
     eval_group = cli.commands.get("eval")
     if isinstance(eval_group, click.Group):
         eval_group.add_command(pad_command, "pad")
+        eval_group.add_command(select_command, "select")
     elif eval_group is None:
         group = click.Group("eval", help="Evaluate a run.")
         group.add_command(pad_command, "pad")
+        group.add_command(select_command, "select")
         cli.add_command(group)
     else:  # an ``eval`` command that takes no subcommands
         cli.add_command(pad_command, "eval-pad")
+        cli.add_command(select_command, "eval-select")
     for command in (sweep_command, plot_command, table_command):
         cli.add_command(command)
