@@ -38,7 +38,7 @@ SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
 MAX_SEED = 2**32 - 1
 MAX_LR = 10.0
 NUMBER_RANGES = {
-    "lr": (lambda v: v > 0, lambda v: v <= MAX_LR, f"a number in (0, {MAX_LR:g}] (SGD diverges far below {MAX_LR:g})"),
+    "lr": (lambda v: v > 0, lambda v: v <= MAX_LR, f"a number in (0, {MAX_LR:g}]"),
     "momentum": (lambda v: v >= 0, lambda v: v < 1, "a number in [0, 1)"),
     "weight_decay": (lambda v: v >= 0, lambda v: True, "a finite number ≥ 0"),
     "seed": (lambda v: v >= 0, lambda v: v <= MAX_SEED, f"an integer in [0, {MAX_SEED}]"),

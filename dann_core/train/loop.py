@@ -311,11 +311,10 @@ class Trainer:
         _check_format(state, path)
         _check_data_source(state, self.explicit_data, self.run_dir)
         _load_matching(path, lambda: self.load_state(state))
+        files.sweep_temporaries(self.run_dir, RUN_FILES)  # a kill inside atomic_write left them
         self.finished = int(state["step"]) >= self.config.steps and read_summary(self.run_dir) is not None
-        if self.finished:
-            return
-        files.sweep_temporaries(self.run_dir, RUN_FILES)
-        self.log.truncate_after(int(state["step"]))
+        if not self.finished:
+            self.log.truncate_after(int(state["step"]))
 
     def run(self) -> dict[str, Any]:
         """Train up to ``config.steps``; returns the summary (also written to summary.json)."""

@@ -97,8 +97,10 @@ def _load(path: str | None) -> dict[str, np.ndarray]:
     try:
         with np.load(file, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except ValueError as exc:  # an array of Python objects: allow_pickle stays off
-        raise ValueError(f"npz dataset: '{file}' holds a non-numeric (pickled) array: {exc}") from None
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an array of Python objects: allow_pickle stays off
+            raise ValueError(f"npz dataset: '{file}' holds a non-numeric (pickled) array; save plain numeric arrays") from None
+        raise ValueError(f"{not_npz}: a member is not a valid .npy array ({str(exc).splitlines()[0]})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{not_npz}: it is truncated or corrupt ({reason})") from None
