@@ -515,3 +515,16 @@ def test_plugin_contract_violations_are_one_line_naming_the_plugin(tmp_path, mon
     out = tmp_path / "out"
     assert_one_line_error(cli("run", *STEPS, *args, "--out", str(out)), *fragments)
     assert not out.exists()
+
+
+def test_help_lists_commands_despite_broken_plugins(tmp_path, broken_site, monkeypatch):
+    monkeypatch.setenv("MARKER", str(tmp_path / "imported"))
+    monkeypatch.syspath_prepend(str(broken_site))
+    for distribution in BROKEN_PLUGINS:
+        monkeypatch.delitem(sys.modules, distribution.replace("-", "_") + "_plugin", raising=False)
+    result = cli("--help")
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "  run " in result.stdout and "  sweep " in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    # --help imports plugins and calls register_commands only; the component hooks run when a command needs them
+    assert sorted(line.split("'")[1] for line in warnings) == ["commands-raise", "exits", "raises"], result.stderr
