@@ -17,9 +17,31 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     files.atomic_write(path, lambda file: torch.save(obj, file))
 
 
+class CorruptCheckpointError(files.CorruptFileError):
+    """A checkpoint that is truncated, empty, not a torch file or not a dann checkpoint."""
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`atomic_save` (tensors and plain Python data only)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint written by :func:`atomic_save` (tensors and plain Python data only).
+
+    Raises :class:`CorruptCheckpointError` (one line naming the file) for anything else, and
+    FileNotFoundError when it is missing.
+    """
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise CorruptCheckpointError(f"{path} is empty (0 bytes); {CORRUPT_ADVICE}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception:  # RuntimeError, EOFError, UnpicklingError, OSError(EINVAL), ...: torch's texts mislead (weights_only=False)
+        raise CorruptCheckpointError(f"{path} is not a readable dann checkpoint (truncated or overwritten); {CORRUPT_ADVICE}") from None
+    if not isinstance(state, dict):
+        raise CorruptCheckpointError(f"{path} holds a {type(state).__name__}, not a dann checkpoint; {CORRUPT_ADVICE}")
+    return state
+
+
+CORRUPT_ADVICE = "restore it from a copy, or delete the run directory and train again"
 
 
 def rng_state() -> dict[str, Any]:

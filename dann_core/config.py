@@ -37,6 +37,17 @@ SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
 """Top-level keys that stand for a method option (``--lambda``, ``--gamma``)."""
 
 
+MAX_SEED = 2**32 - 1
+MAX_LR = 10.0
+NUMBER_RANGES = {
+    "lr": (lambda v: v > 0, lambda v: v <= MAX_LR, f"a number in (0, {MAX_LR:g}]"),
+    "momentum": (lambda v: v >= 0, lambda v: v < 1, "a number in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, lambda v: True, "a finite number ≥ 0"),
+    "seed": (lambda v: v >= 0, lambda v: v <= MAX_SEED, f"an integer in [0, {MAX_SEED}]"),
+}
+"""Numeric settings with a valid range: (lower check, upper check, the range in words)."""
+
+
 class ConfigError(ValueError):
     """A setting that does not exist or has a bad value; the message is one line naming it."""
 
@@ -88,10 +99,10 @@ class RunConfig:
         for name in ("steps", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "momentum", "weight_decay"):
+        for name, (low, high, text) in NUMBER_RANGES.items():
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
-                raise ConfigError(f"{name} must be a finite number {'> 0' if name == 'lr' else '≥ 0'}, got {value}")
+            if not (math.isfinite(value) and low(value) and high(value)):
+                raise ConfigError(f"{name} must be {text}, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as written to config.json (keys as in config files)."""

@@ -60,24 +60,49 @@ class MetricsLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as file:
-            file.write(json.dumps(record) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        try:
+            with self.path.open("a") as file:
+                file.write(json.dumps(record) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as exc:
+            raise files.name_file(exc, self.path) from None
 
     def read(self) -> list[dict[str, Any]]:
-        """Every complete record (a line torn by a kill mid-write is skipped)."""
+        """Every record. A last line without its newline (torn by a kill mid-write) is skipped; any
+        other line that is not a JSON object with an integer ``step`` raises
+        :class:`~dann_core.files.CorruptFileError` naming the file and line."""
         if not self.path.exists():
             return []
+        lines = self.path.read_bytes().split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline
         records = []
-        for line in self.path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+        for number, line in enumerate(lines, start=1):
+            record = _record(line)
+            if record is None:
+                raise files.CorruptFileError(
+                    f"{self.path} line {number} is not a metrics record (a JSON object with an integer step); "
+                    "delete that line or the run directory"
+                )
+            records.append(record)
+        if torn and _record(torn) is not None:
+            records.append(_record(torn))
         return records
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines logged after ``step`` (written by a run killed before its next checkpoint)."""
-        kept = [record for record in self.read() if record["step"] <= step]
-        files.write_text("".join(json.dumps(record) + "\n" for record in kept), self.path)
+        """Drop lines logged after ``step`` (written by a run killed before its next checkpoint).
+
+        The file is rewritten only when that changes it (a torn last line is dropped too)."""
+        kept = "".join(json.dumps(record) + "\n" for record in self.read() if record["step"] <= step)
+        if kept.encode() != (self.path.read_bytes() if self.path.exists() else b""):
+            files.write_text(kept, self.path)
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or type(record.get("step")) is not int:
+        return None
+    return record

@@ -47,13 +47,14 @@ def build_networks(
     it. The discriminator options are validated here, before training, even if the method never
     builds one. ``num_domains`` is 2 for source-vs-target, or the number of domains for K-way training.
     """
-    from .plugins import validate_options
+    from .plugins import ComponentError, validate_options
+    from .plugins.contracts import backbone_output_problem
 
     features = registry.build("backbone", backbone, backbone_options or {}, input_shape=tuple(data.input_shape))
-    for required in ("out_features", "default_head"):
-        if not hasattr(features, required):
-            raise TypeError(f"backbone '{backbone}' built a {type(features).__name__} without '{required}'")
     classifier = features.default_head(data.num_classes)
+    problem = backbone_output_problem(features, classifier, data.source_train.x[:2], data.num_classes)
+    if problem:
+        raise ComponentError(f"backbone '{backbone}' of {registry.origin('backbone', backbone)} {problem}")
     validate_options(registry.get("discriminator", discriminator), discriminator_options or {}, kind="discriminator")
 
     def make_discriminator(in_features: int, domains: int = num_domains) -> nn.Module:

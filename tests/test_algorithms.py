@@ -16,7 +16,7 @@ from dann_core import checkpoint
 from dann_core.algorithms import SOURCE, Algorithm, AlgorithmContext, OptimSettings
 from dann_core.cli import build_cli
 from dann_core.metrics import MetricsLog
-from dann_core.plugins import AUTOLOAD_ENV, get_plugin_manager, get_registry
+from dann_core.plugins import AUTOLOAD_ENV, ComponentError, get_plugin_manager, get_registry
 from dann_core.specs import ComponentSpec
 from dann_core.train import RunError, Trainer, fit, load_run, resume, train
 
@@ -108,8 +108,9 @@ def test_no_plugins_run_works_while_a_broken_third_party_plugin_is_installed(tmp
     result = runner.invoke(build_cli(), ["--no-plugins", "run", "--steps", "5", "--eval-every", "5", "--out", str(tmp_path / "r"), "--json"])
     assert result.exit_code == 0, result.output
     assert "dann_broken_mod" not in sys.modules  # never imported
-    broken = runner.invoke(build_cli(), ["run", "--steps", "5", "--out", str(tmp_path / "r2")])
-    assert broken.exit_code == 2 and "cannot load dann plugin" in broken.output and "dann-broken" in broken.output
+    warned = runner.invoke(build_cli(), ["run", "--steps", "5", "--eval-every", "5", "--out", str(tmp_path / "r2")])
+    assert warned.exit_code == 0, warned.output  # runs without it, after one warning line
+    assert warned.stderr.count("cannot load dann plugin") == 1 and "dann-broken" in warned.stderr
 
 
 def test_cdan_multilinear_map_exact_and_randomised():
@@ -177,9 +178,9 @@ def test_algorithm_contract_violations_name_the_plugin(tiny_config):
     pm = get_plugin_manager(autoload=False)
     pm.register(Plugin(), name="contract")
     registry = get_registry(pm)
-    with pytest.raises(TypeError, match=r"Confused.needs has unknown batch kinds \['target_unlabeled'\]"):
+    with pytest.raises(ComponentError, match=r"algorithm 'confused' of plugin 'contract' failed: TypeError: Confused.needs has unknown batch kinds \['target_unlabeled'\]"):
         fit(dataclasses.replace(tiny_config, method="confused", method_options={}), registry=registry)
-    with pytest.raises(TypeError, match="algorithm 'wrong' built a Linear, expected a dann_core.algorithms.Algorithm"):
+    with pytest.raises(ComponentError, match="algorithm 'wrong' of plugin 'contract' returned a Linear, expected a dann_core.algorithms.Algorithm"):
         fit(dataclasses.replace(tiny_config, method="wrong", method_options={}), registry=registry)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from dann_core.plugins import get_plugin_manager, get_registry
+from dann_core.plugins import ComponentError, get_plugin_manager, get_registry
 
 
 @pytest.fixture(scope="module")
@@ -97,5 +97,5 @@ def test_resnet_weights_errors(registry, tmp_path):
 def test_resnet_without_torchvision_names_the_install(registry, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)
     assert "resnet18" in registry.backbones
-    with pytest.raises(ImportError, match="^backbone 'resnet18' needs torchvision: pip install torchvision$"):
+    with pytest.raises(ComponentError, match="^backbone 'resnet18' of plugin 'backbones' .*needs torchvision: pip install torchvision$"):
         build(registry, "resnet18", (3, 32, 32))

@@ -62,10 +62,11 @@ def test_eval_pad(run_dir):
     result = invoke("eval", "pad", str(run_dir), "--max-samples", "50")
     assert result.exit_code == 0, result.output
     assert "raw inputs (before adaptation)" in result.output and "learned features" in result.output
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert 0.0 <= summary["pad"]["features"]["pad"] <= 2.0
+    written = json.loads((run_dir / "pad.json").read_text())
+    assert 0.0 <= written["features"]["pad"] <= 2.0
+    assert "pad" not in json.loads((run_dir / "summary.json").read_text())
     as_json = json.loads(invoke("eval", "pad", str(run_dir), "--max-samples", "50", "--json", "--no-write").output)
-    assert as_json["raw"] == summary["pad"]["raw"]  # deterministic
+    assert as_json["raw"] == written["raw"]  # deterministic
 
 
 def test_eval_default_subcommand_still_works(run_dir):

@@ -9,7 +9,7 @@ import torch
 
 from dann_core import ops
 from dann_core.model import DANNModel, build_networks
-from dann_core.plugins import InvalidOptionError, get_plugin_manager, get_registry
+from dann_core.plugins import ComponentError, InvalidOptionError, get_plugin_manager, get_registry
 from dann_core.specs import DomainData, Split
 
 
@@ -87,5 +87,5 @@ def test_backbone_without_a_head_is_named(registry, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
     pm = get_plugin_manager(autoload=False)
     pm.register(importlib.import_module("dann_testplugin_bad").HeadlessBackbone(), name="headless")
-    with pytest.raises(TypeError, match="backbone 'headless' built a Flatten without 'default_head'"):
+    with pytest.raises(ComponentError, match="backbone 'headless' of plugin 'headless' returned a Flatten without a default_head"):
         build_model(get_registry(pm), fake_data((2,)), "headless", "mlp", {}, {})

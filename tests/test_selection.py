@@ -125,7 +125,7 @@ def test_eval_select_reports_every_selector_with_its_regret(tmp_path, tiny_confi
 
 def test_sweep_by_a_selector_and_last_is_refused(tmp_path):
     args = ["sweep", "--grid", "lambda=0,schedule", "--steps", "10", "--set", "eval_every=5",
-            "--set", "dataset.n_per_class=20", "--set", "dataset.n_test_per_class=20", "--out", str(tmp_path / "s"), "--json"]
+            "--set", "batch_size=16", "--set", "dataset.n_per_class=20", "--set", "dataset.n_test_per_class=20", "--out", str(tmp_path / "s"), "--json"]
     result = CliRunner().invoke(build_cli(), [*args, "--select", "dev"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

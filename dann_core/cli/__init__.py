@@ -12,10 +12,12 @@ and :func:`user_errors` (the one exception → one-line error mapping).
 """
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from .. import __version__
-from .common import UserError, registry, user_errors
+from .common import UserError, registry, report_broken, user_errors
 
 
 class PluginGroup(click.Group):
@@ -26,17 +28,35 @@ class PluginGroup(click.Group):
         if root.meta.get("dann.commands_loaded") or not getattr(self, "load_plugins", True):
             return
         root.meta["dann.commands_loaded"] = True
+        from ..plugins import PluginWarning
+        from ..plugins.listing import call_each
         from .common import plugin_manager
 
-        plugin_manager(ctx).hook.register_commands(cli=self)
+        pm = plugin_manager(ctx)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PluginWarning)
+            for _ in call_each(pm, "register_commands", cli=self):  # a plugin whose hook raises is skipped
+                pass
 
     def get_command(self, ctx: click.Context, cmd_name: str):
         self._add_plugin_commands(ctx)  # also for built-in names: plugins add subcommands to them (eval pad)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if getattr(command, "lists_broken_plugins", False):
+            ctx.find_root().meta["dann.lists_broken"] = True
+        report_broken(ctx)
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands(ctx)
+        report_broken(ctx)
         return super().list_commands(ctx)
+
+
+def _no_plugins(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    # eager, so that "dann --no-plugins --help" lists commands without importing third-party plugins
+    if value:
+        ctx.find_root().meta["dann.no_plugins"] = True
+    return value
 
 
 def build_cli(load_plugins: bool = True) -> click.Group:
@@ -51,7 +71,7 @@ def build_cli(load_plugins: bool = True) -> click.Group:
     from .run import run_command
 
     @click.group("dann", cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.option("--no-plugins", is_flag=True, help="Load only dann's built-in plugins (no third-party ones).")
+    @click.option("--no-plugins", is_flag=True, is_eager=True, callback=_no_plugins, help="Load only dann's built-in plugins (no third-party ones).")
     @click.version_option(__version__, prog_name="dann", message="%(prog)s %(version)s")
     def cli(no_plugins: bool) -> None:
         """Domain-adversarial training (DANN) for PyTorch. Start with: dann run"""

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Iterator
 
 import click
@@ -22,18 +23,22 @@ class UserError(click.ClickException):
 def autoload(ctx: click.Context) -> bool | None:
     """False under ``dann --no-plugins``, else None (the plugin manager's own default)."""
     root = ctx.find_root()
-    return False if root.params.get("no_plugins") else None
+    return False if root.params.get("no_plugins") or root.meta.get("dann.no_plugins") else None
 
 
 def plugin_manager(ctx: click.Context):
-    """The plugin manager for this invocation (built once per command line, lazily)."""
+    """The plugin manager for this invocation (built once per command line, lazily).
+
+    Broken plugins are skipped; :func:`report_broken` tells the user about them once.
+    """
     root = ctx.find_root()
-    root.meta.setdefault("dann.autoload", autoload(ctx))
     if "dann.pm" not in root.meta:
-        from ..plugins import PluginLoadError, get_plugin_manager
+        from ..plugins import PluginLoadError, PluginWarning, get_plugin_manager
 
         try:
-            root.meta["dann.pm"] = get_plugin_manager(autoload=root.meta["dann.autoload"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PluginWarning)  # reported as one line each by report_broken
+                root.meta["dann.pm"] = get_plugin_manager(autoload=autoload(ctx))
         except PluginLoadError as exc:
             raise UserError(first_line(exc)) from None
     return root.meta["dann.pm"]
@@ -44,13 +49,29 @@ def registry(ctx: click.Context | None = None):
     ctx = ctx or click.get_current_context()
     root = ctx.find_root()
     if "dann.registry" not in root.meta:
-        from ..plugins import PluginLoadError, get_registry
+        from ..plugins import PluginLoadError, PluginWarning, get_registry
 
         try:
-            root.meta["dann.registry"] = get_registry(plugin_manager(ctx))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PluginWarning)
+                root.meta["dann.registry"] = get_registry(plugin_manager(ctx))
         except (PluginLoadError, ValueError) as exc:
             raise UserError(first_line(exc)) from None
+        report_broken(ctx)
     return root.meta["dann.registry"]
+
+
+def report_broken(ctx: click.Context) -> None:
+    """Warn once per broken plugin on stderr (one line each), unless the command lists them itself."""
+    root = ctx.find_root()
+    pm = root.meta.get("dann.pm")
+    if pm is None or root.meta.get("dann.lists_broken"):
+        return
+    reported = root.meta.setdefault("dann.reported_broken", set())
+    for name, broken in getattr(pm, "broken", {}).items():
+        if name not in reported:
+            reported.add(name)
+            click.echo(f"warning: {broken.describe()}", err=True)
 
 
 def first_line(exc: BaseException) -> str:
@@ -72,7 +93,16 @@ def user_errors() -> Iterator[None]:
         yield
     except click.ClickException:
         raise
-    except (ConfigError, PluginLoadError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, PluginLoadError, ValueError) as exc:
         raise UserError(first_line(exc)) from None
     except OSError as exc:
-        raise UserError(f"{exc.filename}: {exc.strerror}" if exc.filename else first_line(exc)) from None
+        raise UserError(describe_os_error(exc)) from None
+    except EOFError as exc:  # click would print a bare "Aborted!"
+        raise UserError(f"unexpected end of file: {first_line(exc)}") from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the file and the system's reason (``cannot write x/last.pt: No space left on device``)."""
+    if exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return first_line(exc)

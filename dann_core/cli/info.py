@@ -20,6 +20,8 @@ def info_command(as_json: bool) -> None:
 
     from .. import ops
 
+    with common.user_errors():
+        ops.dispatch.check_environment()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the missing-extension warning: the backend line says it
         devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]

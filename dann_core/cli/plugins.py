@@ -13,13 +13,16 @@ from . import common
 @click.option("--verbose", is_flag=True, help="Also list every component with its options.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool, verbose: bool) -> None:
-    """List the loaded plugins, their versions, hooks and what they provide."""
+    """List the loaded plugins, their versions, hooks and what they provide, and the broken ones with their error."""
     from ..plugins import format_listing, plugin_listing
 
-    pm = common.plugin_manager(ctx)
-    listing = plugin_listing(pm)
-    components = common.registry(ctx).describe()["components"] if verbose else None
+    registry = common.registry(ctx)  # calls every hook once, so a plugin whose hook fails is listed as broken
+    listing = plugin_listing(common.plugin_manager(ctx))
+    components = registry.describe()["components"] if verbose else None
     if as_json:
         click.echo(json.dumps({"plugins": listing, **({"components": components} if verbose else {})}, indent=2, default=str))
     else:
         click.echo(format_listing(listing, components))
+
+
+plugins_command.lists_broken_plugins = True  # it lists them itself: no warning lines before the listing

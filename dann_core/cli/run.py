@@ -130,7 +130,7 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     from pathlib import Path
 
     from .. import config as config_io
-    from ..train.loop import DivergedError, Trainer, default_run_dir, read_run_config
+    from ..train.loop import DivergedError, Trainer, default_run_dir, read_run_config, read_summary
 
     flags = _explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
@@ -154,10 +154,16 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
             trainer.restore()
         else:
             trainer.start()
+    if trainer.finished:
+        click.echo(f"{run_dir} already finished (step {cfg.steps} of {cfg.steps}); nothing was trained or rewritten", err=True)
+        _print_summary(read_summary(run_dir), as_json)
+        return
     try:
         summary = trainer.run()
     except DivergedError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # disk full, permissions: the atomic writes left the last complete checkpoint
+        raise common.UserError(f"{common.describe_os_error(exc)}; fix that, then continue with: dann run --resume {run_dir}") from None
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)
         sys.exit(130)

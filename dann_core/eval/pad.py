@@ -174,8 +174,7 @@ def run_pad(
         seed: seed of the subsampling and of the 50/50 split.
         baseline: another run directory (e.g. the source-only run of the same data) whose features
             are also measured, as the paper's "before adaptation" representation.
-        write: store the result as ``pad`` in ``run_dir/summary.json`` (when the run finished) and
-            always in ``run_dir/pad.json``.
+        write: store the result in ``run_dir/pad.json`` (summary.json is never changed).
 
     Returns:
         ``{"raw": {...}, "features": {...}, "baseline": {...} (optional), "checkpoint", "step", "split"}``,
@@ -212,10 +211,5 @@ def run_pad(
             **proxy_a_distance(extract_features(base.model, xs), extract_features(base.model, xt), seed=seed).to_dict(),
         }
     if write:
-        files.write_json(result, run_dir / "pad.json")
-        summary_path = run_dir / "summary.json"
-        if summary_path.exists():
-            summary = files.read_json(summary_path)
-            summary["pad"] = result
-            files.write_json(summary, summary_path)
+        files.write_json(result, run_dir / "pad.json")  # its own file: summary.json stays as training wrote it
     return result

@@ -1,7 +1,8 @@
 """Chooses, per call, between the compiled kernel (``torch.ops.dann``) and the reference.
 
 The choice is read from ``DANN_KERNELS`` once at import (``set_mode`` changes it later), so that code
-traced by ``torch.compile`` sees plain module state and never touches the environment.
+traced by ``torch.compile`` sees plain module state and never touches the environment. A bad value
+does not break the import: choosing a backend then raises ValueError naming the variable.
 """
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ def _load_extension() -> tuple[object | None, str]:
 _C, _missing_reason = _load_extension()
 _mode = "auto"
 _warned: set[str] = set()
+_env_error = ""
+
+
+def check_environment() -> None:
+    """Raise ValueError when ``DANN_KERNELS`` held a value that is not a mode."""
+    if _env_error:
+        raise ValueError(_env_error)
 
 
 def set_mode(mode: str) -> None:
@@ -58,6 +66,8 @@ def impl(name: str, like: torch.Tensor):
     """The function that runs op ``name`` for tensors on ``like``'s device under the current mode."""
     if _mode == "reference":
         return getattr(reference, name)
+    if _env_error:
+        raise ValueError(_env_error)
     missing = _kernel_missing(like.device.type)
     if not missing:
         return getattr(torch.ops.dann, name).default  # the overload itself: no per-call overload lookup
@@ -71,6 +81,7 @@ def impl(name: str, like: torch.Tensor):
 
 def backend(device: str | torch.device = "cpu") -> str:
     """'ext' or 'reference': what the ops run on for tensors on ``device`` under the current mode."""
+    check_environment()
     if _mode == "reference":
         return "reference"
     missing = _kernel_missing(torch.device(device).type)
@@ -86,4 +97,7 @@ def build_info() -> dict:
     return {"compiled": True, **_C.build_info()}
 
 
-set_mode(os.environ.get("DANN_KERNELS", "auto"))
+try:
+    set_mode(os.environ.get("DANN_KERNELS", "auto"))
+except ValueError:
+    _env_error = f"DANN_KERNELS={os.environ['DANN_KERNELS']!r} is not one of {', '.join(MODES)}; unset it or pick one"

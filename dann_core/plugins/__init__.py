@@ -9,11 +9,12 @@
 Errors are one line and name the culprit: :class:`PluginLoadError`, :class:`DuplicateComponentError`,
 :class:`UnknownComponentError`, :class:`InvalidOptionError`.
 """
-from .errors import DuplicateComponentError, InvalidOptionError, PluginLoadError, UnknownComponentError
+from .errors import ComponentError, DuplicateComponentError, InvalidOptionError, PluginLoadError, PluginWarning, UnknownComponentError
 from .listing import format_listing, plugin_listing
 from .manager import (
     AUTOLOAD_ENV,
     ENTRY_POINT_GROUP,
+    BrokenPlugin,
     FIRST_PARTY_DISTRIBUTION,
     DannPluginManager,
     PluginSource,
@@ -29,6 +30,9 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FIRST_PARTY_DISTRIBUTION",
     "KINDS",
+    "BrokenPlugin",
+    "ComponentError",
+    "PluginWarning",
     "DannPluginManager",
     "DuplicateComponentError",
     "InvalidOptionError",

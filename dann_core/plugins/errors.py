@@ -8,6 +8,14 @@ class PluginLoadError(RuntimeError):
     """A plugin failed to import, clashed with another plugin's name, or returned bad data."""
 
 
+class PluginWarning(UserWarning):
+    """A plugin was skipped because it is broken; the message names it and the error (one line)."""
+
+
+class ComponentError(ValueError):
+    """A plugin's factory failed or broke the contract (returned the wrong thing); names the plugin."""
+
+
 class DuplicateComponentError(ValueError):
     """Two plugins registered a component of the same kind under the same name."""
 

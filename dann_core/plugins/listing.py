@@ -11,10 +11,20 @@ _LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector"
 
 
 def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None, **kwargs: Any):
-    """(plugin name, result) for each implementation of ``hook_name`` (of plugin ``only`` if given)."""
+    """(plugin name, result) for each implementation of ``hook_name`` (of plugin ``only`` if given).
+
+    An implementation that raises (or calls sys.exit) marks its plugin broken and is skipped.
+    """
+    from .manager import describe_exception, mark_broken
+
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         if only is None or impl.plugin_name == only:
-            yield impl.plugin_name, impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            try:
+                result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except (Exception, SystemExit) as exc:
+                mark_broken(pm, impl.plugin_name, f"its {hook_name}() raised {describe_exception(exc)}")
+                continue
+            yield impl.plugin_name, result
 
 
 def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
@@ -25,6 +35,7 @@ def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     (``{"datasets": [...], "backbones": [...], "discriminators": [...], "algorithms": [...],
     "commands": [...]}``, only the non-empty kinds; commands are found by calling
     ``register_commands`` on a scratch ``dann`` group, subcommands of groups as ``group sub``).
+    A broken plugin (``pm.broken``) has empty hooks and provides, and ``error``: its one-line error.
     """
     sources = getattr(pm, "sources", {})
     rows = []
@@ -42,6 +53,9 @@ def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
                 "provides": _provides(pm, name, hooks),
             }
         )
+    rows = [row for row in rows if row["name"] not in getattr(pm, "broken", {})]  # broke while listing
+    for broken in getattr(pm, "broken", {}).values():
+        rows.append({"name": broken.name, "distribution": broken.distribution, "version": broken.version, "hooks": [], "provides": {}, "error": broken.error})
     return sorted(rows, key=lambda row: row["name"])
 
 
@@ -86,6 +100,9 @@ def format_listing(listing: list[dict[str, Any]], components: dict[str, list[dic
     for row in listing:
         origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered directly"
         lines.append(f"{row['name']} ({origin})")
+        if row.get("error"):
+            lines.append(f"  BROKEN, skipped: {row['error']}")
+            continue
         lines.append(f"  hooks: {', '.join(row['hooks']) or '(none)'}")
         for kind, names in row["provides"].items():
             lines.append(f"  {kind}: {', '.join(names) or '(none)'}")

@@ -4,12 +4,16 @@
 at module level). The ``dann`` distribution's own entry points (the built-in datasets, backbones,
 discriminators, algorithms, evaluation commands) always load; third-party ones load unless
 autoloading is off (``autoload=False``, ``DANN_DISABLE_PLUGIN_AUTOLOAD=1``, the CLI's ``--no-plugins``).
+A plugin that fails (raises or exits at import, clashes, implements an unknown hook, or whose hook
+raises or returns the wrong thing) is skipped and recorded in ``pm.broken`` with its one-line error
+(and a :class:`PluginWarning`): one broken plugin never takes the others down.
 Tests and notebooks register their own plugins on a manager with ``pm.register(module)`` and pass
 ``get_registry(pm)`` as ``registry=`` to the training and evaluation functions.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -17,7 +21,7 @@ from typing import Any
 import pluggy
 
 from .. import hookspecs
-from .errors import PluginLoadError, suggest
+from .errors import PluginLoadError, PluginWarning, suggest
 from .options import TRUE_WORDS
 
 PROJECT_NAME = "dann"
@@ -35,12 +39,46 @@ class PluginSource:
     entry_point: str
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A plugin that was skipped: its name, where it came from (None if registered by hand), why."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+    def describe(self) -> str:
+        origin = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"dann plugin '{self.name}'{origin} is broken and was skipped: {self.error}"
+
+
 class DannPluginManager(pluggy.PluginManager):
-    """A ``pluggy.PluginManager`` that also remembers each entry-point plugin's distribution."""
+    """A ``pluggy.PluginManager`` that also remembers each entry-point plugin's distribution, and
+    the plugins that broke (``broken``: name → :class:`BrokenPlugin`)."""
 
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
         self.sources: dict[str, PluginSource] = {}
+        self.broken: dict[str, BrokenPlugin] = {}
+
+    def mark_broken(self, name: str, error: str, source: PluginSource | None = None) -> None:
+        """Skip plugin ``name`` from now on (unregister it) and record ``error`` (one line)."""
+        source = source or self.sources.pop(name, None)
+        if self.get_plugin(name) is not None:
+            self.unregister(name=name)
+        if name in self.broken:
+            return
+        self.broken[name] = BrokenPlugin(name, source.distribution if source else None, source.version if source else None, error.splitlines()[0])
+        warnings.warn(self.broken[name].describe(), PluginWarning, stacklevel=2)
+
+
+def mark_broken(pm: pluggy.PluginManager, name: str, error: str) -> None:
+    """Record plugin ``name`` as broken on a :class:`DannPluginManager`; a plain pluggy manager raises instead."""
+    if isinstance(pm, DannPluginManager):
+        pm.mark_broken(name, error)
+    else:
+        raise PluginLoadError(f"dann plugin '{name}': {error}")
 
 
 def autoload_enabled(autoload: bool | None = None) -> bool:
@@ -54,8 +92,8 @@ def get_plugin_manager(autoload: bool | None = None) -> DannPluginManager:
     """A fresh plugin manager with the specs added and the ``dann`` entry points loaded.
 
     First-party entry points (distribution ``dann``) always load; third-party ones only when
-    :func:`autoload_enabled` (a disabled one is never imported). Raises :class:`PluginLoadError`
-    naming the distribution and entry point of a plugin that fails to import.
+    :func:`autoload_enabled` (a disabled one is never imported). A plugin that fails to import or
+    register is recorded in ``pm.broken`` (naming its distribution and entry point) and skipped.
     """
     pm = DannPluginManager()
     pm.add_hookspecs(hookspecs)
@@ -65,7 +103,8 @@ def get_plugin_manager(autoload: bool | None = None) -> DannPluginManager:
         if normalise(dist_name) != FIRST_PARTY_DISTRIBUTION and not load_third_party:
             continue
         _register_entry_point(pm, dist_name, dist.version, entry_point)
-    check_hook_names(pm)
+    for plugin_name, error in unknown_hooks(pm):
+        pm.mark_broken(plugin_name, error)
     return pm
 
 
@@ -75,17 +114,22 @@ def check_hook_names(pm: pluggy.PluginManager) -> None:
     ``get_plugin_manager`` runs it after loading entry points; call it again after registering
     plugins by hand. Implementations marked ``optionalhook=True`` are allowed.
     """
+    for plugin_name, error in unknown_hooks(pm):
+        raise PluginLoadError(f"dann plugin '{plugin_name}' {error}")
+
+
+def unknown_hooks(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
+    """(plugin name, error) for each implementation of a hook that has no spec."""
     callers = {name: caller for name, caller in vars(pm.hook).items() if isinstance(caller, pluggy.HookCaller)}
     known = sorted(name for name, caller in callers.items() if caller.has_spec())
+    found = []
     for name, caller in sorted(callers.items()):
         if caller.has_spec():
             continue
         for impl in caller.get_hookimpls():
             if not impl.optionalhook:
-                raise PluginLoadError(
-                    f"dann plugin '{impl.plugin_name}' implements unknown hook '{name}'; "
-                    f"{suggest(name, known)}hooks: {', '.join(known)}"
-                )
+                found.append((impl.plugin_name, f"implements unknown hook '{name}'; {suggest(name, known)}hooks: {', '.join(known)}"))
+    return found
 
 
 def _dann_entry_points() -> list:
@@ -109,21 +153,32 @@ def _dann_entry_points() -> list:
 
 def _register_entry_point(pm: DannPluginManager, dist_name: str, version: str, entry_point) -> None:
     where = f"entry point '{entry_point.name} = {entry_point.value}' of distribution '{dist_name}'"
+    source = PluginSource(dist_name, version, entry_point.value)
     existing = pm.sources.get(entry_point.name)
     if existing is not None:
-        raise PluginLoadError(
+        error = (
             f"dann plugin name '{entry_point.name}' is used by two distributions: "
             f"'{existing.distribution}' and '{dist_name}'; rename one entry point"
         )
+        pm.mark_broken(f"{entry_point.name} ({dist_name})", error, source)
+        return
     try:
         plugin = entry_point.load()
-    except Exception as exc:
-        raise PluginLoadError(f"cannot load dann plugin from {where}: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit at import must not end the host
+        pm.mark_broken(entry_point.name, f"cannot load dann plugin from {where}: {describe_exception(exc)}", source)
+        return
     try:
         pm.register(plugin, name=entry_point.name)
     except Exception as exc:
-        raise PluginLoadError(f"cannot register dann plugin from {where}: {exc}") from exc
-    pm.sources[entry_point.name] = PluginSource(dist_name, version, entry_point.value)
+        pm.mark_broken(entry_point.name, f"cannot register dann plugin from {where}: {describe_exception(exc)}", source)
+        return
+    pm.sources[entry_point.name] = source
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: first line of the message`` (``SystemExit: 3`` for sys.exit(3))."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def normalise(distribution_name: str) -> str:

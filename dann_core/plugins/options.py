@@ -7,6 +7,7 @@ mean true everywhere.
 from __future__ import annotations
 
 import keyword
+import math
 from typing import Any
 
 from .errors import InvalidOptionError, suggest
@@ -110,9 +111,12 @@ def _to_scalar(value: Any, kind: type, where: str) -> Any:
             if not number.is_integer():
                 raise ValueError
             return int(number)
-        return kind(value.strip() if isinstance(value, str) else value)
+        number = kind(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
         raise InvalidOptionError(f"{where} expects {_article(kind)}, got {value!r}") from None
+    if kind is float and not math.isfinite(number):
+        raise InvalidOptionError(f"{where} expects a finite float, got {value!r}")
+    return number
 
 
 def _to_sequence(value: Any, default: tuple | list, where: str) -> tuple | list:
@@ -143,7 +147,9 @@ def expected(default: Any) -> str:
     """What :func:`coerce_option` accepts for ``default``'s type, in words ("an int", "true or false")."""
     if isinstance(default, bool):
         return "true or false"
-    return _article(type(default)) if isinstance(default, (int, float)) else "a string"
+    if isinstance(default, float):
+        return "a finite float"
+    return _article(type(default)) if isinstance(default, int) else "a string"
 
 
 def _article(kind: type) -> str:

@@ -12,8 +12,10 @@ from typing import Any
 import pluggy
 
 from ..specs import ComponentSpec
-from .errors import DuplicateComponentError, InvalidOptionError, PluginLoadError, UnknownComponentError, suggest
+from . import contracts
+from .errors import ComponentError, DuplicateComponentError, InvalidOptionError, UnknownComponentError, suggest
 from .listing import call_each, plugin_listing
+from .manager import describe_exception, mark_broken
 from .options import as_parameters, validate_options
 
 KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector")
@@ -33,16 +35,20 @@ class Registry:
         self.provider: dict[tuple[str, str], str] = {}
         for kind in KINDS:
             setattr(self, f"{kind}s", self._collect(kind))
+        broken = set(getattr(pm, "broken", {}))  # a plugin found broken by a later hook loses its earlier components too
+        for (kind, name), plugin in list(self.provider.items()):
+            if plugin in broken:
+                del self.of_kind(kind)[name], self.provider[(kind, name)]
 
     def _collect(self, kind: str) -> dict[str, ComponentSpec]:
         specs: dict[str, ComponentSpec] = {}
-        for plugin_name, returned in call_each(self.pm, HOOK_OF_KIND[kind]):
+        hook = HOOK_OF_KIND[kind]
+        for plugin_name, returned in call_each(self.pm, hook):
+            wrong = _not_a_spec_list(returned)
+            if wrong:
+                mark_broken(self.pm, plugin_name, f"its {hook}() returned {wrong}, expected a list of dann_core.specs.ComponentSpec")
+                continue
             for spec in returned or []:
-                if not isinstance(spec, ComponentSpec):
-                    raise PluginLoadError(
-                        f"plugin '{plugin_name}' {HOOK_OF_KIND[kind]}() returned "
-                        f"{type(spec).__name__}, expected dann_core.specs.ComponentSpec"
-                    )
                 if spec.name in specs:
                     other = self.provider[(kind, spec.name)]
                     raise DuplicateComponentError(
@@ -63,20 +69,42 @@ class Registry:
         table = self.of_kind(kind)
         if name in table:
             return table[name]
-        raise UnknownComponentError(f"unknown {kind} '{name}'; {suggest(name, table)}choices: {_names(table)}")
+        broken = getattr(self.pm, "broken", {})
+        hint = "".join(f"; broken plugin '{b.name}' was skipped ({b.error})" for b in broken.values())
+        raise UnknownComponentError(f"unknown {kind} '{name}'; {suggest(name, table)}choices: {_names(table)}{hint}")
+
+    def origin(self, kind: str, name: str) -> str:
+        """``plugin 'x' (distribution version)`` of a registered component, for error messages."""
+        if (kind, name) not in self.provider:
+            return "no plugin (added to the registry by hand)"
+        source = self.provenance(kind, name)
+        where = f" ({source['distribution']} {source['version']})" if source["distribution"] else ""
+        return f"plugin '{source['plugin']}'{where}"
 
     def build(self, kind: str, name: str, options: dict[str, Any] | None = None, **context: Any) -> Any:
         """Validate and coerce ``options`` against the spec, then call ``spec.factory(**context, **options)``.
 
         Option names may use ``-`` for ``_``. String values are coerced to the type of the option's
         default (see :func:`~dann_core.plugins.coerce_option`); options not given keep the defaults.
+        What the factory returns is checked against the kind's contract (:mod:`.contracts`). A
+        factory's ValueError or OSError (its message about the user's input) passes through; any
+        other exception, or a wrong return value, is a :class:`ComponentError` naming the plugin.
         """
         spec = self.get(kind, name)
         coerced = as_parameters(validate_options(spec, options or {}, kind=kind))
         clash = sorted(set(coerced) & set(context))
         if clash:
             raise InvalidOptionError(f"{kind} '{name}' option '{clash[0]}' collides with a context argument the caller passes")
-        return spec.factory(**context, **coerced)
+        try:
+            built = spec.factory(**context, **coerced)
+        except (ValueError, OSError):
+            raise
+        except Exception as exc:
+            raise ComponentError(f"{kind} '{name}' of {self.origin(kind, name)} failed: {describe_exception(exc)}") from exc
+        problem = contracts.problem(kind, built)
+        if problem:
+            raise ComponentError(f"{kind} '{name}' of {self.origin(kind, name)} {problem}")
+        return built
 
     def provenance(self, kind: str, name: str) -> dict[str, Any]:
         """``{"name", "plugin", "distribution", "version"}`` of a registered component.
@@ -117,6 +145,16 @@ def get_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     from .manager import get_plugin_manager
 
     return Registry(pm if pm is not None else get_plugin_manager())
+
+
+def _not_a_spec_list(returned: Any) -> str | None:
+    """What is wrong with a ``register_*`` hook's return value (in words), or None."""
+    if returned is None:
+        return None
+    if not isinstance(returned, (list, tuple)):
+        return f"a {type(returned).__name__}"
+    bad = [item for item in returned if not isinstance(item, ComponentSpec)]
+    return f"a list holding a {type(bad[0]).__name__}" if bad else None
 
 
 def _names(table: dict[str, Any]) -> str:

@@ -74,16 +74,28 @@ class TrainedRun:
     algorithm: Algorithm | None = None
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; anything else as torch reads it."""
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:N`` (and ``mps`` where present)."""
+    name = str(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise RunError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+    except (RuntimeError, ValueError):
+        raise RunError(f"unknown device '{name}'; use {DEVICES}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RunError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RunError(f"device '{name}' does not exist: {torch.cuda.device_count()} CUDA device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise RunError(f"device '{name}' requested but MPS is not available; use {DEVICES}")
+    elif device.type != "cpu":
+        raise RunError(f"device '{name}' cannot train or evaluate (no data on {device.type} tensors); use {DEVICES}")
     return device
 
 
@@ -114,9 +126,7 @@ def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> 
     )
     optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay)
     context = AlgorithmContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
-    algorithm = registry.build("algorithm", cfg.method, cfg.method_options, context=context)
-    if not isinstance(algorithm, Algorithm):
-        raise TypeError(f"algorithm '{cfg.method}' built a {type(algorithm).__name__}, expected a dann_core.algorithms.Algorithm")
+    algorithm = registry.build("algorithm", cfg.method, cfg.method_options, context=context)  # its type is checked there
     _check_labels(cfg, data, algorithm)
     return data, algorithm
 
@@ -140,6 +150,9 @@ def check_installed(cfg: RunConfig, recorded: dict[str, Any], registry) -> None:
         if name in registry.of_kind(kind):
             continue
         source = (recorded.get("components") or {}).get(key) or {}
+        broken = [b for b in getattr(registry.pm, "broken", {}).values() if source.get("distribution") and b.distribution == source["distribution"]]
+        if broken:
+            raise RunError(f"{kind} '{name}' of this run came from {source['distribution']}, which is installed but broken: {broken[0].error}")
         if source.get("distribution"):
             raise RunError(
                 f"{kind} '{name}' of this run came from {source['distribution']} {source.get('version') or ''}".rstrip()
@@ -191,6 +204,7 @@ class Trainer:
         self.pool = CandidatePool(self._build_selectors(), cfg.select, cfg.keep_candidates, self.run_dir)
         self.last_eval: dict[str, Any] = {}
         self.seconds = 0.0
+        self.finished = False
 
     def _build_selectors(self) -> dict:
         """Every registered per-evaluation selector (their scores are logged) and the run's own."""
@@ -211,6 +225,9 @@ class Trainer:
         sizes = {SOURCE: len(self.data.source_train), TARGET: len(self.data.target_train), TARGET_LABELLED: len(self.data.target_train)}
         offsets = {SOURCE: 1, TARGET: 2, TARGET_LABELLED: 3}
         seed, batch = self.config.seed * 1_000_003, self.config.batch_size
+        largest = max(sizes[kind] for kind in self.algorithm.needs)
+        if batch > largest:
+            raise RunError(f"batch_size {batch} is larger than every split the run samples (the largest has {largest} rows); use at most {largest}")
         return {kind: BatchSampler(sizes[kind], batch, seed=seed + offsets[kind]) for kind in sorted(self.algorithm.needs)}
 
     # ------------------------------------------------------------------------------------ batches
@@ -317,25 +334,44 @@ class Trainer:
     # ------------------------------------------------------------------------------------ running
 
     def start(self) -> None:
-        """Create the run directory with config.json and a step-0 last.pt."""
+        """Create the run directory with config.json and a step-0 last.pt.
+
+        Only a missing or empty directory becomes a run directory: a user's files are never
+        overwritten or appended to. If writing fails, the files written so far are removed again.
+        """
         if self.run_dir is None:
             return
-        if (self.run_dir / "last.pt").exists():
-            raise RunError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} or pick another --out")
+        check_new_run_dir(self.run_dir)
+        created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        config_io.save(self.config, self.run_dir / "config.json", provenance(self.config, self.registry))
-        self.save("last.pt")
+        try:
+            config_io.save(self.config, self.run_dir / "config.json", provenance(self.config, self.registry))
+            self.save("last.pt")
+        except BaseException:
+            for name in RUN_FILES:
+                (self.run_dir / name).unlink(missing_ok=True)
+            files.sweep_temporaries(self.run_dir, RUN_FILES)
+            if created:
+                self.run_dir.rmdir()
+            raise
 
     def restore(self) -> None:
-        """Continue from ``run_dir/last.pt``: weights, optimiser, step, samplers, RNGs, best so far."""
+        """Continue from ``run_dir/last.pt``: weights, optimiser, step, samplers, RNGs, best so far.
+
+        Sets ``finished`` (and touches no file) when the run already reached its last step and
+        wrote summary.json; :meth:`run` must not be called then.
+        """
         path = self.run_dir / "last.pt"
         if not path.exists():
             raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
         state = ckpt.load(path, map_location=self.device)
         _check_format(state, path)
         _check_data_source(state, self.explicit_data, self.run_dir)
-        self.load_state(state)
-        self.log.truncate_after(int(state["step"]))
+        _load_matching(path, lambda: self.load_state(state))
+        files.sweep_temporaries(self.run_dir, RUN_FILES)  # a kill inside atomic_write left them
+        self.finished = int(state["step"]) >= self.config.steps and read_summary(self.run_dir) is not None
+        if not self.finished:
+            self.log.truncate_after(int(state["step"]))
 
     def run(self) -> dict[str, Any]:
         """Train up to ``config.steps``; returns the summary (also written to summary.json)."""
@@ -393,6 +429,31 @@ class Trainer:
             "seconds": round(self.seconds, 3),
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
+
+
+RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json")
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """RunError unless ``run_dir`` is missing or an empty directory (a new run never touches other files)."""
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir} is a file, not a directory; pick another --out")
+    if not any(run_dir.iterdir()):
+        return
+    if (run_dir / "last.pt").exists() and (run_dir / "config.json").exists():
+        raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
+    raise RunError(f"{run_dir} is not empty and holds no resumable run; a run needs a new or empty directory: pick another --out")
+
+
+def _load_matching(path: Path, load: Any) -> None:
+    """Run ``load()``; RunError naming ``path`` when its tensors do not fit the run's networks."""
+    try:
+        load()
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunError(f"{path} does not fit this run's config.json ({reason[:160]}); was config.json edited? restore it or retrain") from None
 
 
 def _check_data_source(state: dict[str, Any], explicit_data: bool, run_dir: Path) -> None:
@@ -457,13 +518,14 @@ def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = No
     """Continue the run in ``run_dir`` from its last.pt to ``config.steps``; returns the summary.
 
     The result equals that of the uninterrupted run: step counter, schedules, sampler positions and
-    RNG states all come from the checkpoint, and metrics.jsonl lines after it are dropped.
+    RNG states all come from the checkpoint, and metrics.jsonl lines after it are dropped. A run
+    that already finished is left untouched and its summary returned.
     """
     run_dir = Path(run_dir)
     cfg, registry = read_run_config(run_dir, registry)
     trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry)
     trainer.restore()
-    return trainer.run()
+    return read_summary(run_dir) if trainer.finished else trainer.run()
 
 
 def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True, registry=None) -> TrainedRun:
@@ -495,15 +557,23 @@ def load_run(
     cfg, registry = read_run_config(run_dir, registry)
     if not path.exists():
         raise RunError(f"{run_dir} has no {path.name} (a run writes best.pt at its first evaluation)")
+    device = resolve_device(device)
     state = ckpt.load(path, map_location=device)
     _check_format(state, path)
     _check_data_source(state, data is not None, run_dir)
     data, algorithm = build_components(cfg, data, registry)
-    algorithm.load_training_state(state, optimizer=False)
+    _load_matching(path, lambda: algorithm.load_training_state(state, optimizer=False))
     algorithm.to(device).eval()
-    summary_path = run_dir / "summary.json"
-    summary = files.read_json(summary_path) if summary_path.exists() else None
-    return TrainedRun(cfg, algorithm.model, data, int(state["step"]), summary, path, algorithm)
+    return TrainedRun(cfg, algorithm.model, data, int(state["step"]), read_summary(run_dir), path, algorithm)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary.json, or None when it is missing or unreadable (loading a run does not need it)."""
+    try:
+        summary = files.read_json(run_dir / "summary.json")
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def read_run_config(run_dir: Path, registry):
@@ -520,5 +590,7 @@ def read_run_config(run_dir: Path, registry):
 
 
 def _check_format(state: dict[str, Any], path: Path) -> None:
+    if "format" not in state:
+        raise RunError(f"{path} is not a dann run checkpoint (no format entry); restore the run's own {path.name} or retrain")
     if state.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{path} has checkpoint format {state.get('format')}, this dann reads format {CHECKPOINT_FORMAT}; retrain the run")

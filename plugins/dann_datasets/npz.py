@@ -15,6 +15,8 @@ target accuracy can be reported.
 """
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,9 @@ from ._common import generator, permutation_split, split
 REQUIRED_KEYS = ("xs", "ys", "xt")
 OPTIONAL_KEYS = ("yt", "xt_test", "yt_test", "xs_val", "ys_val", "ds")
 _PAIRS = (("xt_test", "yt_test"), ("xs_val", "ys_val"))
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+MAX_CLASSES = 100_000
+"""Labels are class indices 0..C-1; a larger C is a mislabelled file (C = 10⁹ would allocate a 60 GB head)."""
 
 
 def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_classes: int = 0) -> DomainData:
@@ -41,6 +46,8 @@ def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_
     x_shape = _check_inputs(arrays, path)
     labels = {key: _check_labels(arrays, key, x_key, path) for key, x_key in _label_keys(arrays)}
     source_domains = _check_labels(arrays, "ds", "xs", path) if "ds" in arrays else None
+    if not 0 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"npz dataset option num_classes must be 0 (infer) .. {MAX_CLASSES}, got {num_classes}")
     largest = max(int(values.max()) for values in labels.values() if values.size)
     num_classes = num_classes or largest + 1
     for key, values in labels.items():
@@ -76,13 +83,27 @@ def _load(path: str | None) -> dict[str, np.ndarray]:
             "npz dataset needs the option path=<file.npz> (keys: xs, ys, xt; optional yt, xt_test, yt_test, xs_val, ys_val)"
         )
     file = Path(str(path))
+    if file.is_dir():
+        raise ValueError(f"npz dataset: '{file}' is a directory; give the path of a .npz file")
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset: no such file '{file}'")
+    not_npz = f"npz dataset: '{file}' is not a .npz archive (numpy.savez / savez_compressed writes one)"
+    with file.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == b"\x93NUM":
+        raise ValueError(f"{not_npz}: it is a single .npy array; save the arrays with numpy.savez(path, xs=..., ys=..., xt=...)")
+    if magic not in ZIP_MAGIC:
+        raise ValueError(f"{not_npz}: it is {'empty' if not magic else 'some other kind of file'}")
     try:
         with np.load(file, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"npz dataset: cannot read '{file}' as a numpy .npz archive of plain arrays: {exc}") from None
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an array of Python objects: allow_pickle stays off
+            raise ValueError(f"npz dataset: '{file}' holds a non-numeric (pickled) array; save plain numeric arrays") from None
+        raise ValueError(f"{not_npz}: a member is not a valid .npy array ({str(exc).splitlines()[0]})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{not_npz}: it is truncated or corrupt ({reason})") from None
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
         raise ValueError(
@@ -139,4 +160,8 @@ def _check_labels(arrays: dict[str, np.ndarray], key: str, x_key: str, path) -> 
         )
     if values.size and values.min() < 0:
         raise ValueError(f"npz '{path}': key '{key}' has negative label {int(values.min())}; labels must be >= 0")
+    if values.size and values.max() >= MAX_CLASSES:  # before the int64 cast: uint64 ≥ 2⁶³ would wrap negative
+        raise ValueError(
+            f"npz '{path}': key '{key}' has label {int(values.max())}; labels are indices 0..C-1 with C ≤ {MAX_CLASSES}: renumber them"
+        )
     return values.astype(np.int64)

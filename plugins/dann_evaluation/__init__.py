@@ -46,7 +46,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 @click.option("--max-samples", type=click.IntRange(min=4), default=1000, show_default=True, help="Samples per domain (random subset).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subset and of the 50/50 split.")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False), help="Also measure this run's features (e.g. the source-only run).")
-@click.option("--no-write", is_flag=True, help="Do not store the result in RUN_DIR/summary.json and RUN_DIR/pad.json.")
+@click.option("--no-write", is_flag=True, help="Do not store the result in RUN_DIR/pad.json.")
 @json_option
 def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_write, as_json) -> None:
     """Proxy A-distance d_A = 2(1 - 2 err) of RUN_DIR: raw inputs vs learned features.
@@ -68,13 +68,7 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
     for name, r in rows:
         click.echo(f"  {name:<34} PAD {r['pad']:.3f}  (error {r['error']:.3f}, C={r['C']:g}, {r['n_source']}+{r['n_target']} samples, {r['dim']} dims)")
     if not no_write:
-        click.echo(f"written to {run_dir}/pad.json" + (" and summary.json" if _has_summary(run_dir) else " (no summary.json: the run has not finished)"))
-
-
-def _has_summary(run_dir) -> bool:
-    from pathlib import Path
-
-    return (Path(run_dir) / "summary.json").exists()
+        click.echo(f"written to {run_dir}/pad.json")
 
 
 # ---------------------------------------------------------------------------------------- select
