@@ -3,7 +3,7 @@
     python -m benchmarks.accuracy_table [--seeds 0,1,2] [--out runs/accuracy-table] [--only moons,digits-blend]
 
 Trains every method of METHODS for every seed on each dataset below (each run's best checkpoint
-chosen on source validation accuracy), prints the Markdown table and writes
+chosen by the run's selector, never with target labels), prints the Markdown table and writes
 benchmarks/accuracy_table.md and benchmarks/accuracy_table.csv. Finished runs under --out with the
 same config are reused, so an interrupted regeneration continues. Default runtime on 2 CPU cores:
 about two minutes for moons, 30-50 minutes for digits-blend (fifteen LeNet runs of 3000 steps).

@@ -94,7 +94,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     )
     click.echo(
         f"best.pt:   step {summary['best_step']}, source val acc {fmt(summary['best_source_val_acc'])}, "
-        f"target test acc {fmt(summary['target_test_acc'])} (reported only: selection uses source val)"
+        f"target test acc {fmt(summary['target_test_acc'])} (reported only: chosen by selector {summary['selector']}, "
+        "never with target labels)"
     )
     click.echo(
         f"last.pt:   step {final['step']}, source val acc {fmt(final['source_val_acc'])}, "
@@ -124,7 +125,7 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
 
     With no options it trains the paper's shallow DANN on two moons in a few seconds; a dataset
     brings its recommended recipe (dann run --dataset digits-blend trains the paper's LeNet). The run
-    directory gets config.json, metrics.jsonl, last.pt, best.pt (highest source-val accuracy) and
+    directory gets config.json, metrics.jsonl, last.pt, best.pt (chosen by --select) and
     summary.json; --resume DIR continues a killed run to the same result.
     """
     from pathlib import Path

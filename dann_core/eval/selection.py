@@ -119,11 +119,12 @@ REPORT_NOTE = ("target accuracy and regret are reported only: no selector reads 
                "target accuracy among all evaluated steps minus that of the chosen step")
 
 
-def select_report(run_dir, registry=None, device: str = "cpu") -> dict[str, Any]:
+def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str, dict] | None = None) -> dict[str, Any]:
     """Every selector's choice among a finished run's checkpoints, with its (reported-only) regret.
 
     A per-evaluation selector whose scores metrics.jsonl holds for every evaluation chooses among all
     evaluated steps; any other selector scores the kept candidates (``RUN_DIR/candidates``).
+    ``options`` maps selector names to options (default: the run's select_options for its own selector).
     """
     from pathlib import Path
 
@@ -145,7 +146,8 @@ def select_report(run_dir, registry=None, device: str = "cpu") -> dict[str, Any]
     data = SelectionData.of(run.data, run.config.seed)
     rows = []
     for name in registry.selectors:
-        selector = registry.build("selector", name, run.config.select_options if name == run.config.select else {})
+        chosen_options = (options or {}).get(name, run.config.select_options if name == run.config.select else {})
+        selector = registry.build("selector", name, chosen_options)
         logged = [(r["step"], (r.get("selectors") or {}).get(name)) for r in records]
         if selector.per_eval and all(name in (r.get("selectors") or {}) for r in records):
             pool, scored_on = logged, "every evaluation"

@@ -46,7 +46,7 @@ class DEV(Selector):
 
     higher_is_better = False
 
-    def __init__(self, max_samples: int = 2000, C: float = 1.0) -> None:
+    def __init__(self, max_samples: int = 1000, C: float = 1.0) -> None:
         if max_samples < 2:
             raise ValueError(f"dev selector: max_samples must be ≥ 2, got {max_samples}")
         if not C > 0:

@@ -15,7 +15,7 @@ class Entropy(Selector):
 
     higher_is_better = False
 
-    def __init__(self, max_samples: int = 2000) -> None:
+    def __init__(self, max_samples: int = 1000) -> None:
         if max_samples < 1:
             raise ValueError(f"entropy selector: max_samples must be ≥ 1, got {max_samples}")
         self.max_samples = max_samples
