@@ -329,6 +329,6 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
     assert pm.broken["typo"].error == (
         "implements unknown hook 'register_dataset'; did you mean 'register_datasets'? "
         "hooks: register_algorithms, register_backbones, register_commands, register_datasets, register_discriminators, "
-        "register_selectors"
+        "register_loggers, register_selectors"
     )
     assert "typo" not in dict(pm.list_name_plugin())
