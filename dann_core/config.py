@@ -7,10 +7,15 @@ one before::
     defaults  <  recommendations of the chosen components  <  --config FILE  <  --set key=value  <  explicit flags
 
 Keys are the field names. Component options live in the tables ``dataset_options``,
-``backbone_options``, ``discriminator_options`` and ``method_options``; ``--set dataset.angle=50``
-is short for ``--set dataset_options.angle=50`` (a ``[dataset]`` table in TOML works too), and the
-keys ``lambda`` and ``gamma`` are shortcuts for ``method.lambda`` and ``method.gamma``. Option names
-of components are checked when the component is built (they belong to the plugin), settings here at once.
+``backbone_options``, ``discriminator_options``, ``method_options`` and ``select_options``;
+``--set dataset.angle=50`` is short for ``--set dataset_options.angle=50``, and the keys ``lambda``
+and ``gamma`` are shortcuts for ``method.lambda`` and ``method.gamma``. A config file may instead
+give a component as a table: ``[dataset]`` with ``name = "moons"`` (the component; ``name`` is
+reserved there) and its options (``angle = 20``). Option names of components are checked when the
+config is resolved (they belong to the plugin), settings here at once. YAML (files and ``--set``)
+reads only true/false as booleans: yes/no/on/off stay text, so a string option keeps them as
+written and a boolean setting still accepts them. Path options of components (annotated
+``pathlib.Path``) are recorded as absolute paths, relative to the current directory.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -87,6 +93,7 @@ class RunConfig:
     backbone_options: dict = setting({}, "options of the backbone plugin (--set backbone.NAME=VALUE)")
     discriminator_options: dict = setting({}, "options of the discriminator plugin (--set discriminator.NAME=VALUE)")
     method_options: dict = setting({}, "options of the method (--set method.NAME=VALUE; --lambda, --gamma)")
+    log: str = setting("", "loggers besides metrics.jsonl (always on), comma-separated: csv, tensorboard, or a plugin's")
     select_options: dict = setting({}, "options of the selector (--set select.NAME=VALUE)")
 
     def __post_init__(self) -> None:
@@ -180,6 +187,11 @@ def apply_layer(values: dict[str, Any], updates: dict[str, Any], source: str) ->
         name, option = split_key(str(key), source)
         if option is not None:
             result[name][option] = value
+        elif name in COMPONENTS and isinstance(value, dict):  # a [dataset] table: name = ... and its options
+            table = dict(value)
+            if TABLE_NAME_KEY in table:
+                result[name] = coerce(FIELDS[name], table.pop(TABLE_NAME_KEY))
+            result[f"{name}_options"].update(table)
         elif name.endswith("_options"):
             if not isinstance(value, dict):
                 raise ConfigError(f"bad value {value!r} for '{name}' ({source}): expected a table of options")
@@ -189,13 +201,33 @@ def apply_layer(values: dict[str, Any], updates: dict[str, Any], source: str) ->
     return result
 
 
+TABLE_NAME_KEY = "name"
+"""In a component table (``[dataset]``), the key that names the component; every other key is an option."""
+
+
+class _Yaml12Booleans(yaml.SafeLoader):
+    """YAML where only true/false are booleans (as in YAML 1.2): yes/no/on/off/y/n stay strings."""
+
+
+_Yaml12Booleans.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Booleans.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML (config files, ``--set`` values) with only true/false as booleans."""
+    return yaml.load(text, Loader=_Yaml12Booleans)
+
+
 def parse_set(assignment: str) -> tuple[str, Any]:
     """``'dataset.angle=50'`` → ('dataset.angle', 50): the value is read as a YAML scalar."""
     key, eq, text = assignment.partition("=")
     if not eq or not key.strip():
         raise ConfigError(f"--set expects KEY=VALUE, got {assignment!r}")
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = yaml_load(text) if text.strip() else ""
     except yaml.YAMLError:
         value = text
     if isinstance(value, str):
@@ -218,7 +250,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
         if suffix == ".toml":
             data = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
+            data = yaml_load(text) or {}
         elif suffix == ".json":
             data = json.loads(text)
         else:
@@ -268,6 +300,7 @@ def resolve(
     cfg = RunConfig.from_dict(values)
     if registry is not None:
         check_components(cfg, registry)
+        absolute_paths(cfg, registry)
     cfg.recommended = recommended
     return cfg
 
@@ -282,6 +315,25 @@ def check_components(cfg: RunConfig, registry) -> None:
             validate_options(spec, getattr(cfg, f"{prefix}_options"), kind=kind)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    from .loggers import logger_names
+
+    for name in logger_names(cfg.log):
+        try:
+            registry.get("logger", name)
+        except ValueError as exc:
+            raise ConfigError(f"--log: {exc}") from None
+
+
+def absolute_paths(cfg: RunConfig, registry) -> None:
+    """Make every path option of the chosen components absolute, so the run works from any directory."""
+    from .plugins.options import absolute_path
+
+    for prefix, kind in COMPONENT_KINDS.items():
+        spec = registry.get(kind, getattr(cfg, prefix))
+        options = getattr(cfg, f"{prefix}_options")
+        for key, value in options.items():
+            if str(key).replace("-", "_") in spec.path_options:
+                options[key] = absolute_path(value)
 
 
 def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict[str, dict[str, Any]]:

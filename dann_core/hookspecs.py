@@ -21,6 +21,7 @@ Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes 
 - algorithm: ``factory(context: AlgorithmContext, **options) -> Algorithm`` (usually the
   :class:`~dann_core.algorithms.Algorithm` subclass itself).
 - selector: ``factory(**options) -> Selector`` (:mod:`dann_core.eval.selection`).
+- logger: ``factory(run_dir: pathlib.Path, **options) -> Logger`` (:mod:`dann_core.loggers`).
 
 Any spec may carry ``recommended`` settings (``ComponentSpec.from_factory(..., recommended={...})``),
 applied when the component is chosen, below --config, --set and explicit flags.
@@ -90,6 +91,18 @@ def register_selectors() -> list[ComponentSpec]:
     rates a checkpoint from source data and unlabelled target inputs only (``candidate.data`` holds
     no target label), with ``higher_is_better``, ``per_eval`` (cheap enough for every evaluation)
     and ``across_runs`` (comparable between runs, for ``dann sweep``).
+    """
+
+
+@hookspec
+def register_loggers() -> list[ComponentSpec]:
+    """Return the metric loggers this plugin provides (chosen with ``dann run --log NAME,NAME``).
+
+    ``factory(run_dir: pathlib.Path, **options)`` returns a :class:`dann_core.loggers.Logger`:
+    ``log(record)`` gets one dict per evaluation (step, the method's metrics, accuracies, the
+    selectors' scores under ``"selectors"``), ``resume(step)`` drops what was logged after ``step``
+    when a killed run continues, ``close()`` ends the run. The factory must not write anything
+    (the run directory is checked for being new after it is built).
     """
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,6 +27,7 @@ class ComponentSpec:
     description: str
     options: dict[str, Any] = field(default_factory=dict)
     recommended: dict[str, Any] = field(default_factory=dict)
+    path_options: frozenset[str] = frozenset()
 
     @classmethod
     def from_factory(
@@ -40,18 +42,31 @@ class ComponentSpec:
         Parameters without a default are the context arguments (seed, input_shape, ...). A
         parameter named after a Python keyword plus ``_`` is the option without it (``lambda_`` →
         ``lambda``). The description defaults to the first line of the factory's docstring.
+        A parameter annotated ``pathlib.Path`` (or ``Path | None``) is a path option: the factory
+        gets a ``Path``, and a resolved config records it as an absolute path.
         """
         from .plugins.options import option_name
 
-        options = {
-            option_name(param.name): param.default
+        parameters = [
+            param
             for param in inspect.signature(factory).parameters.values()
             if param.default is not inspect.Parameter.empty
             and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
-        }
+        ]
+        options = {option_name(param.name): param.default for param in parameters}
+        paths = frozenset(option_name(param.name) for param in parameters if _is_path_annotation(param.annotation))
         if description is None:
             description = (inspect.getdoc(factory) or name).splitlines()[0]
-        return cls(name=name, factory=factory, description=description, options=options, recommended=dict(recommended or {}))
+        return cls(name=name, factory=factory, description=description, options=options,
+                   recommended=dict(recommended or {}), path_options=paths)
+
+
+def _is_path_annotation(annotation: Any) -> bool:
+    """``Path``, ``Path | None``, ``Optional[Path]`` or their text (``from __future__ import annotations``)."""
+    if annotation is inspect.Parameter.empty:
+        return False
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return re.search(r"(?<![\w.])(pathlib\.)?Path\b", text.replace("<class 'pathlib.Path'>", "Path")) is not None
 
 
 @dataclass

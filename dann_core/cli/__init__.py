@@ -1,7 +1,8 @@
 """The ``dann`` command line: thin Click commands; torch and the plugins load only inside commands.
 
 Commands: ``run`` (train), ``eval`` (a group; ``dann eval RUN_DIR`` re-evaluates a checkpoint),
-``plugins`` (what is installed) and ``info`` (versions and kernel backends); the evaluation plugin
+``plugins`` (what is installed), ``info`` (versions and kernel backends) and ``new plugin`` (a
+plugin package to start from); the evaluation plugin
 adds ``eval pad``, ``sweep``, ``plot`` and ``table``. Plugins add commands with the
 ``register_commands(cli)`` hook; ``--no-plugins`` (or ``DANN_DISABLE_PLUGIN_AUTOLOAD=1``) keeps
 third-party plugins out of every command. User errors exit with code 2 and one line; a diverged
@@ -67,6 +68,7 @@ def build_cli(load_plugins: bool = True) -> click.Group:
     """
     from .eval import make_eval_group
     from .info import info_command
+    from .new import new_group
     from .plugins import plugins_command
     from .run import run_command
 
@@ -77,7 +79,7 @@ def build_cli(load_plugins: bool = True) -> click.Group:
         """Domain-adversarial training (DANN) for PyTorch. Start with: dann run"""
 
     cli.load_plugins = load_plugins
-    for command in (run_command, make_eval_group(), plugins_command, info_command):
+    for command in (run_command, make_eval_group(), plugins_command, info_command, new_group):
         cli.add_command(command)
     return cli
 

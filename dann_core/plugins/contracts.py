@@ -29,6 +29,8 @@ def problem(kind: str, built: Any) -> str | None:
 
         if not isinstance(built, Algorithm):
             return f"returned {_what(built)}, expected a dann_core.algorithms.Algorithm"
+    if kind == "logger" and not callable(getattr(built, "log", None)):
+        return f"returned {_what(built)} without a log(record) method, expected a dann_core.loggers.Logger"
     return None
 
 

@@ -7,7 +7,7 @@ import pluggy
 
 from ..specs import ComponentSpec
 
-_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector")
+_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
 
 
 def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None, **kwargs: Any):
@@ -76,22 +76,21 @@ def _provides(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str]) -> d
 
 
 def _commands_added_by(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
-    """Top-level commands the plugin adds, and subcommands it adds to the built-in groups."""
-    import click
-
+    """Every command the plugin adds, subcommands included (``group sub``), also under built-in groups."""
     from ..cli import build_cli
 
     scratch = build_cli(load_plugins=False)
-    before = {name: set(getattr(cmd, "commands", {})) for name, cmd in scratch.commands.items()}
+    before = set(_command_paths(scratch))
     for _ in call_each(pm, "register_commands", only=plugin_name, cli=scratch):
         pass
-    added = []
-    for name, command in scratch.commands.items():
-        if name not in before:
-            added.append(name)
-        elif isinstance(command, click.Group):
-            added += [f"{name} {sub}" for sub in sorted(set(command.commands) - before[name])]
-    return sorted(added)
+    return sorted(set(_command_paths(scratch)) - before)
+
+
+def _command_paths(group, prefix: str = ""):
+    """``name`` and ``name sub ...`` of every command under ``group``."""
+    for name, command in getattr(group, "commands", {}).items():
+        yield f"{prefix}{name}"
+        yield from _command_paths(command, f"{prefix}{name} ")
 
 
 def format_listing(listing: list[dict[str, Any]], components: dict[str, list[dict]] | None = None) -> str:

@@ -167,12 +167,35 @@ def _register_entry_point(pm: DannPluginManager, dist_name: str, version: str, e
     except (Exception, SystemExit) as exc:  # a plugin calling sys.exit at import must not end the host
         pm.mark_broken(entry_point.name, f"cannot load dann plugin from {where}: {describe_exception(exc)}", source)
         return
+    problem = api_version_problem(plugin)
+    if problem:
+        pm.mark_broken(entry_point.name, problem, source)
+        return
     try:
         pm.register(plugin, name=entry_point.name)
     except Exception as exc:
         pm.mark_broken(entry_point.name, f"cannot register dann plugin from {where}: {describe_exception(exc)}", source)
         return
     pm.sources[entry_point.name] = source
+
+
+API_ATTRIBUTE = "DANN_PLUGIN_API"
+
+
+def api_version_problem(plugin: Any) -> str | None:
+    """Why ``plugin`` cannot run on this dann (its ``DANN_PLUGIN_API`` has a newer major), or None."""
+    from .. import PLUGIN_API_VERSION, __version__
+
+    declared = getattr(plugin, API_ATTRIBUTE, None)
+    if declared is None:
+        return None
+    try:
+        major = int(str(declared).split(".")[0])
+    except ValueError:
+        return f"{API_ATTRIBUTE} = {declared!r} is not a version such as \"{PLUGIN_API_VERSION}\""
+    if major > int(PLUGIN_API_VERSION.split(".")[0]):
+        return f"it needs dann plugin API {declared}, this dann {__version__} provides {PLUGIN_API_VERSION}; upgrade dann"
+    return None
 
 
 def describe_exception(exc: BaseException) -> str:

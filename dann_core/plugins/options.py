@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 from .errors import InvalidOptionError, suggest
@@ -42,8 +44,27 @@ def validate_options(spec, options: dict[str, Any], *, kind: str = "component") 
             raise InvalidOptionError(
                 f"unknown option '{raw_key}' for {kind} '{spec.name}'; {suggest(key, spec.options)}valid options: {valid}"
             )
-        coerced[key] = coerce_option(value, spec.options[key], where=f"{kind} '{spec.name}' option '{key}'")
+        where = f"{kind} '{spec.name}' option '{key}'"
+        if key in getattr(spec, "path_options", ()):
+            coerced[key] = to_path(value, where)
+        else:
+            coerced[key] = coerce_option(value, spec.options[key], where=where)
     return coerced
+
+
+def to_path(value: Any, where: str) -> Path | None:
+    """A path option's value: a ``Path`` (``~`` expanded), or None for None, "" and none/null."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NONE_WORDS | {""}):
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value).expanduser()
+    raise InvalidOptionError(f"{where} expects a file or folder path, got {value!r}")
+
+
+def absolute_path(value: Any) -> Any:
+    """The text of ``value`` as an absolute path (relative to the current directory); None and "" unchanged."""
+    path = to_path(value, "path option")
+    return value if path is None else str(path.absolute())
 
 
 def as_parameters(options: dict[str, Any]) -> dict[str, Any]:

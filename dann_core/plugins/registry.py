@@ -18,15 +18,15 @@ from .listing import call_each, plugin_listing
 from .manager import describe_exception, mark_broken
 from .options import as_parameters, validate_options
 
-KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector")
+KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
 """Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them."""
 HOOK_OF_KIND = {kind: f"register_{kind}s" for kind in KINDS}
 
 
 class Registry:
-    """Every dataset, backbone, discriminator, algorithm and selector the plugins of one manager register.
+    """Every dataset, backbone, discriminator, algorithm, selector and logger the plugins of one manager register.
 
-    ``datasets``, ``backbones``, ``discriminators``, ``algorithms`` and ``selectors`` map names to
+    ``datasets``, ``backbones``, ``discriminators``, ``algorithms``, ``selectors`` and ``loggers`` map names to
     :class:`ComponentSpec`; ``provider[(kind, name)]`` is the name of the plugin that registered it.
     """
 

@@ -35,7 +35,8 @@ from .. import ops
 from .. import config as config_io
 from .. import files
 from ..config import COMPONENT_KINDS, RunConfig
-from ..metrics import MetricsLog, RunningMeans, accuracy
+from ..loggers import build_loggers
+from ..metrics import RunningMeans, accuracy
 from ..specs import DomainData
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
 from ..eval.selection import Candidate, SelectionData
@@ -196,7 +197,7 @@ class Trainer:
         self.algorithm = algorithm.to(self.device)
         self.samplers = self._make_samplers()
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
+        self.loggers = build_loggers(cfg.log, self.run_dir, self.registry) if self.run_dir else []
         self.quiet = quiet
         self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
         self.best_state: dict[str, Any] | None = None
@@ -296,8 +297,8 @@ class Trainer:
         selector_scores = self.pool.score(self.candidate(step))
         record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
         self.last_eval = record
-        if self.log is not None:
-            self.log.append(record)
+        for logger in self.loggers:
+            logger.log(record)
         self.pool.add(step, selector_scores, scores, self.candidate_state)
         if self.config.select in self.pool.per_eval and self.pool.best_logged(self.config.select) == step:
             self._set_best(step, selector_scores[self.config.select], self.candidate_state)
@@ -371,7 +372,8 @@ class Trainer:
         files.sweep_temporaries(self.run_dir, RUN_FILES)  # a kill inside atomic_write left them
         self.finished = int(state["step"]) >= self.config.steps and read_summary(self.run_dir) is not None
         if not self.finished:
-            self.log.truncate_after(int(state["step"]))
+            for logger in self.loggers:
+                logger.resume(int(state["step"]))
 
     def run(self) -> dict[str, Any]:
         """Train up to ``config.steps``; returns the summary (also written to summary.json)."""
@@ -400,6 +402,8 @@ class Trainer:
         summary = self.summary()
         if self.run_dir is not None:
             files.write_json(summary, self.run_dir / "summary.json")
+        for logger in self.loggers:
+            logger.close()
         return summary
 
     def _diverged_message(self, exc: NonFiniteLossError) -> str:

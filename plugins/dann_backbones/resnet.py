@@ -7,6 +7,7 @@ are ignored); features are the pooled ``fc.in_features`` (512 or 2048).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -73,7 +74,7 @@ def _load_local_weights(arch: str, net: nn.Module, path: str) -> None:
         raise ValueError(f"{mismatch}: {problem}")
 
 
-def make_resnet18(input_shape: tuple[int, ...], weights: str | None = None) -> ResNetBackbone:
+def make_resnet18(input_shape: tuple[int, ...], weights: Path | None = None) -> ResNetBackbone:
     """torchvision ResNet-18 features (512), random init; needs torchvision.
 
     Options:
@@ -82,7 +83,7 @@ def make_resnet18(input_shape: tuple[int, ...], weights: str | None = None) -> R
     return build_resnet("resnet18", tuple(input_shape), weights)
 
 
-def make_resnet50(input_shape: tuple[int, ...], weights: str | None = None) -> ResNetBackbone:
+def make_resnet50(input_shape: tuple[int, ...], weights: Path | None = None) -> ResNetBackbone:
     """torchvision ResNet-50 features (2048), random init; needs torchvision.
 
     Options:

@@ -21,9 +21,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 def make_image_folder(
     seed: int,
-    source: str | None = None,
-    target: str | None = None,
-    target_test: str | None = None,
+    source: Path | None = None,
+    target: Path | None = None,
+    target_test: Path | None = None,
     size: int = 128,
     val_fraction: float = 0.1,
     standardize: str = "source",

@@ -33,7 +33,7 @@ _MAGIC = {3: 0x00000803, 1: 0x00000801}
 
 
 def make_mnist(
-    seed: int, root: str | None = None, n_train: int = 0, n_val: int = 5000, standardize: str = "source"
+    seed: int, root: Path | None = None, n_train: int = 0, n_val: int = 5000, standardize: str = "source"
 ) -> DomainData:
     """MNIST → MNIST from idx files (no shift; a sanity check), 3×28×28.
 
@@ -58,8 +58,8 @@ def make_mnist(
 
 def make_mnist_m(
     seed: int,
-    root: str | None = None,
-    backgrounds: str | None = None,
+    root: Path | None = None,
+    backgrounds: Path | None = None,
     photo_intensity: float | None = None,
     n_train: int = 0,
     n_val: int = 5000,

@@ -34,7 +34,7 @@ MAX_CLASSES = 100_000
 """Labels are class indices 0..C-1; a larger C is a mislabelled file (C = 10⁹ would allocate a 60 GB head)."""
 
 
-def make_npz(seed: int, path: str | None = None, val_fraction: float = 0.1, num_classes: int = 0) -> DomainData:
+def make_npz(seed: int, path: Path | None = None, val_fraction: float = 0.1, num_classes: int = 0) -> DomainData:
     """Your arrays from a .npz file: required xs, ys, xt; optional yt, xt_test+yt_test, xs_val+ys_val, ds.
 
     Options:

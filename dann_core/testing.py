@@ -1,0 +1,310 @@
+"""Fixtures and one-line contract checks for dann plugin authors; a pytest plugin (entry point ``pytest11``).
+
+Installed with dann, so a plugin package's tests need no conftest::
+
+    from dann_core.testing import check_dataset, registry_with
+    import my_plugin
+
+    def test_my_dataset():
+        check_dataset("my-data", registry=registry_with(my_plugin))
+
+Each ``check_*`` builds the component through the registry (as a run does), validates what the
+factory returns, trains a tiny run with it for a few steps on the CPU and returns what it built. A
+broken contract raises :class:`ContractError` (an AssertionError) with one line naming the component.
+
+Fixtures: ``dann_tiny_config`` (a fresh tiny :class:`~dann_core.config.RunConfig` on moons),
+``dann_registry`` (``dann_registry(module, ...)``: a registry of the installed first-party plugins
+plus modules registered by hand) and ``dann_cli`` (``dann_cli("run", "--dataset", "x", plugins=[module])``:
+runs the ``dann`` command line in-process and returns click's Result).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pytest
+
+TINY_SETTINGS: dict[str, Any] = {
+    "steps": 20,
+    "eval_every": 5,
+    "batch_size": 16,
+    "lr": 0.3,
+    "method_options": {"lambda": "schedule"},
+    "dataset_options": {"n_per_class": 30, "n_test_per_class": 40},
+    "kernels": "reference",
+}
+"""Settings of a moons run that trains in well under a second (4 evaluations of 5 steps)."""
+
+CHECK_STEPS = 4
+"""Steps each contract check trains for (two evaluations)."""
+
+
+class ContractError(AssertionError):
+    """A component breaks its kind's contract; the message is one line naming it."""
+
+
+def tiny_config(**changes: Any):
+    """A fresh tiny moons :class:`~dann_core.config.RunConfig` with ``changes`` applied."""
+    from .config import RunConfig
+
+    return dataclasses.replace(RunConfig(**TINY_SETTINGS), **changes)
+
+
+def registry_with(*modules: Any, autoload: bool = False):
+    """A registry of dann's built-in plugins (and the installed ones when ``autoload``) plus ``modules``
+    registered by hand, as a plugin's tests see it before the package is installed."""
+    from .plugins import check_hook_names, get_plugin_manager, get_registry
+
+    pm = get_plugin_manager(autoload=autoload)
+    for module in modules:
+        if pm.get_plugin(_plugin_name(module)) is None and not pm.is_registered(module):
+            pm.register(module, name=_plugin_name(module))
+    check_hook_names(pm)
+    return get_registry(pm)
+
+
+def _plugin_name(module: Any) -> str:
+    return getattr(module, "__name__", None) or type(module).__name__
+
+
+# ------------------------------------------------------------------------------ contract checks
+
+
+def check_dataset(name: str, options: dict | None = None, registry=None, seed: int = 0):
+    """Build dataset ``name`` twice (same seed: same tensors), check its splits, train on it; returns it."""
+    from .specs import DomainData
+
+    registry = _registry(registry)
+    data = _build(registry, "dataset", name, options, seed=seed)
+    where = f"dataset '{name}'"
+    _require(data.num_classes >= 2, f"{where} has num_classes={data.num_classes}, expected at least 2")
+    for split_name in ("source_train", "source_val", "target_train", "target_test"):
+        split = getattr(data, split_name)
+        _check_split(f"{where} {split_name}", split, data, labelled=split_name != "target_train")
+    _require(len(data.source_train) > 0 and len(data.target_train) > 0, f"{where} has an empty source_train or target_train")
+    again = _build(registry, "dataset", name, options, seed=seed)
+    for split_name in ("source_train", "target_train"):
+        a, b = getattr(data, split_name), getattr(again, split_name)
+        _require(a.x.shape == b.x.shape and bool((a.x == b.x).all()), f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
+    _train(registry, where, dataset=name, dataset_options=dict(options or {}))
+    assert isinstance(data, DomainData)
+    return data
+
+
+def check_backbone(name: str, options: dict | None = None, registry=None, dataset: str = "moons", dataset_options: dict | None = None):
+    """Build backbone ``name`` for ``dataset``'s inputs, check its features and default head, train it."""
+    from .plugins.contracts import backbone_output_problem
+
+    registry = _registry(registry)
+    data_options = _dataset_options(dataset, dataset_options)
+    data = _build(registry, "dataset", dataset, data_options, seed=0)
+    backbone = _build(registry, "backbone", name, options, input_shape=tuple(data.input_shape))
+    head = backbone.default_head(data.num_classes)
+    problem = backbone_output_problem(backbone, head, data.source_train.x[:2], data.num_classes)
+    _require(problem is None, f"backbone '{name}' {problem}")
+    _train(registry, f"backbone '{name}'", backbone=name, backbone_options=dict(options or {}), dataset=dataset, dataset_options=data_options)
+    return backbone
+
+
+def check_discriminator(name: str, options: dict | None = None, registry=None, in_features: int = 16):
+    """Build discriminator ``name`` for 2 and 3 domains, check its logits' shapes, train dann with it."""
+    import torch
+
+    registry = _registry(registry)
+    built = None
+    for domains, width in ((2, 1), (3, 3)):
+        built = _build(registry, "discriminator", name, options, in_features=in_features, num_domains=domains)
+        logits = built(torch.randn(5, in_features))
+        _require(
+            isinstance(logits, torch.Tensor) and tuple(logits.shape) == (5, width),
+            f"discriminator '{name}' with num_domains={domains} maps (5, {in_features}) features to "
+            f"{tuple(getattr(logits, 'shape', ())) or type(logits).__name__}, expected (5, {width})",
+        )
+    _train(registry, f"discriminator '{name}'", discriminator=name, discriminator_options=dict(options or {}), method="dann")
+    return built
+
+
+def check_algorithm(name: str, options: dict | None = None, registry=None, **settings: Any):
+    """Train method ``name`` twice with one seed (the metrics must be finite and identical); returns the summary."""
+    registry = _registry(registry)
+    where = f"algorithm '{name}'"
+    first = _train(registry, where, method=name, method_options=dict(options or {}), **settings)
+    second = _train(registry, where, method=name, method_options=dict(options or {}), **settings)
+    _require(first["records"] == second["records"], f"{where} logged different metrics in two runs with one seed; use the run's seeded RNGs only")
+    return first["summary"]
+
+
+def check_selector(name: str, options: dict | None = None, registry=None):
+    """Build selector ``name``, check its flags, score a tiny trained checkpoint (None or a finite number)."""
+    from .eval.selection import Candidate, SelectionData
+    from .train import fit
+
+    registry = _registry(registry)
+    where = f"selector '{name}'"
+    selector = _build(registry, "selector", name, options)
+    for flag in ("higher_is_better", "per_eval", "across_runs"):
+        _require(isinstance(getattr(selector, flag, None), bool), f"{where} has {flag}={getattr(selector, flag, None)!r}, expected True or False")
+    cfg = tiny_config(steps=CHECK_STEPS, eval_every=CHECK_STEPS)
+    run = _guard(where, lambda: fit(cfg, registry=registry))
+    candidate = Candidate(run.step, run.algorithm, SelectionData.of(run.data, cfg.seed), "cpu", cfg, registry)
+    score = _guard(where, lambda: selector.score(candidate))
+    _require(score is None or (isinstance(score, (int, float)) and math.isfinite(float(score))), f"{where} scored {score!r}, expected None or a finite number")
+    return selector
+
+
+def check_logger(name: str, options: dict | None = None, registry=None):
+    """Build logger ``name`` in a scratch run directory, log, resume and close it, then train with ``--log name``."""
+    from .train import train
+
+    registry = _registry(registry)
+    where = f"logger '{name}'"
+    with _scratch_dir() as tmp:
+        run_dir = Path(tmp) / "direct"
+        run_dir.mkdir()
+        logger = _build(registry, "logger", name, options, run_dir=run_dir)
+        _require(not any(run_dir.iterdir()), f"{where} wrote files when it was built; write at the first log(record)")
+        for step in (1, 2):
+            _guard(where, lambda: logger.log({"step": step, "label_loss": 0.5, "source_val_acc": 0.75, "selectors": {"last": float(step)}}))
+        for method in ("resume", "close"):
+            if callable(getattr(logger, method, None)):
+                _guard(where, lambda: getattr(logger, method)(*([1] if method == "resume" else [])))
+        cfg = tiny_config(steps=CHECK_STEPS, eval_every=2, log=name)
+        _guard(where, lambda: train(cfg, Path(tmp) / "run", registry=registry))
+    return logger
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def _registry(registry):
+    from .plugins import get_registry
+
+    return registry if registry is not None else get_registry()
+
+
+def _build(registry, kind: str, name: str, options: dict | None, **context: Any):
+    try:
+        return registry.build(kind, name, dict(options or {}), **context)
+    except Exception as exc:
+        raise ContractError(f"{kind} '{name}' could not be built: {_first_line(exc)}") from exc
+
+
+def _check_split(where: str, split, data, labelled: bool) -> None:
+    import torch
+
+    _require(isinstance(split.x, torch.Tensor) and split.x.is_floating_point(), f"{where}.x is {type(split.x).__name__}, expected a float tensor")
+    _require(tuple(split.x.shape[1:]) == tuple(data.input_shape), f"{where}.x has rows of shape {tuple(split.x.shape[1:])}, but input_shape is {tuple(data.input_shape)}")
+    if split.y is None:
+        _require(not labelled or len(split) == 0, f"{where} has no labels (y is None)")
+        return
+    _require(split.y.dtype == torch.int64 and split.y.shape == (len(split),), f"{where}.y is {split.y.dtype} of shape {tuple(split.y.shape)}, expected int64 of shape ({len(split)},)")
+    if len(split):
+        low, high = int(split.y.min()), int(split.y.max())
+        _require(0 <= low and high < data.num_classes, f"{where}.y holds labels {low}..{high}, expected 0..{data.num_classes - 1}")
+
+
+def _dataset_options(dataset: str, options: dict | None) -> dict:
+    if options is not None:
+        return dict(options)
+    return dict(TINY_SETTINGS["dataset_options"]) if dataset == "moons" else {}
+
+
+def _train(registry, where: str, **settings: Any) -> dict[str, Any]:
+    """A CHECK_STEPS-step run with the component's recommendations, in a scratch directory: its summary and records."""
+    from . import config
+    from .metrics import MetricsLog
+    from .train import train
+
+    flags = {"steps": CHECK_STEPS, "eval_every": CHECK_STEPS // 2, "batch_size": 8, "kernels": "reference", "device": "cpu", "threads": 1}
+    if settings.get("dataset", "moons") == "moons" and "dataset_options" not in settings:
+        settings["dataset_options"] = dict(TINY_SETTINGS["dataset_options"])
+    tables = {key: settings.pop(key) for key in list(settings) if key.endswith("_options")}
+    try:
+        cfg = config.resolve(flags={**flags, **settings}, registry=registry)
+        cfg = dataclasses.replace(cfg, **{key: {**getattr(cfg, key), **value} for key, value in tables.items()})
+    except ValueError as exc:
+        raise ContractError(f"{where}: {_first_line(exc)}") from exc
+    with _scratch_dir() as tmp:
+        summary = _guard(where, lambda: train(cfg, Path(tmp) / "run", registry=registry))
+        records = MetricsLog(Path(tmp) / "run" / "metrics.jsonl").read()
+    _require(len(records) == 2, f"{where}: a {CHECK_STEPS}-step run logged {len(records)} evaluations, expected 2")
+    for record in records:
+        bad = {key: value for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)}
+        _require(not bad, f"{where}: step {record['step']} logged non-finite metrics {bad}")
+    return {"summary": {k: v for k, v in summary.items() if k not in ("seconds", "run_dir")}, "records": records}
+
+
+def _guard(where: str, call):
+    try:
+        return call()
+    except ContractError:
+        raise
+    except Exception as exc:
+        raise ContractError(f"{where} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ContractError(message)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+@contextlib.contextmanager
+def _scratch_dir() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="dann-check-") as tmp:
+        yield tmp
+
+
+# -------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def dann_tiny_config():
+    """A fresh tiny moons RunConfig (change its fields freely, or use ``dataclasses.replace``)."""
+    return tiny_config()
+
+
+@pytest.fixture
+def dann_registry():
+    """``dann_registry(module, ...)``: the built-in plugins plus ``module`` registered by hand."""
+    return registry_with
+
+
+@pytest.fixture
+def dann_cli(monkeypatch):
+    """``dann_cli("run", "--steps", "4", plugins=[module])``: click's Result of the ``dann`` command line.
+
+    ``plugins`` are registered by hand on the command line's plugin manager (besides the installed
+    ones); the exception of a crash is re-raised rather than hidden in the Result.
+    """
+    from click.testing import CliRunner
+
+    from . import plugins as plugins_module
+    from .cli import build_cli
+
+    def invoke(*args: str, plugins: Iterable[Any] = (), catch_exceptions: bool = False):
+        plugins = list(plugins)
+        if plugins:
+            original = plugins_module.get_plugin_manager
+
+            def with_plugins(autoload=None):
+                pm = original(autoload=autoload)
+                for module in plugins:
+                    pm.register(module, name=_plugin_name(module))
+                return pm
+
+            monkeypatch.setattr(plugins_module, "get_plugin_manager", with_plugins)
+        try:
+            return CliRunner().invoke(build_cli(), [str(arg) for arg in args], catch_exceptions=catch_exceptions)
+        finally:
+            if plugins:
+                monkeypatch.setattr(plugins_module, "get_plugin_manager", original)
+
+    return invoke
