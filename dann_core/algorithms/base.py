@@ -4,14 +4,16 @@ A method subclasses :class:`Algorithm`, declares the batches it needs each step 
 its options as keyword arguments of ``__init__`` after ``context`` (declared once: the registry reads
 them from the signature) and implements :meth:`Algorithm.objective`. The base owns what every
 method shares: the SGD optimiser over all of the algorithm's parameters, the paper's learning-rate
-annealing, the step counter (a buffer, so schedules resume exactly), the non-finite-loss guard,
-prediction and the checkpoint state (the module's ``state_dict``: weights and buffers of everything
+annealing, the step counter (a buffer, so schedules resume exactly), the non-finite-loss guard
+(on the device: no host read per step, see :meth:`Algorithm.update`), prediction and the checkpoint state (the module's ``state_dict``: weights and buffers of everything
 the method added, plus ``get_extra_state`` if it defines one).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
+
+import math
 
 import torch
 from torch import nn
@@ -102,13 +104,21 @@ class Algorithm(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.steps_done = 0  # host copy of ``step``: reading the buffer would sync with a GPU
         self._optimizer: torch.optim.Optimizer | None = None
+        self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss (-1: none), on the device
+        self._bad_values: torch.Tensor | None = None  # [loss, *loss metrics] at that step
+        self._loss_names: list[str] = []
+        self._momentum_primed = False
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
-        """SGD over every parameter of the algorithm, created once the subclass has built its modules."""
+        """SGD over every parameter of the algorithm, created once the subclass has built its modules.
+
+        Fused where torch has a fused SGD for the parameters' device (CPU, CUDA): its ``found_inf``
+        argument skips a step on the device, which is how :meth:`update` refuses a non-finite loss
+        without reading it on the host."""
         if self._optimizer is None:
             o = self.optim
-            self._optimizer = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+            self._optimizer = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=_fused_ok(self))
         return self._optimizer
 
     @property
@@ -124,20 +134,61 @@ class Algorithm(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement objective(batch)")
 
     def update(self, batch: Batch) -> dict[str, Any]:
-        """One SGD step. Raises :class:`NonFiniteLossError` (before touching any parameter) on a NaN/inf loss."""
+        """One SGD step; returns the step's metrics (tensors, not read) plus ``lr``.
+
+        A NaN/inf loss is caught on the device, without a host read: its step and every later one
+        leave parameters and optimiser state untouched (the fused step's ``found_inf``), and the
+        first such step is recorded; :meth:`check_finite` raises :class:`NonFiniteLossError` naming
+        it. The trainer calls that before it evaluates, logs or saves anything, so no checkpoint
+        ever holds weights a non-finite loss touched.
+        """
         lr = schedules.lr_at(self.progress(), self.optim.lr, self.optim.lr_schedule)
-        for group in self.optimizer.param_groups:
+        optimizer = self.optimizer
+        for group in optimizer.param_groups:
             group["lr"] = lr
         loss, metrics = self.objective(batch)
-        if not bool(torch.isfinite(loss.detach())):  # one read per step; names the culprit only when it fails
-            bad = next((k for k, v in metrics.items() if k.endswith("loss") and not torch.isfinite(torch.as_tensor(v))), "loss")
-            raise NonFiniteLossError(self.steps_done, bad, float(metrics.get(bad, loss)))
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
+        skip = self._guard(loss, metrics)
+        if optimizer.defaults.get("fused"):
+            if not self._momentum_primed:  # a skipped first step must not leave torch's uninitialised buffers behind
+                _prime_momentum(optimizer)
+                self._momentum_primed = True
+            optimizer.found_inf = skip
+            optimizer.step()
+        elif not bool(skip):  # no fused SGD on this device: one host read per step
+            optimizer.step()
         self.step += 1
         self.steps_done += 1
         return {**metrics, "lr": lr}
+
+    def _guard(self, loss: torch.Tensor, metrics: dict[str, Any]) -> torch.Tensor:
+        """1.0 (skip the update) from the first step with a non-finite loss on, else 0.0; on the device."""
+        names = [key for key, value in metrics.items() if key.endswith("loss") and isinstance(value, torch.Tensor)]
+        values = torch.stack([loss.detach().float().reshape(()), *(metrics[key].detach().float().reshape(()) for key in names)])
+        if self._first_bad is None or self._first_bad.device != values.device or names != self._loss_names:
+            if self._first_bad is not None and self._first_bad.device == values.device:
+                self.check_finite()  # the names change only between steps already checked
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=values.device)
+            self._bad_values = torch.zeros_like(values)
+            self._loss_names = names
+        fresh = values.isfinite().all().logical_not() & (self._first_bad < 0)
+        self._first_bad = torch.where(fresh, self.step, self._first_bad)
+        self._bad_values = torch.where(fresh, values, self._bad_values)
+        return (self._first_bad >= 0).float()
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` for the first step whose loss was NaN/inf (one host read).
+
+        Parameters hold the weights from before that step: it and every later step were skipped."""
+        if self._first_bad is None:
+            return
+        step = int(self._first_bad)
+        if step < 0:
+            return
+        values = dict(zip(["loss", *self._loss_names], self._bad_values.tolist()))
+        bad = next((name for name in self._loss_names if not math.isfinite(values[name])), "loss")
+        raise NonFiniteLossError(step, bad, values[bad])
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,8 +214,32 @@ class Algorithm(nn.Module):
         self.load_state_dict(state["algorithm"])
         if optimizer:
             self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # a checkpoint's groups carry its own "fused" flag
+                group["fused"] = self.optimizer.defaults["fused"]
+            self._momentum_primed = False
         self.steps_done = int(state["step"])
         self.step.fill_(self.steps_done)
+        self._first_bad = None
+
+
+def _fused_ok(module: nn.Module) -> bool:
+    """Whether torch has a fused SGD for every parameter (floating point, on a device it supports)."""
+    from torch.optim.optimizer import _get_fused_kernels_supported_devices
+
+    devices = _get_fused_kernels_supported_devices()
+    return all(p.device.type in devices and p.is_floating_point() for p in module.parameters())
+
+
+def _prime_momentum(optimizer: torch.optim.Optimizer) -> None:
+    """Zero momentum buffers where there are none: the same first step as torch's (buf = grad), but a
+    skipped first step leaves zeros instead of torch.empty_like's garbage."""
+    for group in optimizer.param_groups:
+        if group["momentum"] == 0:
+            continue
+        for p in group["params"]:
+            state = optimizer.state[p]
+            if state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -195,6 +195,7 @@ class Trainer:
         self.data, algorithm = build_components(cfg, data, self.registry)
         self.algorithm = algorithm.to(self.device)
         self.samplers = self._make_samplers()
+        self.train_tensors = self._train_tensors()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
         self.quiet = quiet
@@ -232,18 +233,39 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ batches
 
+    def _train_tensors(self) -> dict[str, torch.Tensor | None]:
+        """The training splits' tensors the samplers index, moved to the training device once when they
+        fit (at most half of its free memory), so a step copies nothing from the host; else on the host."""
+        data = self.data
+        tensors = {
+            "source_x": data.source_train.x, "source_y": data.source_train.y,
+            "source_domains": data.domains.long() if data.domains is not None and num_domains(data) > 2 else None,
+            "target_x": data.target_train.x, "target_y": data.target_train.y if TARGET_LABELLED in self.samplers else None,
+        }
+        if self.device.type == "cpu":
+            return tensors
+        size = sum(t.numel() * t.element_size() for t in tensors.values() if t is not None)
+        free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else 0
+        if size > free // 2:
+            return tensors
+        return {key: None if t is None else t.to(self.device) for key, t in tensors.items()}
+
     def next_batch(self) -> Batch:
-        data, device, batch = self.data, self.device, Batch()
+        t, device, batch = self.train_tensors, self.device, Batch()
+
+        def rows(tensor: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            return tensor[idx.to(tensor.device)].to(device)  # no copy when the split lives on the device
+
         if SOURCE in self.samplers:
             idx = self.samplers[SOURCE].next()
-            batch.source_x, batch.source_y = data.source_train.x[idx].to(device), data.source_train.y[idx].to(device)
-            if data.domains is not None and num_domains(data) > 2:
-                batch.source_domains = data.domains[idx].long().to(device)
+            batch.source_x, batch.source_y = rows(t["source_x"], idx), rows(t["source_y"], idx)
+            if t["source_domains"] is not None:
+                batch.source_domains = rows(t["source_domains"], idx)
         if TARGET in self.samplers:
-            batch.target_x = data.target_train.x[self.samplers[TARGET].next()].to(device)
+            batch.target_x = rows(t["target_x"], self.samplers[TARGET].next())
         if TARGET_LABELLED in self.samplers:
             idx = self.samplers[TARGET_LABELLED].next()
-            batch.labelled_target_x, batch.labelled_target_y = data.target_train.x[idx].to(device), data.target_train.y[idx].to(device)
+            batch.labelled_target_x, batch.labelled_target_y = rows(t["target_x"], idx), rows(t["target_y"], idx)
         return batch
 
     # ------------------------------------------------------------------------------ checkpointing
@@ -381,14 +403,12 @@ class Trainer:
         step = algorithm.steps_done
         with _progress(cfg.steps, step, self.quiet) as bar:
             while step < cfg.steps:
-                try:
-                    metrics = algorithm.update(self.next_batch())
-                except NonFiniteLossError as exc:
-                    raise DivergedError(self._diverged_message(exc)) from None
+                metrics = algorithm.update(self.next_batch())
                 step = algorithm.steps_done
                 schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
                 means.add(metrics)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
+                    self.check_finite()  # before anything is evaluated, logged or saved
                     self.seconds = time.perf_counter() - started
                     self._record_eval(step, means.pop(), schedule)
                     bar.set_postfix(_postfix(self.last_eval), refresh=False)
@@ -401,6 +421,14 @@ class Trainer:
         if self.run_dir is not None:
             files.write_json(summary, self.run_dir / "summary.json")
         return summary
+
+    def check_finite(self) -> None:
+        """DivergedError when a step since the last check had a non-finite loss (the algorithm skipped
+        it and every later update on the device; this is the one host read of that guard)."""
+        try:
+            self.algorithm.check_finite()
+        except NonFiniteLossError as exc:
+            raise DivergedError(self._diverged_message(exc)) from None
 
     def _diverged_message(self, exc: NonFiniteLossError) -> str:
         where = "nothing was saved (in-memory run)"
