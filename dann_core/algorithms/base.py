@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import math
+import warnings
+from contextlib import nullcontext
 
 import torch
 from torch import nn
 
 from .. import schedules
+from ..config import PRECISIONS
 from ..model import DANNModel
 
 SOURCE = "source"
@@ -108,6 +111,8 @@ class Algorithm(nn.Module):
         self._bad_values: torch.Tensor | None = None  # [loss, *loss metrics] at that step
         self._loss_names: list[str] = []
         self._momentum_primed = False
+        self._autocast_dtype: torch.dtype | None = None
+        self._scaler: torch.amp.GradScaler | None = None
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -120,6 +125,32 @@ class Algorithm(nn.Module):
             o = self.optim
             self._optimizer = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=_fused_ok(self))
         return self._optimizer
+
+    def configure(self, device: torch.device | str, precision: str = "fp32", compile: bool = False) -> None:
+        """How :meth:`update` runs on ``device`` (the algorithm must already be there).
+
+        ``precision``: ``fp32`` (no autocast), ``bf16`` (autocast around the objective) or ``fp16``
+        (autocast plus loss scaling, CUDA only: ValueError elsewhere). ``compile``: torch.compile each
+        module of the model in place (state dict keys unchanged; λ is a buffer passed to the ops, so
+        changing it never recompiles); where compile does not work it warns once and stays eager.
+        """
+        device = torch.device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision '{precision}'; use {', '.join(PRECISIONS)}")
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError(f"precision fp16 needs CUDA (loss scaling); on {device.type} use bf16 or fp32")
+        self._device_type = device.type
+        self._autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self._scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        if compile and _compile_works(device):
+            for module in (self.model.backbone, self.model.classifier, self.model.discriminator):
+                if module is not None:
+                    module.compile()
+
+    def _autocast(self):
+        if self._autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self._device_type, dtype=self._autocast_dtype)
 
     @property
     def uses_target_labels(self) -> bool:
@@ -146,18 +177,30 @@ class Algorithm(nn.Module):
         optimizer = self.optimizer
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, metrics = self.objective(batch)
+        with self._autocast():
+            loss, metrics = self.objective(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler = self._scaler
+        (loss if scaler is None else scaler.scale(loss)).backward()
         skip = self._guard(loss, metrics)
         if optimizer.defaults.get("fused"):
             if not self._momentum_primed:  # a skipped first step must not leave torch's uninitialised buffers behind
                 _prime_momentum(optimizer)
                 self._momentum_primed = True
-            optimizer.found_inf = skip
-            optimizer.step()
+            if scaler is None:
+                optimizer.found_inf = skip
+                optimizer.step()
+            else:  # fp16: a bad loss poisons one gradient, so the scaler's own device-side check skips the step
+                grad = next(p.grad for p in self.parameters() if p.grad is not None)
+                grad[(0,) * grad.dim()].add_(torch.where(skip > 0, math.inf, 0.0))
+                scaler.step(optimizer)
+                scaler.update()
         elif not bool(skip):  # no fused SGD on this device: one host read per step
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)
+                scaler.update()
         self.step += 1
         self.steps_done += 1
         return {**metrics, "lr": lr}
@@ -220,6 +263,23 @@ class Algorithm(nn.Module):
         self.steps_done = int(state["step"])
         self.step.fill_(self.steps_done)
         self._first_bad = None
+
+
+_COMPILE_WARNED = False
+
+
+def _compile_works(device: torch.device) -> bool:
+    """Whether torch.compile compiles and runs a one-line function on ``device``; warns once if not."""
+    global _COMPILE_WARNED
+    try:
+        torch.compile(lambda x: x * 2 + 1)(torch.ones(2, device=device))
+        return True
+    except Exception as exc:  # no C++ compiler, unsupported Python or platform, ...
+        if not _COMPILE_WARNED:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            warnings.warn(f"--compile: torch.compile is unavailable here ({reason}); training runs eagerly", RuntimeWarning, stacklevel=3)
+            _COMPILE_WARNED = True
+        return False
 
 
 def _fused_ok(module: nn.Module) -> bool:

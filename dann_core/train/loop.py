@@ -194,6 +194,10 @@ class Trainer:
         self.explicit_data = data is not None
         self.data, algorithm = build_components(cfg, data, self.registry)
         self.algorithm = algorithm.to(self.device)
+        try:
+            self.algorithm.configure(self.device, cfg.precision, cfg.compile)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
         self.samplers = self._make_samplers()
         self.train_tensors = self._train_tensors()
         self.run_dir = Path(run_dir) if run_dir is not None else None
