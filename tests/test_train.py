@@ -166,7 +166,7 @@ def test_a_non_finite_loss_leaves_weights_and_momentum_as_before_it(tiny_config,
 
     monkeypatch.setattr(DANN, "objective", poisoned)
     trainer = Trainer(tiny_config)
-    with pytest.raises(DivergedError, match=rf"training diverged: loss is inf at step {bad_step}; nothing was saved"):
+    with pytest.raises(DivergedError, match=rf"training diverged: loss is not finite at step {bad_step}; nothing was saved"):
         trainer.run()
     algorithm = trainer.algorithm
     assert algorithm.steps_done == 5  # it ran on to the evaluation, where the guard is read

@@ -38,8 +38,8 @@ BATCH_KINDS = (SOURCE, TARGET, TARGET_LABELLED)
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; no parameter was updated with it."""
 
-    def __init__(self, step: int, name: str, value: float) -> None:
-        super().__init__(f"{name} is {value} at step {step}")
+    def __init__(self, step: int, name: str, value: float | None = None) -> None:
+        super().__init__(f"{name} is {'not finite' if value is None else value} at step {step}")
         self.step, self.name, self.value = step, name, value
 
 
@@ -107,9 +107,8 @@ class Algorithm(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.steps_done = 0  # host copy of ``step``: reading the buffer would sync with a GPU
         self._optimizer: torch.optim.Optimizer | None = None
-        self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss (-1: none), on the device
-        self._bad_values: torch.Tensor | None = None  # [loss, *loss metrics] at that step
-        self._loss_names: list[str] = []
+        self._found: torch.Tensor | None = None  # 1.0 once a loss was non-finite (on the device)
+        self._skipped: torch.Tensor | None = None  # steps skipped since then
         self._momentum_primed = False
         self._autocast_dtype: torch.dtype | None = None
         self._scaler: torch.amp.GradScaler | None = None
@@ -182,7 +181,7 @@ class Algorithm(nn.Module):
         optimizer.zero_grad(set_to_none=True)
         scaler = self._scaler
         (loss if scaler is None else scaler.scale(loss)).backward()
-        skip = self._guard(loss, metrics)
+        skip = self._guard(loss)
         if optimizer.defaults.get("fused"):
             if not self._momentum_primed:  # a skipped first step must not leave torch's uninitialised buffers behind
                 _prime_momentum(optimizer)
@@ -205,33 +204,30 @@ class Algorithm(nn.Module):
         self.steps_done += 1
         return {**metrics, "lr": lr}
 
-    def _guard(self, loss: torch.Tensor, metrics: dict[str, Any]) -> torch.Tensor:
-        """1.0 (skip the update) from the first step with a non-finite loss on, else 0.0; on the device."""
-        names = [key for key, value in metrics.items() if key.endswith("loss") and isinstance(value, torch.Tensor)]
-        values = torch.stack([loss.detach().float().reshape(()), *(metrics[key].detach().float().reshape(()) for key in names)])
-        if self._first_bad is None or self._first_bad.device != values.device or names != self._loss_names:
-            if self._first_bad is not None and self._first_bad.device == values.device:
-                self.check_finite()  # the names change only between steps already checked
-            self._first_bad = torch.full((), -1, dtype=torch.long, device=values.device)
-            self._bad_values = torch.zeros_like(values)
-            self._loss_names = names
-        fresh = values.isfinite().all().logical_not() & (self._first_bad < 0)
-        self._first_bad = torch.where(fresh, self.step, self._first_bad)
-        self._bad_values = torch.where(fresh, values, self._bad_values)
-        return (self._first_bad >= 0).float()
+    def _guard(self, loss: torch.Tensor) -> torch.Tensor:
+        """1.0 (skip the update) from the first step with a non-finite loss on, else 0.0, on the device;
+        counts the skipped steps. Four small ops: ``0 * loss`` is 0 exactly when the loss is finite."""
+        if self._found is None or self._found.device != loss.device:
+            self._found = torch.zeros((), device=loss.device)
+            self._skipped = torch.zeros((), device=loss.device)
+        self._found = torch.maximum(self._found, loss.detach().mul(0).ne(0))
+        self._skipped.add_(self._found)
+        return self._found
 
-    def check_finite(self) -> None:
-        """Raise :class:`NonFiniteLossError` for the first step whose loss was NaN/inf (one host read).
+    def check_finite(self, window: dict[str, float] | None = None) -> None:
+        """Raise :class:`NonFiniteLossError` if a step had a NaN/inf loss (one host read).
 
-        Parameters hold the weights from before that step: it and every later step were skipped."""
-        if self._first_bad is None:
+        Parameters and optimiser state hold what they were before that step: it and every later
+        step were skipped. ``window`` (the means of the step metrics since the last check) names
+        the culprit: its first non-finite ``*loss`` metric."""
+        if self._skipped is None:
             return
-        step = int(self._first_bad)
-        if step < 0:
+        skipped = int(self._skipped)
+        if skipped == 0:
             return
-        values = dict(zip(["loss", *self._loss_names], self._bad_values.tolist()))
-        bad = next((name for name in self._loss_names if not math.isfinite(values[name])), "loss")
-        raise NonFiniteLossError(step, bad, values[bad])
+        window = window or {}
+        bad = next((key for key, value in window.items() if key.endswith("loss") and not math.isfinite(value)), None)
+        raise NonFiniteLossError(self.steps_done - skipped, bad or "loss", window[bad] if bad else None)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -262,7 +258,7 @@ class Algorithm(nn.Module):
             self._momentum_primed = False
         self.steps_done = int(state["step"])
         self.step.fill_(self.steps_done)
-        self._first_bad = None
+        self._found = self._skipped = None
 
 
 _COMPILE_WARNED = False

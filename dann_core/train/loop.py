@@ -412,9 +412,10 @@ class Trainer:
                 schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
                 means.add(metrics)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
-                    self.check_finite()  # before anything is evaluated, logged or saved
+                    window = means.pop()
+                    self.check_finite(window)  # before anything is evaluated, logged or saved
                     self.seconds = time.perf_counter() - started
-                    self._record_eval(step, means.pop(), schedule)
+                    self._record_eval(step, window, schedule)
                     bar.set_postfix(_postfix(self.last_eval), refresh=False)
                 elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
                     bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
@@ -426,11 +427,12 @@ class Trainer:
             files.write_json(summary, self.run_dir / "summary.json")
         return summary
 
-    def check_finite(self) -> None:
+    def check_finite(self, window: dict[str, float] | None = None) -> None:
         """DivergedError when a step since the last check had a non-finite loss (the algorithm skipped
-        it and every later update on the device; this is the one host read of that guard)."""
+        it and every later update on the device; this is the one host read of that guard). ``window``:
+        the step metrics' means since the last check, which name the culprit."""
         try:
-            self.algorithm.check_finite()
+            self.algorithm.check_finite(window)
         except NonFiniteLossError as exc:
             raise DivergedError(self._diverged_message(exc)) from None
 
