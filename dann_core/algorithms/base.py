@@ -112,6 +112,7 @@ class Algorithm(nn.Module):
         self._momentum_primed = False
         self._autocast_dtype: torch.dtype | None = None
         self._scaler: torch.amp.GradScaler | None = None
+        self.data_parallel = False  # set by the trainer under torchrun: gradients averaged across processes
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -181,6 +182,10 @@ class Algorithm(nn.Module):
         optimizer.zero_grad(set_to_none=True)
         scaler = self._scaler
         (loss if scaler is None else scaler.scale(loss)).backward()
+        if self.data_parallel:  # every process then sees the same gradients and the same guard
+            from ..train.distributed import average_gradients
+
+            loss = average_gradients(self.parameters(), loss)
         skip = self._guard(loss)
         if optimizer.defaults.get("fused"):
             if not self._momentum_primed:  # a skipped first step must not leave torch's uninitialised buffers behind

@@ -39,6 +39,7 @@ from ..metrics import MetricsLog, RunningMeans, accuracy
 from ..specs import DomainData
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
 from ..eval.selection import Candidate, SelectionData
+from . import distributed
 from .candidates import CandidatePool
 from .sampler import BatchSampler
 
@@ -186,7 +187,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.config = cfg
         self.registry = registry if registry is not None else get_registry()
-        self.device = resolve_device(cfg.device)
+        self.world, self.device = distributed.setup(resolve_device(cfg.device))
+        if cfg.batch_size % self.world.size:
+            raise RunError(f"batch_size {cfg.batch_size} is the global batch: it must divide evenly over {self.world.size} processes")
         try:
             ops.backend(self.device)  # raises when --kernels ext is asked for but not built
         except RuntimeError as exc:
@@ -194,13 +197,15 @@ class Trainer:
         self.explicit_data = data is not None
         self.data, algorithm = build_components(cfg, data, self.registry)
         self.algorithm = algorithm.to(self.device)
+        self.algorithm.data_parallel = self.world.size > 1
         try:
             self.algorithm.configure(self.device, cfg.precision, cfg.compile)
         except ValueError as exc:
             raise RunError(str(exc)) from None
         self.samplers = self._make_samplers()
         self.train_tensors = self._train_tensors()
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.source_dir = Path(run_dir) if run_dir is not None else None  # read (resume) by every process
+        self.run_dir = self.source_dir if self.world.writes else None  # written by rank 0 only
         self.log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir else None
         self.quiet = quiet
         self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
@@ -257,7 +262,12 @@ class Trainer:
     def next_batch(self) -> Batch:
         t, device, batch = self.train_tensors, self.device, Batch()
 
+        rank, size = self.world.rank, self.world.size
+
         def rows(tensor: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            if size > 1:  # this process's share of the global batch
+                share = len(idx) // size
+                idx = idx[rank * share : (rank + 1) * share]
             return tensor[idx.to(tensor.device)].to(device)  # no copy when the split lives on the device
 
         if SOURCE in self.samplers:
@@ -387,15 +397,17 @@ class Trainer:
         Sets ``finished`` (and touches no file) when the run already reached its last step and
         wrote summary.json; :meth:`run` must not be called then.
         """
-        path = self.run_dir / "last.pt"
+        path = self.source_dir / "last.pt"
         if not path.exists():
-            raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
+            raise RunError(f"cannot resume {self.source_dir}: it has no last.pt")
         state = ckpt.load(path, map_location=self.device)
         _check_format(state, path)
-        _check_data_source(state, self.explicit_data, self.run_dir)
+        _check_data_source(state, self.explicit_data, self.source_dir)
         _load_matching(path, lambda: self.load_state(state))
+        self.finished = int(state["step"]) >= self.config.steps and read_summary(self.source_dir) is not None
+        if self.run_dir is None:
+            return
         files.sweep_temporaries(self.run_dir, RUN_FILES)  # a kill inside atomic_write left them
-        self.finished = int(state["step"]) >= self.config.steps and read_summary(self.run_dir) is not None
         if not self.finished:
             self.log.truncate_after(int(state["step"]))
 
@@ -412,7 +424,7 @@ class Trainer:
                 schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
                 means.add(metrics)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
-                    window = means.pop()
+                    window = distributed.mean_metrics(means.pop())
                     self.check_finite(window)  # before anything is evaluated, logged or saved
                     self.seconds = time.perf_counter() - started
                     self._record_eval(step, window, schedule)
