@@ -35,6 +35,7 @@ import yaml
 from . import files
 
 KERNELS = ("auto", "ext", "reference")
+PRECISIONS = ("fp32", "bf16", "fp16")
 COMPONENTS = ("dataset", "backbone", "discriminator", "method", "select")
 """Prefixes of dotted keys (``method.lambda``); ``method`` names an algorithm plugin, ``select`` a selector."""
 COMPONENT_KINDS = {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
@@ -88,6 +89,8 @@ class RunConfig:
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
     threads: int = setting(1, "CPU threads of torch (0: torch's default); small models run fastest on 1")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
+    precision: str = setting("fp32", "autocast of the training forward: fp32 (none), bf16, or fp16 (CUDA only, with loss scaling)", PRECISIONS)
+    compile: bool = setting(False, "torch.compile the model's modules (backbone, classifier, discriminator); warns and runs eagerly where compile is unavailable")
     out: str | None = setting(None, "run directory (default: runs/<dataset>-<method>-s<seed>-<time>)")
     dataset_options: dict = setting({}, "options of the dataset plugin (--set dataset.NAME=VALUE)")
     backbone_options: dict = setting({}, "options of the backbone plugin (--set backbone.NAME=VALUE)")

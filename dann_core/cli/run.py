@@ -119,8 +119,16 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     help="Train the run over these seeds and write the mean ± std table (--out is the table's directory); "
     "dann table --methods adds baseline rows.",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train data-parallel in this many processes (torch.distributed.run; gloo on CPU, NCCL on CUDA). "
+    "--batch-size stays the global batch, split evenly over the processes.",
+)
 @click.pass_context
-def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, **_settings) -> None:
+def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, nproc, **_settings) -> None:
     """Train DANN (or another method) and write a run directory.
 
     With no options it trains the paper's shallow DANN on two moons in a few seconds; a dataset
@@ -135,6 +143,9 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
 
     flags = _explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
+    if nproc > 1:
+        _launch(nproc, config_file, sets, flags, resume, seeds, registry)
+        return
     if seeds is not None:
         _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry)
         return
@@ -148,9 +159,9 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
         else:
             cfg = config_io.resolve(config_file, sets, flags, registry=registry)
             run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-            if not as_json:
+            if not as_json and trainer_rank() == 0:
                 _print_recommended(cfg)
-        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet, registry=registry)
+        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or trainer_rank() > 0, registry=registry)
         if resume:
             trainer.restore()
         else:
@@ -168,7 +179,41 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)
         sys.exit(130)
-    _print_summary(summary, as_json)
+    if trainer.world.writes:
+        _print_summary(summary, as_json)
+
+
+def trainer_rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
+    """``dann run --nproc N``: this command line, less --nproc, in N processes under torch.distributed.run;
+    the run directory is chosen here, so that every process uses the same one."""
+    from pathlib import Path
+
+    from .. import config as config_io
+    from ..train import distributed
+    from ..train.loop import default_run_dir
+
+    with common.user_errors():
+        if distributed.launched():
+            raise common.UserError("--nproc starts its own processes; under torchrun leave it out")
+        if seeds is not None:
+            raise common.UserError("--nproc trains one run; drop --seeds or --nproc")
+        args, skip = [], False
+        for arg in sys.argv[1:]:
+            if skip or arg == "--nproc" or arg.startswith("--nproc="):
+                skip = arg == "--nproc"
+                continue
+            args.append(arg)
+        if not resume and "out" not in flags:
+            cfg = config_io.resolve(config_file, sets, flags, registry=registry)
+            if not cfg.out:
+                args += ["--out", str(Path(default_run_dir(cfg)))]
+    sys.exit(distributed.launch(nproc, args))
 
 
 def _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry) -> None:

@@ -40,6 +40,7 @@ from ..metrics import RunningMeans, accuracy
 from ..specs import DomainData
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
 from ..eval.selection import Candidate, SelectionData
+from . import distributed
 from .candidates import CandidatePool
 from .sampler import BatchSampler
 
@@ -187,7 +188,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.config = cfg
         self.registry = registry if registry is not None else get_registry()
-        self.device = resolve_device(cfg.device)
+        self.world, self.device = distributed.setup(resolve_device(cfg.device))
+        if cfg.batch_size % self.world.size:
+            raise RunError(f"batch_size {cfg.batch_size} is the global batch: it must divide evenly over {self.world.size} processes")
         try:
             ops.backend(self.device)  # raises when --kernels ext is asked for but not built
         except RuntimeError as exc:
@@ -195,8 +198,15 @@ class Trainer:
         self.explicit_data = data is not None
         self.data, algorithm = build_components(cfg, data, self.registry)
         self.algorithm = algorithm.to(self.device)
+        self.algorithm.data_parallel = self.world.size > 1
+        try:
+            self.algorithm.configure(self.device, cfg.precision, cfg.compile)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
         self.samplers = self._make_samplers()
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.train_tensors = self._train_tensors()
+        self.source_dir = Path(run_dir) if run_dir is not None else None  # read (resume) by every process
+        self.run_dir = self.source_dir if self.world.writes else None  # written by rank 0 only
         self.loggers = build_loggers(cfg.log, self.run_dir, self.registry) if self.run_dir else []
         self.quiet = quiet
         self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
@@ -233,18 +243,44 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ batches
 
+    def _train_tensors(self) -> dict[str, torch.Tensor | None]:
+        """The training splits' tensors the samplers index, moved to the training device once when they
+        fit (at most half of its free memory), so a step copies nothing from the host; else on the host."""
+        data = self.data
+        tensors = {
+            "source_x": data.source_train.x, "source_y": data.source_train.y,
+            "source_domains": data.domains.long() if data.domains is not None and num_domains(data) > 2 else None,
+            "target_x": data.target_train.x, "target_y": data.target_train.y if TARGET_LABELLED in self.samplers else None,
+        }
+        if self.device.type == "cpu":
+            return tensors
+        size = sum(t.numel() * t.element_size() for t in tensors.values() if t is not None)
+        free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else 0
+        if size > free // 2:
+            return tensors
+        return {key: None if t is None else t.to(self.device) for key, t in tensors.items()}
+
     def next_batch(self) -> Batch:
-        data, device, batch = self.data, self.device, Batch()
+        t, device, batch = self.train_tensors, self.device, Batch()
+
+        rank, size = self.world.rank, self.world.size
+
+        def rows(tensor: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            if size > 1:  # this process's share of the global batch
+                share = len(idx) // size
+                idx = idx[rank * share : (rank + 1) * share]
+            return tensor[idx.to(tensor.device)].to(device)  # no copy when the split lives on the device
+
         if SOURCE in self.samplers:
             idx = self.samplers[SOURCE].next()
-            batch.source_x, batch.source_y = data.source_train.x[idx].to(device), data.source_train.y[idx].to(device)
-            if data.domains is not None and num_domains(data) > 2:
-                batch.source_domains = data.domains[idx].long().to(device)
+            batch.source_x, batch.source_y = rows(t["source_x"], idx), rows(t["source_y"], idx)
+            if t["source_domains"] is not None:
+                batch.source_domains = rows(t["source_domains"], idx)
         if TARGET in self.samplers:
-            batch.target_x = data.target_train.x[self.samplers[TARGET].next()].to(device)
+            batch.target_x = rows(t["target_x"], self.samplers[TARGET].next())
         if TARGET_LABELLED in self.samplers:
             idx = self.samplers[TARGET_LABELLED].next()
-            batch.labelled_target_x, batch.labelled_target_y = data.target_train.x[idx].to(device), data.target_train.y[idx].to(device)
+            batch.labelled_target_x, batch.labelled_target_y = rows(t["target_x"], idx), rows(t["target_y"], idx)
         return batch
 
     # ------------------------------------------------------------------------------ checkpointing
@@ -362,15 +398,17 @@ class Trainer:
         Sets ``finished`` (and touches no file) when the run already reached its last step and
         wrote summary.json; :meth:`run` must not be called then.
         """
-        path = self.run_dir / "last.pt"
+        path = self.source_dir / "last.pt"
         if not path.exists():
-            raise RunError(f"cannot resume {self.run_dir}: it has no last.pt")
+            raise RunError(f"cannot resume {self.source_dir}: it has no last.pt")
         state = ckpt.load(path, map_location=self.device)
         _check_format(state, path)
-        _check_data_source(state, self.explicit_data, self.run_dir)
+        _check_data_source(state, self.explicit_data, self.source_dir)
         _load_matching(path, lambda: self.load_state(state))
+        self.finished = int(state["step"]) >= self.config.steps and read_summary(self.source_dir) is not None
+        if self.run_dir is None:
+            return
         files.sweep_temporaries(self.run_dir, RUN_FILES)  # a kill inside atomic_write left them
-        self.finished = int(state["step"]) >= self.config.steps and read_summary(self.run_dir) is not None
         if not self.finished:
             for logger in self.loggers:
                 logger.resume(int(state["step"]))
@@ -383,16 +421,15 @@ class Trainer:
         step = algorithm.steps_done
         with _progress(cfg.steps, step, self.quiet) as bar:
             while step < cfg.steps:
-                try:
-                    metrics = algorithm.update(self.next_batch())
-                except NonFiniteLossError as exc:
-                    raise DivergedError(self._diverged_message(exc)) from None
+                metrics = algorithm.update(self.next_batch())
                 step = algorithm.steps_done
                 schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
                 means.add(metrics)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
+                    window = distributed.mean_metrics(means.pop())
+                    self.check_finite(window)  # before anything is evaluated, logged or saved
                     self.seconds = time.perf_counter() - started
-                    self._record_eval(step, means.pop(), schedule)
+                    self._record_eval(step, window, schedule)
                     bar.set_postfix(_postfix(self.last_eval), refresh=False)
                 elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
                     bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
@@ -405,6 +442,15 @@ class Trainer:
         for logger in self.loggers:
             logger.close()
         return summary
+
+    def check_finite(self, window: dict[str, float] | None = None) -> None:
+        """DivergedError when a step since the last check had a non-finite loss (the algorithm skipped
+        it and every later update on the device; this is the one host read of that guard). ``window``:
+        the step metrics' means since the last check, which name the culprit."""
+        try:
+            self.algorithm.check_finite(window)
+        except NonFiniteLossError as exc:
+            raise DivergedError(self._diverged_message(exc)) from None
 
     def _diverged_message(self, exc: NonFiniteLossError) -> str:
         where = "nothing was saved (in-memory run)"
