@@ -21,7 +21,6 @@ little; the ratios within one run are the result.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import statistics
 import time

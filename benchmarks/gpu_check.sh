@@ -22,8 +22,9 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH="$PWD:$PWD/plugins${PYTHONPATH:+:$PYTHONPATH}"  # the repo is not pip-installed there
 TARGETED="stream or device_guard or graph or pageable or no_host_sync or 2_pow or reduce_overhead or same_bits or bad_input"
 
-# Seconds for a stage: at most $1, leaving $2 for the stages after it (never under 10).
-cap() { local r=$((BUDGET - SECONDS - $2)); ((r > $1)) && r=$1; ((r < 10)) && r=10; echo "$r"; }
+# Seconds for a stage: at most $1, leaving $2 for the stages after it; when the budget cannot leave
+# that much, the stage gets what is left (never under 10), so a small budget still builds.
+cap() { local left=$((BUDGET - SECONDS)) r=$((BUDGET - SECONDS - $2)); ((r < 10)) && r=$left; ((r > $1)) && r=$1; ((r < 10)) && r=10; echo "$r"; }
 
 # JUnit XML -> PASS/FAIL/SKIP lines (mode "each") or a count with the failures only ("summary").
 report() {

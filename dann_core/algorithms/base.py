@@ -152,9 +152,6 @@ class Algorithm(nn.Module):
             return nullcontext()
         return torch.autocast(self._device_type, dtype=self._autocast_dtype)
 
-    @property
-    def uses_target_labels(self) -> bool:
-        return TARGET_LABELLED in self.needs
 
     def progress(self) -> float:
         """Training progress p in [0, 1] of the step about to be taken."""

@@ -133,9 +133,11 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
     from ..train import load_run
     from ..train.candidates import CANDIDATE_DIR
 
+    from ..plugins import get_registry
+
     run_dir = Path(run_dir)
+    registry = registry if registry is not None else get_registry()
     run = load_run(run_dir, "last", device=device, registry=registry)
-    registry = registry if registry is not None else _registry()
     records = MetricsLog(run_dir / "metrics.jsonl").read()
     if not records:
         raise ValueError(f"{run_dir / 'metrics.jsonl'} holds no evaluation; train the run first")
@@ -171,8 +173,3 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
         })
     return {"run_dir": str(run_dir), "best_target_test_acc_in_hindsight": hindsight, "rows": rows, "note": REPORT_NOTE}
 
-
-def _registry():
-    from ..plugins import get_registry
-
-    return get_registry()

@@ -354,8 +354,8 @@ class Trainer:
         name = self.config.select
         if name not in self.pool.per_eval:
             live = copy.deepcopy(self.algorithm.state_dict())
-            scored = {}
-            for step, load in self.pool.stored().items():
+            stored, scored = self.pool.stored(), {}
+            for step, load in stored.items():
                 self.algorithm.load_state_dict(load()["algorithm"])
                 score = self.pool.selectors[name].score(self.candidate(step))
                 scored[step] = None if score is None else float(score)
@@ -364,7 +364,7 @@ class Trainer:
 
             chosen = choose(scored.items(), self.pool.selectors[name])
             if chosen is not None:
-                self._set_best(chosen, scored[chosen], self.pool.stored()[chosen])
+                self._set_best(chosen, scored[chosen], stored[chosen])
         if self.best["step"] is None and self.pool.history:
             self._set_best(self.pool.history[-1]["step"], None, self.candidate_state)
 
