@@ -132,3 +132,26 @@ def test_sweep_by_a_selector_and_last_is_refused(tmp_path):
     assert "lowest score of selector dev" in report["selection"] and report["selected"] is not None
     refused = CliRunner().invoke(build_cli(), [*args, "--select", "last"])
     assert refused.exit_code == 2 and "cannot compare configurations" in refused.output
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "--select", "nope"], "unknown selector 'nope'; did you mean 'entropy'? choices: dev, entropy, last"),
+        (["run", "--method", "cdan", "--set", "method.entropy=maybe"], "option 'entropy' expects true or false"),
+        (["run", "--method", "cdan", "--set", "method.multilinear=wide"], "bad cdan multilinear 'wide': choose from auto, exact, random"),
+        (["run", "--select", "reverse-val", "--set", "select.steps=-1"], "reverse-val selector: steps must be ≥ 0"),
+        (["table", "--methods", "cdan[entropy=true", "--steps", "5"], "bad method 'cdan[entropy=true': write NAME or NAME[OPTION=VALUE,...]"),
+    ],
+)
+def test_bad_method_and_selector_input_is_one_line_and_leaves_no_run_dir(tmp_path, args, fragment):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(build_cli(), [*args, "--out", str(out)])
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and fragment in errors[0], result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_eval_select_on_a_directory_that_is_not_a_run(tmp_path):
+    result = CliRunner().invoke(build_cli(), ["eval", "select", str(tmp_path)])
+    assert result.exit_code == 2 and f"Error: {tmp_path} is not a run directory (no config.json)" in result.output
