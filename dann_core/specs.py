@@ -20,6 +20,10 @@ class ComponentSpec:
     ``recommended`` maps run settings to the values this component trains best with, in config-file
     keys (``{"backbone": "lenet", "lr": 0.03, "method.lambda": "schedule"}``). They apply when the
     component is chosen, above the defaults and below --config, --set and explicit flags.
+
+    ``init_options`` names options that only initialise parameters a checkpoint then replaces (a
+    backbone's pretrained ``weights`` file): rebuilding a trained run from its checkpoint (resume,
+    ``dann eval``, ``load_run``) leaves them at their defaults, so the original file is not needed.
     """
 
     name: str
@@ -28,6 +32,7 @@ class ComponentSpec:
     options: dict[str, Any] = field(default_factory=dict)
     recommended: dict[str, Any] = field(default_factory=dict)
     path_options: frozenset[str] = frozenset()
+    init_options: frozenset[str] = frozenset()
 
     @classmethod
     def from_factory(
@@ -36,6 +41,7 @@ class ComponentSpec:
         factory: Callable[..., Any],
         description: str | None = None,
         recommended: dict[str, Any] | None = None,
+        init_options: tuple[str, ...] | frozenset[str] = (),
     ) -> "ComponentSpec":
         """A spec whose options are the factory's parameters that have defaults (declared once).
 
@@ -58,7 +64,7 @@ class ComponentSpec:
         if description is None:
             description = (inspect.getdoc(factory) or name).splitlines()[0]
         return cls(name=name, factory=factory, description=description, options=options,
-                   recommended=dict(recommended or {}), path_options=paths)
+                   recommended=dict(recommended or {}), path_options=paths, init_options=frozenset(init_options))
 
 
 def _is_path_annotation(annotation: Any) -> bool:
