@@ -52,7 +52,8 @@ def build_networks(
 
     features = registry.build("backbone", backbone, backbone_options or {}, input_shape=tuple(data.input_shape))
     classifier = features.default_head(data.num_classes)
-    problem = backbone_output_problem(features, classifier, data.source_train.x[:2], data.num_classes)
+    sample = data.source_train.x[:2] if isinstance(data.source_train.x, torch.Tensor) else torch.zeros(2, *data.input_shape)
+    problem = backbone_output_problem(features, classifier, sample, data.num_classes)
     if problem:
         raise ComponentError(f"backbone '{backbone}' of {registry.origin('backbone', backbone)} {problem}")
     validate_options(registry.get("discriminator", discriminator), discriminator_options or {}, kind="discriminator")
