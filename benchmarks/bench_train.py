@@ -37,8 +37,10 @@ from dann_core.train import Trainer
 WORKLOADS = {
     "moons": {"dataset": "moons"},
     "digits": {"dataset": "digits-blend"},
+    "resnet18": {"dataset": "digits-blend", "backbone": "resnet18"},
 }
-"""Workload → run flags (each dataset's recommendations choose the rest: moons/MLP, digits-blend/LeNet)."""
+"""Workload → run flags (each dataset's recommendations choose the rest: moons/MLP, digits-blend/LeNet;
+resnet18: torchvision's ResNet-18, random init, on digits-blend's 3×28×28 images)."""
 VARIANTS = {
     "eager": {},
     "compile": {"compile": True},
