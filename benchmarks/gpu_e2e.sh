@@ -14,6 +14,7 @@ BUDGET=${GPU_E2E_BUDGET_S:-500}
 LOGDIR=${OUT:-$(mktemp -d /tmp/gpu_e2e.XXXXXX)}
 mkdir -p "$LOGDIR"
 PY=${PYTHON:-python3}
+STAGES=${GPU_E2E_STAGES:-1234}  # e.g. 123: skip the image-folder stage
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH="$PWD:$PWD/plugins${PYTHONPATH:+:$PYTHONPATH}"  # the repo is not pip-installed there
 left() { local r=$((BUDGET - SECONDS)); ((r > $1)) && r=$1; ((r < 10)) && r=10; echo "$r"; }
@@ -26,13 +27,18 @@ echo "== 1. build for $arch"
 MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=$arch timeout "$(left 240)" "$PY" setup.py build_ext --inplace --force >"$LOGDIR/build.log" 2>&1 \
   && echo "PASS build in $SECONDS s" || { tail -20 "$LOGDIR/build.log"; echo "FAIL build"; }
 
+if [[ $STAGES == *2* ]]; then
 echo "== 2. tests/cuda"
 xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
 timeout "$(left 150)" "$PY" -m pytest -q -p no:cacheprovider --confcutdir=tests/cuda $xdist tests/cuda 2>&1 | tail -6
 
+fi
+if [[ $STAGES == *3* ]]; then
 echo "== 3. bench_train --device cuda"
 timeout "$(left 200)" "$PY" -m benchmarks.bench_train --device cuda --steps 50 --rounds 3 --warmup 20 2>&1 | tee "$LOGDIR/bench_train_cuda.txt"
 
+fi
+if [[ $STAGES == *4* ]]; then
 echo "== 4. streamed image-folder on the GPU"
 TREE=$(mktemp -d /tmp/office.XXXXXX)
 "$PY" - "$TREE" <<'PY'
@@ -56,5 +62,6 @@ timeout "$(left 120)" "$PY" -m dann_core run --dataset image-folder --set datase
   --backbone resnet18 --device cuda --steps 200 --eval-every 100 --batch-size 64 --out "$LOGDIR/run_image_folder" --json 2>&1 | tail -30
 if [ -f benchmarks/bench_data.py ]; then
   timeout "$(left 150)" "$PY" -m benchmarks.bench_data --workers 8 2>&1 | tee "$LOGDIR/bench_data_h200.txt" | tail -30
+fi
 fi
 echo "SUMMARY gpu_e2e done in $SECONDS s"
