@@ -89,7 +89,7 @@ def check_dataset(name: str, options: dict | None = None, registry=None, seed: i
     again = _build(registry, "dataset", name, options, seed=seed)
     for split_name in ("source_train", "target_train"):
         a, b = getattr(data, split_name), getattr(again, split_name)
-        _require(a.x.shape == b.x.shape and bool((a.x == b.x).all()), f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
+        _require(a.x.shape == b.x.shape and bool((_values(a.x) == _values(b.x)).all()), f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
     _train(registry, where, dataset=name, dataset_options=dict(options or {}))
     assert isinstance(data, DomainData)
     return data
@@ -193,10 +193,20 @@ def _build(registry, kind: str, name: str, options: dict | None, **context: Any)
         raise ContractError(f"{kind} '{name}' could not be built: {_first_line(exc)}") from exc
 
 
+def _values(x):
+    """A split's inputs as a tensor (a LazyRows is read, evaluation transform)."""
+    from .rows import materialize
+
+    return materialize(x)
+
+
 def _check_split(where: str, split, data, labelled: bool) -> None:
     import torch
 
-    _require(isinstance(split.x, torch.Tensor) and split.x.is_floating_point(), f"{where}.x is {type(split.x).__name__}, expected a float tensor")
+    from .rows import is_lazy
+
+    floating = split.x.dtype.is_floating_point if is_lazy(split.x) else isinstance(split.x, torch.Tensor) and split.x.is_floating_point()
+    _require(floating, f"{where}.x is {type(split.x).__name__}, expected a float tensor or LazyRows of float rows")
     _require(tuple(split.x.shape[1:]) == tuple(data.input_shape), f"{where}.x has rows of shape {tuple(split.x.shape[1:])}, but input_shape is {tuple(data.input_shape)}")
     if split.y is None:
         _require(not labelled or len(split) == 0, f"{where} has no labels (y is None)")

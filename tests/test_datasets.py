@@ -232,51 +232,6 @@ def test_npz_missing_file_and_missing_path(registry, tmp_path):
         build(registry, "npz")
 
 
-# ---------------------------------------------------------------------------------- image-folder
-
-
-def write_image_folder(root, classes, per_class=3, size=(20, 14), seed=0):
-    rng = np.random.default_rng(seed)
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for index in range(per_class):
-            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{index}.png")
-    return str(root)
-
-
-def test_image_folder_reads_resizes_and_labels(registry, tmp_path):
-    source = write_image_folder(tmp_path / "amazon", ["bike", "mug"], per_class=5)
-    target = write_image_folder(tmp_path / "webcam", ["bike", "mug"], per_class=3, seed=1)
-    options = dict(source=source, target=target, size=16, val_fraction=0.2, standardize="none")
-    data = build(registry, "image-folder", **options)
-    assert_well_formed(data)
-    assert data.input_shape == (3, 16, 16) and data.class_names == ["bike", "mug"]
-    assert (len(data.source_train), len(data.source_val), len(data.target_train)) == (8, 2, 6)
-    assert torch.equal(data.target_test.y, torch.tensor([0, 0, 0, 1, 1, 1]))
-    assert 0.0 <= float(data.target_train.x.min()) and float(data.target_train.x.max()) <= 1.0
-    assert_same(data, build(registry, "image-folder", **options))
-
-
-def test_image_folder_separate_target_test(registry, tmp_path):
-    source = write_image_folder(tmp_path / "s", ["a", "b"])
-    target = write_image_folder(tmp_path / "t", ["a", "b"])
-    test = write_image_folder(tmp_path / "tt", ["a", "b"], per_class=1)
-    data = build(registry, "image-folder", source=source, target=target, target_test=test, size=8)
-    assert len(data.target_test) == 2 and len(data.target_train) == 6
-
-
-def test_image_folder_class_mismatch_and_missing_folder(registry, tmp_path):
-    source = write_image_folder(tmp_path / "s", ["a", "b"])
-    target = write_image_folder(tmp_path / "t", ["a", "c"])
-    with pytest.raises(ValueError, match="class folders differ between .*only in source: b; only in the other: c"):
-        build(registry, "image-folder", source=source, target=target, size=8)
-    with pytest.raises(FileNotFoundError, match="image-folder: no such folder '.*missing'"):
-        build(registry, "image-folder", source=source, target=str(tmp_path / "missing"), size=8)
-    with pytest.raises(ValueError, match="needs the options source=<folder> and target=<folder>"):
-        build(registry, "image-folder", source=source)
-
-
 # ----------------------------------------------------------------------------------------- mnist
 
 
