@@ -124,9 +124,10 @@ def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> 
         data = build_dataset(cfg, registry)
     registry.get("algorithm", cfg.method)  # an unknown method is named before the networks are built
     backbone, classifier, make_discriminator = build_networks(
-        registry, data, cfg.backbone, cfg.discriminator, cfg.backbone_options, cfg.discriminator_options, num_domains(data)
+        registry, data, cfg.backbone, cfg.discriminator, cfg.backbone_options, cfg.discriminator_options, num_domains(data),
+        bottleneck=cfg.bottleneck,
     )
-    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay)
+    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay, cfg.backbone_lr_mult)
     context = AlgorithmContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
     algorithm = registry.build("algorithm", cfg.method, cfg.method_options, context=context)  # its type is checked there
     _check_labels(cfg, data, algorithm)
