@@ -58,6 +58,8 @@ def register_backbones() -> list[ComponentSpec]:
     ``factory(input_shape: tuple[int, ...], **options)`` returns an ``nn.Module`` with an
     ``out_features: int`` attribute, ``forward(x) -> (N, out_features)`` and a method
     ``default_head(num_classes) -> nn.Module`` (the label predictor used with this backbone).
+    Optional, for backbones loaded from pretrained weights: ``pretrained_parameters()`` (the loaded
+    parameters; trained at ``backbone_lr_mult`` × lr) and ``input_normalization`` (``"imagenet"`` or None).
     """
 
 

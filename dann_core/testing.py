@@ -97,7 +97,8 @@ def check_dataset(name: str, options: dict | None = None, registry=None, seed: i
 
 
 def check_backbone(name: str, options: dict | None = None, registry=None, dataset: str = "moons", dataset_options: dict | None = None):
-    """Build backbone ``name`` for ``dataset``'s inputs, check its features and default head, train it."""
+    """Build backbone ``name`` for ``dataset``'s inputs, check its features and default head (and, when it
+    declares them, that ``pretrained_parameters()`` are its own and ``input_normalization`` is a name), train it."""
     from .plugins.contracts import backbone_output_problem
 
     registry = _registry(registry)

@@ -138,10 +138,11 @@ def build_components(
         init = registry.get("backbone", cfg.backbone).init_options
         backbone_options = {key: value for key, value in backbone_options.items() if key not in init}
     backbone, classifier, make_discriminator = build_networks(
-        registry, data, cfg.backbone, cfg.discriminator, backbone_options, cfg.discriminator_options, num_domains(data)
+        registry, data, cfg.backbone, cfg.discriminator, backbone_options, cfg.discriminator_options, num_domains(data),
+        bottleneck=cfg.bottleneck,
     )
     adopt_normalization(data, getattr(backbone, "input_normalization", None))
-    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay)
+    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay, cfg.backbone_lr_mult)
     context = AlgorithmContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
     algorithm = registry.build("algorithm", cfg.method, cfg.method_options, context=context)  # its type is checked there
     algorithm.input_normalization = getattr(backbone, "input_normalization", None)
