@@ -359,3 +359,23 @@ def test_a_typo_in_the_backbone_fails_before_any_image_is_decoded(office, tmp_pa
     )
     assert result.exit_code != 0 and "lenett" in result.output and "decoded" not in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_a_pretrained_backbone_sets_imagenet_normalisation_and_a_restored_run_keeps_it(office, tmp_path):
+    from torchvision.models import resnet18
+
+    from dann_core import config
+    from dann_core.train import load_run, train
+
+    torch.save(resnet18(weights=None).state_dict(), tmp_path / "r18.pt")
+    cfg = config.resolve(flags={
+        "dataset": "image-folder", "backbone": "resnet18", "steps": 2, "eval_every": 2, "batch_size": 4, "kernels": "reference",
+    }, sets=[f"dataset.source={images(office, 'amazon')}", f"dataset.target={images(office, 'webcam')}",
+             "dataset.size=32", "dataset.workers=0", f"backbone.weights={tmp_path / 'r18.pt'}"])
+    summary = train(cfg, tmp_path / "run")
+    (tmp_path / "r18.pt").unlink()  # the checkpoint holds the weights; the backbone no longer declares 'imagenet'
+    run = load_run(tmp_path / "run")
+    x = run.data.target_test.x
+    assert x.normalizer.effective == "imagenet"
+    accuracy = (run.model.predict(x[:]).argmax(1) == run.data.target_test.y).float().mean().item()
+    assert accuracy == pytest.approx(summary["target_test_acc"])
