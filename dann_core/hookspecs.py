@@ -47,7 +47,8 @@ def register_datasets() -> list[ComponentSpec]:
 
     Each :class:`~dann_core.specs.ComponentSpec` has ``factory(seed: int, **options) -> DomainData``.
     The factory must be deterministic for a seed, must not download anything, and must raise a
-    one-line error naming the option or file at fault.
+    one-line error naming the option or file at fault. A split's ``x`` is a float tensor, or a
+    :class:`dann_core.rows.LazyRows` for inputs read on demand (streamed by DataLoader workers).
     """
 
 
