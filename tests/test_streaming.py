@@ -156,3 +156,29 @@ def test_multi_source_training_samples_domains_equally(tmp_path):
     trainer = Trainer(tiny_config(), data=data)
     seen = torch.cat([trainer.next_batch().source_domains for _ in range(10)])
     assert torch.bincount(seen).tolist() == [80, 80]
+
+
+def test_a_large_uncompressed_npz_is_memory_mapped_and_trains_like_the_loaded_one(tmp_path, monkeypatch):
+    import numpy as np
+
+    from dann_core.plugins import get_registry
+    from dann_datasets import npz
+
+    rng = np.random.default_rng(0)
+    xs, xt = rng.standard_normal((60, 2)).astype(np.float32), rng.standard_normal((50, 2)).astype(np.float32) + 1
+    np.savez(tmp_path / "d.npz", xs=xs, ys=(xs[:, 0] > 0).astype(np.int64), xt=xt, yt=(xt[:, 0] > 1).astype(np.int64))
+    registry = get_registry()
+    streamed = registry.build("dataset", "npz", {"path": str(tmp_path / "d.npz"), "stream": "on", "workers": 0}, seed=0)
+    loaded = registry.build("dataset", "npz", {"path": str(tmp_path / "d.npz"), "stream": "off"}, seed=0)
+    assert isinstance(streamed.source_train.x, LazyRows) and isinstance(loaded.source_train.x, torch.Tensor)
+    assert isinstance(registry.build("dataset", "npz", {"path": str(tmp_path / "d.npz")}, seed=0).source_train.x, torch.Tensor)
+    cfg = tiny_config(dataset="npz", dataset_options={})
+    a, b = train(cfg, tmp_path / "a", data=streamed), train(cfg, tmp_path / "b", data=loaded)
+    assert metrics(tmp_path / "a") == metrics(tmp_path / "b") and a["target_test_acc"] == b["target_test_acc"]
+
+    np.savez_compressed(tmp_path / "c.npz", xs=xs, ys=(xs[:, 0] > 0).astype(np.int64), xt=xt)
+    with pytest.raises(ValueError, match="compressed and cannot be streamed"):
+        registry.build("dataset", "npz", {"path": str(tmp_path / "c.npz"), "stream": "on"}, seed=0)
+    monkeypatch.setattr(npz, "STREAM_ABOVE_BYTES", 100)  # 'auto' streams uncompressed inputs above the threshold
+    assert isinstance(registry.build("dataset", "npz", {"path": str(tmp_path / "d.npz")}, seed=0).target_train.x, LazyRows)
+    assert isinstance(registry.build("dataset", "npz", {"path": str(tmp_path / "c.npz")}, seed=0).target_train.x, torch.Tensor)

@@ -12,6 +12,10 @@ Keys (N rows each; per-example shapes of all x arrays must match):
 
 Without ``yt`` and ``xt_test``, target_test is ``xt`` with ``y = None``: training works, but no
 target accuracy can be reported.
+
+Large files stream: with ``stream=auto`` (the default), input arrays stored uncompressed
+(``numpy.savez``) and larger than 1 GiB together are memory-mapped and their rows read by DataLoader
+workers instead of being loaded into memory (``stream=on`` always, ``off`` never).
 """
 from __future__ import annotations
 
@@ -24,25 +28,39 @@ import torch
 
 from dann_core.specs import DomainData
 
+from dann_core.specs import Split
+
 from ._common import generator, permutation_split, split
+from ._npz_rows import ArrayRows, memmap_members
 
 REQUIRED_KEYS = ("xs", "ys", "xt")
 OPTIONAL_KEYS = ("yt", "xt_test", "yt_test", "xs_val", "ys_val", "ds")
 _PAIRS = (("xt_test", "yt_test"), ("xs_val", "ys_val"))
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+STREAM_MODES = ("auto", "on", "off")
+STREAM_ABOVE_BYTES = 1 << 30
+"""``stream=auto`` memory-maps the input arrays when they are larger than this together."""
 MAX_CLASSES = 100_000
 """Labels are class indices 0..C-1; a larger C is a mislabelled file (C = 10⁹ would allocate a 60 GB head)."""
 
 
-def make_npz(seed: int, path: Path | None = None, val_fraction: float = 0.1, num_classes: int = 0) -> DomainData:
+def make_npz(
+    seed: int, path: Path | None = None, val_fraction: float = 0.1, num_classes: int = 0, stream: str = "auto", workers: int = 2
+) -> DomainData:
     """Your arrays from a .npz file: required xs, ys, xt; optional yt, xt_test+yt_test, xs_val+ys_val, ds.
 
     Options:
       path: the .npz file (required).
       val_fraction: share of source rows held out as source_val when xs_val/ys_val are absent.
       num_classes: number of classes; 0 infers it as 1 + the largest label found.
+      stream: auto (memory-map uncompressed inputs over 1 GiB and read rows on demand) | on | off.
+      workers: DataLoader processes reading the rows of a streamed file.
     """
-    arrays = _load(path)
+    if stream not in STREAM_MODES:
+        raise ValueError(f"npz dataset option stream must be one of {', '.join(STREAM_MODES)}, got '{stream}'")
+    if workers < 0:
+        raise ValueError(f"npz dataset option workers must be 0 or more, got {workers}")
+    arrays, streamed = _load(path, stream)
     x_shape = _check_inputs(arrays, path)
     labels = {key: _check_labels(arrays, key, x_key, path) for key, x_key in _label_keys(arrays)}
     source_domains = _check_labels(arrays, "ds", "xs", path) if "ds" in arrays else None
@@ -54,21 +72,26 @@ def make_npz(seed: int, path: Path | None = None, val_fraction: float = 0.1, num
         if values.size and values.max() >= num_classes:
             raise ValueError(f"npz '{path}': key '{key}' has label {int(values.max())} >= num_classes {num_classes}")
 
+    def part(key, rows=None, y=None):
+        if key in streamed:
+            return Split(ArrayRows(arrays[key], rows, workers), None if y is None else torch.as_tensor(y))
+        return split(arrays[key] if rows is None else arrays[key][rows], y)
+
     if "xs_val" in arrays:
         keep = np.arange(len(labels["ys"]))
-        source_val = split(arrays["xs_val"], labels["ys_val"])
+        source_val = part("xs_val", None, labels["ys_val"])
     else:
         keep, held_out = permutation_split(len(labels["ys"]), val_fraction, generator(seed, 0))
-        source_val = split(arrays["xs"][held_out], labels["ys"][held_out])
-    source_train = split(arrays["xs"][keep], labels["ys"][keep])
+        source_val = part("xs", held_out, labels["ys"][held_out])
+    source_train = part("xs", keep, labels["ys"][keep])
     if "xt_test" in arrays:
-        target_test = split(arrays["xt_test"], labels["yt_test"])
+        target_test = part("xt_test", None, labels["yt_test"])
     else:
-        target_test = split(arrays["xt"], labels.get("yt"))
+        target_test = part("xt", None, labels.get("yt"))
     return DomainData(
         source_train=source_train,
         source_val=source_val,
-        target_train=split(arrays["xt"], labels.get("yt")),
+        target_train=part("xt", None, labels.get("yt")),
         target_test=target_test,
         num_classes=int(num_classes),
         input_shape=x_shape,
@@ -77,7 +100,22 @@ def make_npz(seed: int, path: Path | None = None, val_fraction: float = 0.1, num
     )
 
 
-def _load(path: str | None) -> dict[str, np.ndarray]:
+def _streamed_keys(file: Path, stream: str) -> list[str]:
+    """The input members to memory-map as ``stream`` asks (auto: all stored uncompressed and large)."""
+    if stream == "off":
+        return []
+    with zipfile.ZipFile(file) as archive:
+        infos = {name.removesuffix(".npy"): archive.getinfo(name) for name in archive.namelist()}
+    keys = [key for key in ("xs", "xt", "xt_test", "xs_val") if key in infos]
+    if stream == "auto":
+        stored = all(infos[key].compress_type == zipfile.ZIP_STORED for key in keys)
+        if not stored or sum(infos[key].file_size for key in keys) <= STREAM_ABOVE_BYTES:
+            return []
+    return keys
+
+
+def _load(path: str | None, stream: str = "off") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(every array: memory maps for the streamed inputs, in memory otherwise; the streamed ones)."""
     if path is None or str(path) == "":
         raise ValueError(
             "npz dataset needs the option path=<file.npz> (keys: xs, ys, xt; optional yt, xt_test, yt_test, xs_val, ys_val)"
@@ -95,8 +133,9 @@ def _load(path: str | None) -> dict[str, np.ndarray]:
     if magic not in ZIP_MAGIC:
         raise ValueError(f"{not_npz}: it is {'empty' if not magic else 'some other kind of file'}")
     try:
+        skipped = _streamed_keys(file, stream)
         with np.load(file, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            arrays = {key: archive[key] for key in archive.files if key not in skipped}
     except ValueError as exc:
         if "pickle" in str(exc):  # an array of Python objects: allow_pickle stays off
             raise ValueError(f"npz dataset: '{file}' holds a non-numeric (pickled) array; save plain numeric arrays") from None
@@ -104,6 +143,8 @@ def _load(path: str | None) -> dict[str, np.ndarray]:
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{not_npz}: it is truncated or corrupt ({reason})") from None
+    streamed = memmap_members(file, skipped)
+    arrays.update(streamed)
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
         raise ValueError(
@@ -119,7 +160,7 @@ def _load(path: str | None) -> dict[str, np.ndarray]:
         if (first in arrays) != (second in arrays):
             given, absent = (first, second) if first in arrays else (second, first)
             raise ValueError(f"npz '{path}' has '{given}' but not '{absent}'; give both or neither")
-    return arrays
+    return arrays, streamed
 
 
 def _check_inputs(arrays: dict[str, np.ndarray], path) -> tuple[int, ...]:
@@ -130,7 +171,7 @@ def _check_inputs(arrays: dict[str, np.ndarray], path) -> tuple[int, ...]:
             raise ValueError(f"npz '{path}': key '{key}' must be a numeric array, got dtype {values.dtype}")
         if values.ndim < 2 or values.shape[0] == 0:
             raise ValueError(f"npz '{path}': key '{key}' must have shape (N>0, ...features), got {values.shape}")
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
+        if values.dtype.kind == "f" and not _all_finite(values):
             raise ValueError(f"npz '{path}': key '{key}' contains NaN or infinite values")
     shape = arrays["xs"].shape[1:]
     for key in x_keys[1:]:
@@ -139,6 +180,12 @@ def _check_inputs(arrays: dict[str, np.ndarray], path) -> tuple[int, ...]:
                 f"npz '{path}': key '{key}' has per-example shape {arrays[key].shape[1:]} but 'xs' has {shape}"
             )
     return tuple(int(size) for size in shape)
+
+
+def _all_finite(values: np.ndarray, chunk_bytes: int = 64 << 20) -> bool:
+    """np.isfinite(values).all() a chunk of rows at a time (a memory-mapped array is never held whole)."""
+    rows = max(1, chunk_bytes // max(1, values[:1].nbytes))
+    return all(np.isfinite(values[start : start + rows]).all() for start in range(0, len(values), rows))
 
 
 def _label_keys(arrays: dict[str, np.ndarray]):
