@@ -46,6 +46,15 @@ def train(nproc: int, seed: int, workdir: Path, sets: list[str]) -> dict:
             "seconds": time.perf_counter() - started, "run_dir": str(runs[0])}
 
 
+def first_difference(a: str, b: str, tolerance: float = 1e-4) -> int | None:
+    """The first evaluation step at which two runs' logged losses differ by more than ``tolerance``."""
+    logs = [[json.loads(line) for line in Path(run, "metrics.jsonl").read_text().splitlines()] for run in (a, b)]
+    for line_a, line_b in zip(*logs):
+        if any(abs(line_a[k] - line_b[k]) > tolerance for k in ("label_loss", "domain_loss")):
+            return line_a["step"]
+    return None
+
+
 def mean_std(values: list[float]) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.3f} ± {std:.3f}"
@@ -72,11 +81,13 @@ def markdown(rows: list[dict], nprocs: list[int], sets: list[str], load: str) ->
         mine = [by[(n, s)] for s in seeds]
         lines.append(f"| {n} | {mean_std([r['final'] for r in mine])} | {mean_std([r['selected'] for r in mine])} | "
                      f"{statistics.mean(r['seconds'] for r in mine):.0f} |")
-    lines += ["", "Per seed (last step / selected; threads per process from config.json):", "",
-              "| seed | " + " | ".join(f"nproc {n}" for n in nprocs) + " |", "| --- |" + " --- |" * len(nprocs)]
+    lines += ["", "Per seed (last step / selected; threads per process from config.json; the first evaluation at which the "
+              "logged label or domain loss of the two runs differs by more than 1e-4):", "",
+              "| seed | " + " | ".join(f"nproc {n}" for n in nprocs) + " | losses first differ at step |", "| --- |" + " --- |" * (len(nprocs) + 1)]
     for s in seeds:
         cells = [f"{by[(n, s)]['final']:.4f} / {by[(n, s)]['selected']:.4f} (threads {by[(n, s)]['threads']})" for n in nprocs]
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        differ = first_difference(by[(nprocs[0], s)]["run_dir"], by[(nprocs[1], s)]["run_dir"])
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {differ if differ is not None else 'never'} of {by[(nprocs[0], s)]['steps']} |")
     return "\n".join(lines) + "\n"
 
 
