@@ -43,11 +43,11 @@ from dann_core.train import Trainer
 WORKLOADS = {
     "moons": {"dataset": "moons"},
     "digits": {"dataset": "digits-blend"},
-    "moons-wide": {"dataset": "moons", "backbone.width": 512, "backbone.depth": 3, "backbone.activation": "relu", "batch_size": 256},
+    "moons-wide": {"dataset": "moons", "backbone.width": 512, "backbone.depth": 3, "backbone.activation": "relu", "batch_size": 256, "lr": 0.01},
     "resnet": {"dataset": "digits-blend", "backbone": "resnet18", "dataset.n_images": 2000},
 }
 """Workload → run flags (each dataset's recommendations choose the rest: moons/MLP, digits-blend/LeNet).
-moons-wide (a 3×512 ReLU MLP, batch 256+256) and resnet (torchvision's ResNet-18 on digits-blend's
+moons-wide (a 3×512 ReLU MLP, batch 256+256, lr 0.01: it diverges at moons' 0.1) and resnet (torchvision's ResNet-18 on digits-blend's
 3×28×28 images) are there for the threads sweep: steps between the toy MLP's and LeNet's and above."""
 DEFAULT_ONLY = "moons,digits"
 VARIANTS = {
