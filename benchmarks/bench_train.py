@@ -3,7 +3,7 @@
 ``python -m benchmarks.bench_train [--steps 40] [--rounds 3] [--device cpu|cuda] [--only moons,digits]
 [--variants eager,compile,bf16] [--threads 1]``
 
-``python -m benchmarks.bench_train --sweep-threads 1,2,0 [--only moons,moons-wide,digits,resnet] [--rounds 5]``
+``python -m benchmarks.bench_train --sweep-threads 1,2,0 [--only moons,digits,resnet18,moons-wide] [--rounds 5]``
 times dann's trainer alone at each torch thread count (0: torch's default, this machine's physical
 cores), interleaved the same way, and prints the steps/s, their ratio to the first count and the
 work of one step (forward + backward FLOPs, counted by ``torch.utils.flop_counter``): the data
@@ -43,13 +43,14 @@ from dann_core.train import Trainer
 WORKLOADS = {
     "moons": {"dataset": "moons"},
     "digits": {"dataset": "digits-blend"},
+    "resnet18": {"dataset": "digits-blend", "backbone": "resnet18"},
     "moons-wide": {"dataset": "moons", "backbone.width": 512, "backbone.depth": 3, "backbone.activation": "relu", "batch_size": 256, "lr": 0.01},
-    "resnet": {"dataset": "digits-blend", "backbone": "resnet18", "dataset.n_images": 2000},
 }
-"""Workload → run flags (each dataset's recommendations choose the rest: moons/MLP, digits-blend/LeNet).
-moons-wide (a 3×512 ReLU MLP, batch 256+256, lr 0.01: it diverges at moons' 0.1) and resnet (torchvision's ResNet-18 on digits-blend's
-3×28×28 images) are there for the threads sweep: steps between the toy MLP's and LeNet's and above."""
-DEFAULT_ONLY = "moons,digits"
+"""Workload → run flags (each dataset's recommendations choose the rest: moons/MLP, digits-blend/LeNet;
+resnet18: torchvision's ResNet-18, random init, on digits-blend's 3×28×28 images). moons-wide (a 3×512
+ReLU MLP, batch 256+256, lr 0.01: it diverges at moons' 0.1) is there for the threads sweep: a step
+between the toy MLP's and LeNet's."""
+DEFAULT_ONLY = "moons,digits,resnet18"
 VARIANTS = {
     "eager": {},
     "compile": {"compile": True},

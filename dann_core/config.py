@@ -50,6 +50,7 @@ NUMBER_RANGES = {
     "lr": (lambda v: v > 0, lambda v: v <= MAX_LR, f"a number in (0, {MAX_LR:g}]"),
     "momentum": (lambda v: v >= 0, lambda v: v < 1, "a number in [0, 1)"),
     "weight_decay": (lambda v: v >= 0, lambda v: True, "a finite number ≥ 0"),
+    "backbone_lr_mult": (lambda v: v > 0, lambda v: True, "a finite number > 0"),
     "seed": (lambda v: v >= 0, lambda v: v <= MAX_SEED, f"an integer in [0, {MAX_SEED}]"),
 }
 """Numeric settings with a valid range: (lower check, upper check, the range in words)."""
@@ -82,6 +83,8 @@ class RunConfig:
     lr_schedule: bool = setting(True, "anneal the learning rate as μ0 / (1 + 10p)^0.75 (the paper)")
     momentum: float = setting(0.9, "SGD momentum")
     weight_decay: float = setting(0.0, "SGD weight decay")
+    backbone_lr_mult: float = setting(1.0, "learning-rate multiplier of the backbone's pretrained parameters (resnet with weights); 0.1 fine-tunes them at a tenth of the new layers' rate, as in the paper's Office recipe")
+    bottleneck: int = setting(0, "width of a Linear → BatchNorm → ReLU bottleneck between the backbone and both heads (0: none; 256 in the Office recipes)")
     seed: int = setting(0, "seed of data generation, initialisation and batch sampling")
     eval_every: int = setting(100, "steps between evaluations, checkpoints and metrics.jsonl lines")
     select: str = setting("last", "selector (plugin) that picks best.pt among the evaluated checkpoints, never with target labels: last, source-val, dev, entropy, snd, reverse-val, ...")
@@ -105,6 +108,8 @@ class RunConfig:
             setattr(self, f.name, coerce(f, getattr(self, f.name)))
         if self.threads < 0:
             raise ConfigError(f"threads must be 0 (auto) or more, got {self.threads}")
+        if self.bottleneck < 0:
+            raise ConfigError(f"bottleneck must be 0 (none) or a positive width, got {self.bottleneck}")
         if self.keep_candidates < 0:
             raise ConfigError(f"keep_candidates must be 0 or more, got {self.keep_candidates}")
         for name in ("steps", "batch_size", "eval_every"):

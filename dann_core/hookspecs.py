@@ -47,7 +47,8 @@ def register_datasets() -> list[ComponentSpec]:
 
     Each :class:`~dann_core.specs.ComponentSpec` has ``factory(seed: int, **options) -> DomainData``.
     The factory must be deterministic for a seed, must not download anything, and must raise a
-    one-line error naming the option or file at fault.
+    one-line error naming the option or file at fault. A split's ``x`` is a float tensor, or a
+    :class:`dann_core.rows.LazyRows` for inputs read on demand (streamed by DataLoader workers).
     """
 
 
@@ -58,6 +59,8 @@ def register_backbones() -> list[ComponentSpec]:
     ``factory(input_shape: tuple[int, ...], **options)`` returns an ``nn.Module`` with an
     ``out_features: int`` attribute, ``forward(x) -> (N, out_features)`` and a method
     ``default_head(num_classes) -> nn.Module`` (the label predictor used with this backbone).
+    Optional, for backbones loaded from pretrained weights: ``pretrained_parameters()`` (the loaded
+    parameters; trained at ``backbone_lr_mult`` × lr) and ``input_normalization`` (``"imagenet"`` or None).
     """
 
 

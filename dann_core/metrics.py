@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from . import files
+from .rows import batches
 from .specs import Split
 
 EVAL_BATCH = 1024
@@ -22,11 +23,12 @@ def accuracy(predict, split: Split, device: torch.device | str = "cpu") -> float
     """
     if split.y is None or len(split) == 0:
         return None
-    correct = 0
-    for start in range(0, len(split), EVAL_BATCH):
-        out = predict(split.x[start : start + EVAL_BATCH].to(device))
+    correct, start = 0, 0
+    for x in batches(split.x, EVAL_BATCH, device):
+        out = predict(x)
         labels = out.argmax(dim=1) if out.dim() == 2 else out
-        correct += int((labels.cpu() == split.y[start : start + EVAL_BATCH]).sum())
+        correct += int((labels.cpu() == split.y[start : start + len(x)]).sum())
+        start += len(x)
     return correct / len(split)
 
 

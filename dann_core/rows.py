@@ -31,6 +31,8 @@ class LazyRows:
 
     row_shape: tuple[int, ...] = ()
     dtype = torch.float32
+    device = torch.device("cpu")
+    """Rows are read on the host (lets code written for tensors move index tensors next to them)."""
     workers: int = 0
     """DataLoader worker processes that decode this split's rows (0: in the calling process)."""
 

@@ -77,9 +77,10 @@ def _is_path_annotation(annotation: Any) -> bool:
 
 @dataclass
 class Split:
-    """Inputs and (possibly absent) integer class labels of one split."""
+    """Inputs (a float tensor, or a :class:`dann_core.rows.LazyRows` read on demand) and (possibly
+    absent) integer class labels of one split."""
 
-    x: torch.Tensor
+    x: Any
     y: torch.Tensor | None = None
 
     def __len__(self) -> int:

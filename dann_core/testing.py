@@ -89,14 +89,16 @@ def check_dataset(name: str, options: dict | None = None, registry=None, seed: i
     again = _build(registry, "dataset", name, options, seed=seed)
     for split_name in ("source_train", "target_train"):
         a, b = getattr(data, split_name), getattr(again, split_name)
-        _require(a.x.shape == b.x.shape and bool((a.x == b.x).all()), f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
+        xa, xb = _first_rows(a.x), _first_rows(b.x)
+        _require(a.x.shape == b.x.shape and bool((xa == xb).all()), f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
     _train(registry, where, dataset=name, dataset_options=dict(options or {}))
     assert isinstance(data, DomainData)
     return data
 
 
 def check_backbone(name: str, options: dict | None = None, registry=None, dataset: str = "moons", dataset_options: dict | None = None):
-    """Build backbone ``name`` for ``dataset``'s inputs, check its features and default head, train it."""
+    """Build backbone ``name`` for ``dataset``'s inputs, check its features and default head (and, when it
+    declares them, that ``pretrained_parameters()`` are its own and ``input_normalization`` is a name), train it."""
     from .plugins.contracts import backbone_output_problem
 
     registry = _registry(registry)
@@ -193,11 +195,24 @@ def _build(registry, kind: str, name: str, options: dict | None, **context: Any)
         raise ContractError(f"{kind} '{name}' could not be built: {_first_line(exc)}") from exc
 
 
+def _first_rows(x, n: int = 8):
+    """The first rows of ``x`` as a tensor (a LazyRows is read for them; the rest stays unread)."""
+    return x[: min(n, len(x))]
+
+
 def _check_split(where: str, split, data, labelled: bool) -> None:
     import torch
 
-    _require(isinstance(split.x, torch.Tensor) and split.x.is_floating_point(), f"{where}.x is {type(split.x).__name__}, expected a float tensor")
+    from .rows import LazyRows
+
+    lazy = isinstance(split.x, LazyRows)
+    _require(lazy or (isinstance(split.x, torch.Tensor) and split.x.is_floating_point()),
+             f"{where}.x is {type(split.x).__name__}, expected a float tensor or a dann_core.rows.LazyRows")
     _require(tuple(split.x.shape[1:]) == tuple(data.input_shape), f"{where}.x has rows of shape {tuple(split.x.shape[1:])}, but input_shape is {tuple(data.input_shape)}")
+    if lazy and len(split):
+        rows = _first_rows(split.x, 2)
+        _require(rows.is_floating_point() and tuple(rows.shape[1:]) == tuple(data.input_shape),
+                 f"{where}.x (LazyRows) reads rows of {rows.dtype} {tuple(rows.shape[1:])}, expected float rows of shape {tuple(data.input_shape)}")
     if split.y is None:
         _require(not labelled or len(split) == 0, f"{where} has no labels (y is None)")
         return

@@ -99,3 +99,48 @@ def test_resnet_without_torchvision_names_the_install(registry, monkeypatch):
     assert "resnet18" in registry.backbones
     with pytest.raises(ComponentError, match="^backbone 'resnet18' of plugin 'backbones' .*needs torchvision: pip install torchvision$"):
         build(registry, "resnet18", (3, 32, 32))
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_resnet_with_weights_marks_its_parameters_pretrained_and_asks_for_imagenet_inputs(registry, tmp_path):
+    torch.save(build(registry, "resnet18", (3, 32, 32)).net.state_dict(), tmp_path / "r18.pt")
+    loaded = build(registry, "resnet18", (3, 32, 32), weights=str(tmp_path / "r18.pt"))
+    assert {id(p) for p in loaded.pretrained_parameters()} == {id(p) for p in loaded.parameters()}
+    assert loaded.input_normalization == "imagenet"
+    scratch = build(registry, "resnet18", (3, 32, 32))
+    assert scratch.pretrained_parameters() == [] and scratch.input_normalization is None
+    grey = build(registry, "resnet18", (1, 32, 32), weights=str(tmp_path / "r18.pt"))  # a new first conv: not loaded
+    assert {id(p) for p in grey.pretrained_parameters()} == {id(p) for n, p in grey.named_parameters() if not n.startswith("net.conv1.")}
+    assert grey.input_normalization is None
+    assert registry.get("backbone", "resnet50").init_options == {"weights"}
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet", "svhn-net"])
+def test_backbones_without_weights_declare_nothing_pretrained(registry, name):
+    backbone = build(registry, name, (2,) if name == "mlp" else (3, 32, 32))
+    assert list(getattr(backbone, "pretrained_parameters", list)()) == []
+    assert getattr(backbone, "input_normalization", None) is None
+
+
+SVHN_NET_PARAMETERS = (3 * 64 * 25 + 64) + (64 * 64 * 25 + 64) + (64 * 128 * 25 + 128)
+SVHN_HEAD_PARAMETERS = (6272 * 3072 + 3072) + (3072 * 2048 + 2048) + (2048 * 10 + 10)
+
+
+def test_svhn_net_is_the_paper_network_at_32_px(registry):
+    backbone = build(registry, "svhn-net", (3, 32, 32))
+    assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in backbone.modules())  # the paper's layers, nothing more
+    assert parameter_count(backbone) == SVHN_NET_PARAMETERS
+    assert parameter_count(backbone.default_head(10)) == SVHN_HEAD_PARAMETERS
+
+
+@pytest.mark.parametrize("size", [64, 128, 224])
+def test_svhn_net_pools_larger_inputs_to_the_papers_grid(registry, size):
+    backbone = build(registry, "svhn-net", (3, size, size))
+    assert backbone.out_features == 128 * 7 * 7
+    assert parameter_count(backbone) == SVHN_NET_PARAMETERS
+    assert parameter_count(backbone.default_head(10)) == SVHN_HEAD_PARAMETERS  # ≈ 26M: 0.1 GB of weights, not 1.5 GB at 128 px
+    assert backbone(torch.randn(2, 3, size, size)).shape == (2, 6272)
+    assert build(registry, "svhn-net", (3, 40, 33)).out_features == 128 * 7 * 7

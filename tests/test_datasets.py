@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
+from dann_core import rows as lazy
+from dann_core.cli import build_cli
 from dann_core.plugins import get_plugin_manager, get_registry
 from dann_core.specs import DomainData
 from dann_datasets._digits import blend_with_photos, render_digits
@@ -37,9 +40,14 @@ def assert_well_formed(data: DomainData, labelled_target: bool = True):
             assert 0 <= int(part.y.min()) and int(part.y.max()) < data.num_classes, name
 
 
+def values(x) -> torch.Tensor:
+    """A split's inputs as a float tensor (LazyRows read)."""
+    return lazy.materialize(x)
+
+
 def assert_same(a: DomainData, b: DomainData):
     for name in SPLITS:
-        assert torch.equal(getattr(a, name).x, getattr(b, name).x), name
+        assert torch.equal(values(getattr(a, name).x), values(getattr(b, name).x)), name
         assert torch.equal(getattr(a, name).y, getattr(b, name).y), name
 
 
@@ -232,51 +240,6 @@ def test_npz_missing_file_and_missing_path(registry, tmp_path):
         build(registry, "npz")
 
 
-# ---------------------------------------------------------------------------------- image-folder
-
-
-def write_image_folder(root, classes, per_class=3, size=(20, 14), seed=0):
-    rng = np.random.default_rng(seed)
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for index in range(per_class):
-            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{index}.png")
-    return str(root)
-
-
-def test_image_folder_reads_resizes_and_labels(registry, tmp_path):
-    source = write_image_folder(tmp_path / "amazon", ["bike", "mug"], per_class=5)
-    target = write_image_folder(tmp_path / "webcam", ["bike", "mug"], per_class=3, seed=1)
-    options = dict(source=source, target=target, size=16, val_fraction=0.2, standardize="none")
-    data = build(registry, "image-folder", **options)
-    assert_well_formed(data)
-    assert data.input_shape == (3, 16, 16) and data.class_names == ["bike", "mug"]
-    assert (len(data.source_train), len(data.source_val), len(data.target_train)) == (8, 2, 6)
-    assert torch.equal(data.target_test.y, torch.tensor([0, 0, 0, 1, 1, 1]))
-    assert 0.0 <= float(data.target_train.x.min()) and float(data.target_train.x.max()) <= 1.0
-    assert_same(data, build(registry, "image-folder", **options))
-
-
-def test_image_folder_separate_target_test(registry, tmp_path):
-    source = write_image_folder(tmp_path / "s", ["a", "b"])
-    target = write_image_folder(tmp_path / "t", ["a", "b"])
-    test = write_image_folder(tmp_path / "tt", ["a", "b"], per_class=1)
-    data = build(registry, "image-folder", source=source, target=target, target_test=test, size=8)
-    assert len(data.target_test) == 2 and len(data.target_train) == 6
-
-
-def test_image_folder_class_mismatch_and_missing_folder(registry, tmp_path):
-    source = write_image_folder(tmp_path / "s", ["a", "b"])
-    target = write_image_folder(tmp_path / "t", ["a", "c"])
-    with pytest.raises(ValueError, match="class folders differ between .*only in source: b; only in the other: c"):
-        build(registry, "image-folder", source=source, target=target, size=8)
-    with pytest.raises(FileNotFoundError, match="image-folder: no such folder '.*missing'"):
-        build(registry, "image-folder", source=source, target=str(tmp_path / "missing"), size=8)
-    with pytest.raises(ValueError, match="needs the options source=<folder> and target=<folder>"):
-        build(registry, "image-folder", source=source)
-
-
 # ----------------------------------------------------------------------------------------- mnist
 
 
@@ -318,7 +281,7 @@ def test_mnist_reads_idx_files(registry, mnist_root):
     assert data.input_shape == (3, 28, 28) and data.num_classes == 10
     assert [len(getattr(data, name)) for name in SPLITS] == [24, 6, 24, 10]
     raw = read_idx(mnist_root / "t10k-images.idx3-ubyte", 3)
-    assert torch.allclose(data.target_test.x[:, 1], torch.as_tensor(raw / 255.0, dtype=torch.float32))
+    assert torch.allclose(data.target_test.x[:][:, 1], torch.as_tensor(raw / 255.0, dtype=torch.float32))
     assert_same(data, build(registry, "mnist", root=str(mnist_root), n_val=6, standardize="none"))
     assert len(build(registry, "mnist", root=str(mnist_root), n_train=12, n_val=2).source_train) == 10
 
@@ -332,9 +295,35 @@ def test_mnist_m_blends_with_a_backgrounds_folder(registry, mnist_root, tmp_path
     assert_well_formed(data)
     digits = torch.as_tensor(read_idx(mnist_root / "t10k-images.idx3-ubyte", 3) / 255.0, dtype=torch.float32)
     # a white photo at the paper's full intensity: |1 - digit| in every channel
-    assert torch.allclose(data.target_test.x, (1.0 - digits)[:, None].expand(-1, 3, -1, -1), atol=1e-6)
-    default = build(registry, "mnist-m", root=str(mnist_root), n_val=6, standardize="none")
-    assert default.target_test.x.max() <= 1.0 and not torch.equal(default.target_test.x[:, 0], default.target_test.x[:, 2])
+    assert torch.allclose(data.target_test.x[:], (1.0 - digits)[:, None].expand(-1, 3, -1, -1), atol=1e-6)
+    default = values(build(registry, "mnist-m", root=str(mnist_root), n_val=6, standardize="none").target_test.x)
+    assert default.max() <= 1.0 and not torch.equal(default[:, 0], default[:, 2])
+
+
+def test_mnist_keeps_uint8_images_once_and_standardises_in_finish(registry, mnist_root):
+    data = build(registry, "mnist", root=str(mnist_root), n_val=6)
+    assert data.source_train.x.resident().dtype == torch.uint8 and data.source_train.x.resident().shape == (24, 1, 28, 28)
+    assert data.target_train.x.images is data.source_train.x.images  # source_train is target_train: held once
+    x = data.source_train.x[:]
+    assert x.shape == (24, 3, 28, 28) and abs(float(x.mean())) < 1e-4 and float(x.std()) == pytest.approx(1.0, abs=1e-3)
+    domain = build(registry, "mnist-m", root=str(mnist_root), n_val=6, standardize="domain")
+    target = domain.target_train.x[:]
+    assert torch.allclose(target.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
+    assert domain.target_train.x.resident().dtype == torch.uint8
+
+
+def test_a_truncated_gz_idx_file_is_one_line_naming_it(registry, mnist_root):
+    path = mnist_root / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(ValueError, match=r"'.*train-images-idx3-ubyte.gz' is truncated or corrupt \(.*\); extract or download it again"):
+        build(registry, "mnist", root=str(mnist_root))
+    path.write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz' is truncated or corrupt"):
+        build(registry, "mnist", root=str(mnist_root))
+    result = CliRunner().invoke(build_cli(), ["run", "--dataset", "mnist", "--set", f"dataset.root={mnist_root}", "--steps", "1"])
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code != 0 and "Aborted" not in result.output and len(errors) == 1
+    assert "train-images-idx3-ubyte.gz' is truncated or corrupt" in errors[0]
 
 
 def test_mnist_errors_name_the_missing_piece(registry, mnist_root, tmp_path):

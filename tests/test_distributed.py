@@ -15,8 +15,11 @@ SETTINGS = ["--batch-size", "16", "--eval-every", "5", "--kernels", "reference",
             "--set", "dataset.n_per_class=30", "--set", "dataset.n_test_per_class=40", "--quiet"]
 
 
-def dann_run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", *SETTINGS, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+IMAGE_SETTINGS = ["--batch-size", "8", "--eval-every", "5", "--kernels", "reference", "--no-lr-schedule", "--lambda", "1", "--quiet"]
+
+
+def dann_run(*args: str, settings: list[str] = SETTINGS, cwd=None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", *settings, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 
@@ -56,3 +59,26 @@ def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactl
     summary = {name: {k: v for k, v in json.loads((d / "summary.json").read_text()).items() if k not in volatile} for name, d in (("whole", whole), ("split", split))}
     assert summary["split"] == summary["whole"]
     assert json.loads((whole / "config.json").read_text())["threads"] == 1  # auto, resolved once by the launcher for both
+
+
+def test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactly(tmp_path):
+    from test_image_folder import write_office_tree
+
+    tree = write_office_tree(tmp_path / "office", per_class=3, classes=["a", "b", "c"])
+    streamed = ["--dataset", "image-folder", "--backbone", "lenet", "--method", "dann",
+                "--set", f"dataset.source={tree / 'amazon' / 'images'}", "--set", f"dataset.target={tree / 'webcam' / 'images'}",
+                "--set", "dataset.size=28", "--set", "dataset.workers=1", "--set", "dataset.augment=standard"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    dann_run("--steps", "20", "--out", str(whole), *streamed, settings=IMAGE_SETTINGS)
+    cfg = RunConfig.from_dict({k: v for k, v in json.loads((whole / "config.json").read_text()).items() if k != "provenance"})
+    train(cfg, tmp_path / "one")  # one process reads the same augmented rows (seeded by global batch position)
+    one = weights(tmp_path / "one")
+    assert all(torch.allclose(one[k], v, atol=1e-5) for k, v in weights(whole).items() if v.is_floating_point())
+
+    dann_run("--steps", "10", "--out", str(split), *streamed, settings=IMAGE_SETTINGS)
+    assert checkpoint.load(split / "last.pt")["streams"]["source"]["pending"]  # the workers had read ahead
+    config = json.loads((split / "config.json").read_text())
+    config["steps"] = 20
+    (split / "config.json").write_text(json.dumps(config))
+    subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", "--resume", str(split), "--quiet"], check=True, capture_output=True, timeout=300)
+    assert all(torch.equal(weights(whole)[k], v) for k, v in weights(split).items())

@@ -3,8 +3,8 @@
 A method subclasses :class:`Algorithm`, declares the batches it needs each step in ``needs``, takes
 its options as keyword arguments of ``__init__`` after ``context`` (declared once: the registry reads
 them from the signature) and implements :meth:`Algorithm.objective`. The base owns what every
-method shares: the SGD optimiser over all of the algorithm's parameters, the paper's learning-rate
-annealing, the step counter (a buffer, so schedules resume exactly), the non-finite-loss guard
+method shares: the SGD optimiser over all of the algorithm's parameters (the backbone's pretrained
+ones at ``backbone_lr_mult`` times the rate), the paper's learning-rate annealing, the step counter (a buffer, so schedules resume exactly), the non-finite-loss guard
 (on the device: no host read per step, see :meth:`Algorithm.update`), prediction and the checkpoint state (the module's ``state_dict``: weights and buffers of everything
 the method added, plus ``get_extra_state`` if it defines one).
 """
@@ -64,6 +64,7 @@ class OptimSettings:
     lr_schedule: bool = True
     momentum: float = 0.9
     weight_decay: float = 0.0
+    backbone_lr_mult: float = 1.0
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Algorithm(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.steps_done = 0  # host copy of ``step``: reading the buffer would sync with a GPU
         self._optimizer: torch.optim.Optimizer | None = None
+        self._pretrained: frozenset[str] | None = None  # names; None: ask the backbone
         self._found: torch.Tensor | None = None  # 1.0 once a loss was non-finite (on the device)
         self._skipped: torch.Tensor | None = None  # steps skipped since then
         self._momentum_primed = False
@@ -118,13 +120,35 @@ class Algorithm(nn.Module):
     def optimizer(self) -> torch.optim.Optimizer:
         """SGD over every parameter of the algorithm, created once the subclass has built its modules.
 
-        Fused where torch has a fused SGD for the parameters' device (CPU, CUDA): its ``found_inf``
+        The backbone's pretrained parameters form a second group at ``backbone_lr_mult`` × the rate
+        (see :meth:`parameter_groups`). Fused where torch has a fused SGD for the parameters' device (CPU, CUDA): its ``found_inf``
         argument skips a step on the device, which is how :meth:`update` refuses a non-finite loss
         without reading it on the host."""
         if self._optimizer is None:
             o = self.optim
-            self._optimizer = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=_fused_ok(self))
+            self._optimizer = torch.optim.SGD(self.parameter_groups(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=_fused_ok(self))
         return self._optimizer
+
+    def pretrained_names(self) -> frozenset[str]:
+        """Names of the parameters the backbone's ``pretrained_parameters()`` marks (none if it has no such method)."""
+        if self._pretrained is None:
+            marked = getattr(self.model.backbone, "pretrained_parameters", None)
+            ids = {id(p) for p in marked()} if callable(marked) else set()
+            self._pretrained = frozenset(name for name, p in self.named_parameters() if id(p) in ids)
+        return self._pretrained
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's groups, each with its ``lr_mult``: every parameter in one group, or the new ones
+        and then the pretrained ones (``lr_mult = backbone_lr_mult``) when the backbone marks any and
+        the multiplier is not 1. Keeping one group otherwise keeps older checkpoints loadable."""
+        pretrained, mult = self.pretrained_names(), self.optim.backbone_lr_mult
+        named = list(self.named_parameters())
+        if not pretrained or mult == 1.0:
+            return [{"params": [p for _, p in named], "lr_mult": 1.0}]
+        return [
+            {"params": [p for name, p in named if name not in pretrained], "lr_mult": 1.0},
+            {"params": [p for name, p in named if name in pretrained], "lr_mult": mult},
+        ]
 
     def configure(self, device: torch.device | str, precision: str = "fp32", compile: bool = False) -> None:
         """How :meth:`update` runs on ``device`` (the algorithm must already be there).
@@ -172,8 +196,8 @@ class Algorithm(nn.Module):
         """
         lr = schedules.lr_at(self.progress(), self.optim.lr, self.optim.lr_schedule)
         optimizer = self.optimizer
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for group in optimizer.param_groups:  # the schedule scales every group alike
+            group["lr"] = lr * group["lr_mult"]
         with self._autocast():
             loss, metrics = self.objective(batch)
         optimizer.zero_grad(set_to_none=True)
@@ -248,15 +272,20 @@ class Algorithm(nn.Module):
         return self.model.discriminator(features)
 
     def training_state(self) -> dict[str, Any]:
-        """The algorithm's state dict, the optimiser state and the step, as saved in a checkpoint."""
-        return {"algorithm": self.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.steps_done}
+        """The algorithm's state dict, the optimiser state, the step and the pretrained parameters' names
+        (they define the optimiser's groups, so a run rebuilt without the weights file still resumes exactly)."""
+        return {"algorithm": self.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.steps_done,
+                "pretrained": sorted(self.pretrained_names())}
 
     def load_training_state(self, state: dict[str, Any], optimizer: bool = True) -> None:
         self.load_state_dict(state["algorithm"])
         if optimizer:
+            if "pretrained" in state and frozenset(state["pretrained"]) != self.pretrained_names():
+                self._pretrained, self._optimizer = frozenset(state["pretrained"]), None
+            mults = [group["lr_mult"] for group in self.optimizer.param_groups]
             self.optimizer.load_state_dict(state["optimizer"])
-            for group in self.optimizer.param_groups:  # a checkpoint's groups carry its own "fused" flag
-                group["fused"] = self.optimizer.defaults["fused"]
+            for group, mult in zip(self.optimizer.param_groups, mults):  # a checkpoint's groups carry its own "fused" flag
+                group["fused"], group["lr_mult"] = self.optimizer.defaults["fused"], mult
             self._momentum_primed = False
         self.steps_done = int(state["step"])
         self.step.fill_(self.steps_done)

@@ -161,7 +161,7 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
             run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
             if not as_json and trainer_rank() == 0:
                 _print_recommended(cfg)
-        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or trainer_rank() > 0, registry=registry)
+        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or trainer_rank() > 0, registry=registry, restoring=bool(resume))
         if resume:
             trainer.restore()
         else:

@@ -147,10 +147,12 @@ def extract_features(model, x, batch_size: int = 1024, device: str = "cpu") -> n
 def _subsample(x, n: int | None, seed: int):
     import torch
 
+    from ..rows import materialize, take
+
     if n is None or len(x) <= n:
-        return x
+        return materialize(x)
     g = torch.Generator().manual_seed(seed)
-    return x[torch.randperm(len(x), generator=g)[:n]]
+    return materialize(take(x, torch.randperm(len(x), generator=g)[:n]))
 
 
 def run_pad(

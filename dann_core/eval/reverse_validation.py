@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..config import RunConfig
+from ..rows import batches, take
 from ..specs import DomainData, Split
 
 HOLDOUT = 0.1
@@ -68,7 +69,8 @@ def split_holdout(n: int, fraction: float, generator: torch.Generator) -> tuple[
 def _logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+    with torch.no_grad():
+        return torch.cat([model(batch).float().cpu() for batch in batches(x, batch_size, device)])
 
 
 def _predict_labels(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -111,25 +113,25 @@ def reverse_validation(
 
     forward_data = dataclasses.replace(
         data,
-        source_train=Split(source.x[s_keep], source.y[s_keep]),
-        target_train=Split(target.x[t_keep], None),  # never seen by dann / source-only, dropped to be sure
+        source_train=Split(take(source.x, s_keep), source.y[s_keep]),
+        target_train=Split(take(target.x, t_keep), None),  # never seen by dann / source-only, dropped to be sure
         domains=data.domains[s_keep] if data.domains is not None else None,
     )
     forward = fit(config, data=forward_data, registry=registry)
-    pseudo_keep = _predict_labels(forward.model, target.x[t_keep])
-    pseudo_out = _predict_labels(forward.model, target.x[t_out])
+    pseudo_keep = _predict_labels(forward.model, take(target.x, t_keep))
+    pseudo_out = _predict_labels(forward.model, take(target.x, t_out))
 
     reverse_data = DomainData(
-        source_train=Split(target.x[t_keep], pseudo_keep),
-        source_val=Split(target.x[t_out], pseudo_out),
-        target_train=Split(source.x[s_keep], None),
-        target_test=Split(source.x[s_out], source.y[s_out]),
+        source_train=Split(take(target.x, t_keep), pseudo_keep),
+        source_val=Split(take(target.x, t_out), pseudo_out),
+        target_train=Split(take(source.x, s_keep), None),
+        target_test=Split(take(source.x, s_out), source.y[s_out]),
         num_classes=data.num_classes,
         input_shape=data.input_shape,
         class_names=data.class_names,
     )
     reverse = fit(config, data=reverse_data, registry=registry)
-    reverse_logits = _logits(reverse.model, source.x[s_out])
+    reverse_logits = _logits(reverse.model, take(source.x, s_out))
     reverse_acc = int((reverse_logits.argmax(dim=1) == source.y[s_out]).sum()) / len(s_out)
     reverse_loss = float(torch.nn.functional.cross_entropy(reverse_logits, source.y[s_out]))
     agreement = int((pseudo_keep == target.y[t_keep]).sum()) / len(t_keep) if target.y is not None else None
@@ -156,8 +158,8 @@ def reverse_risk(candidate, steps: int = 0) -> float:
     pseudo = candidate.logits(data.target_x).argmax(dim=1)
     keep, out = split_holdout(len(data.target_x), HOLDOUT, torch.Generator().manual_seed(data.seed))
     reverse_data = DomainData(
-        source_train=Split(data.target_x[keep], pseudo[keep]),
-        source_val=Split(data.target_x[out], pseudo[out]),
+        source_train=Split(take(data.target_x, keep), pseudo[keep]),
+        source_val=Split(take(data.target_x, out), pseudo[out]),
         target_train=Split(data.source_train.x, None),
         target_test=Split(data.source_val.x, data.source_val.y),
         num_classes=data.num_classes,

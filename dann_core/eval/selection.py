@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import torch
 
+from ..rows import batches, take
 from ..specs import Split
 
 EVAL_BATCH = 1024
@@ -24,7 +25,7 @@ class SelectionData:
 
     source_train: Split
     source_val: Split
-    target_x: torch.Tensor
+    target_x: torch.Tensor  # or a dann_core.rows.LazyRows
     num_classes: int
     seed: int = 0
 
@@ -34,11 +35,12 @@ class SelectionData:
         return cls(data.source_train, data.source_val, data.target_train.x, data.num_classes, seed)
 
     def subsample(self, x: torch.Tensor, n: int, salt: int = 0) -> torch.Tensor:
-        """At most ``n`` rows of ``x``, the same ones at every evaluation of a run (seeded)."""
+        """At most ``n`` rows of ``x``, the same ones at every evaluation of a run (seeded; rows read
+        on demand stay unread until a candidate's ``features``/``logits`` reads them)."""
         if len(x) <= n:
             return x
         generator = torch.Generator().manual_seed(self.seed * 7919 + salt)
-        return x[torch.randperm(len(x), generator=generator)[:n]]
+        return take(x, torch.randperm(len(x), generator=generator)[:n])
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Candidate:
         was_training = model.training
         model.eval()
         try:
-            return torch.cat([fn(x[i : i + EVAL_BATCH].to(self.device)).float().cpu() for i in range(0, len(x), EVAL_BATCH)])
+            return torch.cat([fn(batch).float().cpu() for batch in batches(x, EVAL_BATCH, self.device)])
         finally:
             model.train(was_training)
 

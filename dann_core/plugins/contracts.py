@@ -24,6 +24,7 @@ def problem(kind: str, built: Any) -> str | None:
             return f"returned {_what(built)} whose out_features is {width!r}, expected a positive int (the feature width)"
         if not callable(getattr(built, "default_head", None)):
             return f"returned {_what(built)} without a default_head(num_classes) method"
+        return _pretrained_problem(built)
     if kind == "algorithm":
         from ..algorithms import Algorithm
 
@@ -31,6 +32,22 @@ def problem(kind: str, built: Any) -> str | None:
             return f"returned {_what(built)}, expected a dann_core.algorithms.Algorithm"
     if kind == "logger" and not callable(getattr(built, "log", None)):
         return f"returned {_what(built)} without a log(record) method, expected a dann_core.loggers.Logger"
+    return None
+
+
+def _pretrained_problem(backbone) -> str | None:
+    """Why the optional ``pretrained_parameters()`` / ``input_normalization`` of a backbone are malformed, or None."""
+    normalization = getattr(backbone, "input_normalization", None)
+    if normalization is not None and not isinstance(normalization, str):
+        return f"returned {_what(backbone)} whose input_normalization is {normalization!r}, expected None or a name such as 'imagenet'"
+    marked = getattr(backbone, "pretrained_parameters", None)
+    if marked is None:
+        return None
+    if not callable(marked):
+        return f"returned {_what(backbone)} whose pretrained_parameters is not a method"
+    own = {id(p) for p in backbone.parameters()}
+    if not all(id(p) in own for p in marked()):
+        return f"returned {_what(backbone)} whose pretrained_parameters() yields parameters that are not its own"
     return None
 
 

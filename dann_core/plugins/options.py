@@ -62,9 +62,16 @@ def to_path(value: Any, where: str) -> Path | None:
 
 
 def absolute_path(value: Any) -> Any:
-    """The text of ``value`` as an absolute path (relative to the current directory); None and "" unchanged."""
+    """The text of ``value`` as an absolute path (relative to the current directory); None and "" unchanged.
+
+    A comma-separated list (``source=A,B``) is made absolute part by part, unless the whole text names
+    an existing path."""
     path = to_path(value, "path option")
-    return value if path is None else str(path.absolute())
+    if path is None:
+        return value
+    if "," in str(value) and not path.exists():
+        return ",".join(str(Path(part.strip()).expanduser().absolute()) for part in str(value).split(",") if part.strip())
+    return str(path.absolute())
 
 
 def as_parameters(options: dict[str, Any]) -> dict[str, Any]:

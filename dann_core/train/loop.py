@@ -42,7 +42,9 @@ from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmCo
 from ..eval.selection import Candidate, SelectionData
 from . import distributed, threads
 from .candidates import CandidatePool
-from .sampler import BatchSampler
+from .sampler import BatchSampler, DomainBalancedSampler
+from .stream import StreamedRows
+from ..rows import is_lazy
 
 SELECTION = (
     "best = the checkpoint the selector chooses from source data and unlabelled target inputs (ties: later step); "
@@ -113,24 +115,59 @@ def num_domains(data: DomainData) -> int:
     return 2
 
 
-def build_components(cfg: RunConfig, data: DomainData | None, registry=None) -> tuple[DomainData, Algorithm]:
-    """Seed everything, then build the dataset (unless given), the networks and the algorithm, as a run does."""
+def build_components(
+    cfg: RunConfig, data: DomainData | None, registry=None, restoring: bool = False
+) -> tuple[DomainData, Algorithm]:
+    """Seed everything, then build the dataset (unless given), the networks and the algorithm, as a run does.
+
+    Every component's name and options are checked before the dataset is built (no image is read
+    for a run that cannot start). ``restoring``: a checkpoint's weights are loaded next, so options
+    that only initialise parameters (``ComponentSpec.init_options``, e.g. a pretrained weights file)
+    stay at their defaults and the original file is not needed.
+    """
     from ..model import build_networks
     from ..plugins import get_registry
 
     registry = registry if registry is not None else get_registry()
+    validate_components(cfg, registry)
     ckpt.seed_everything(cfg.seed)
     if data is None:
         data = build_dataset(cfg, registry)
-    registry.get("algorithm", cfg.method)  # an unknown method is named before the networks are built
+    backbone_options = cfg.backbone_options
+    if restoring:
+        init = registry.get("backbone", cfg.backbone).init_options
+        backbone_options = {key: value for key, value in backbone_options.items() if key not in init}
     backbone, classifier, make_discriminator = build_networks(
-        registry, data, cfg.backbone, cfg.discriminator, cfg.backbone_options, cfg.discriminator_options, num_domains(data)
+        registry, data, cfg.backbone, cfg.discriminator, backbone_options, cfg.discriminator_options, num_domains(data),
+        bottleneck=cfg.bottleneck,
     )
-    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay)
+    adopt_normalization(data, getattr(backbone, "input_normalization", None))
+    optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay, cfg.backbone_lr_mult)
     context = AlgorithmContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
     algorithm = registry.build("algorithm", cfg.method, cfg.method_options, context=context)  # its type is checked there
+    algorithm.input_normalization = getattr(backbone, "input_normalization", None)
     _check_labels(cfg, data, algorithm)
     return data, algorithm
+
+
+def validate_components(cfg: RunConfig, registry) -> None:
+    """UnknownComponentError / InvalidOptionError for any component of ``cfg``, before anything is built."""
+    from ..plugins import validate_options
+
+    for key, kind in COMPONENT_KINDS.items():
+        spec = registry.get(kind, getattr(cfg, key))
+        options = getattr(cfg, f"{key}_options", None)
+        if options is not None:
+            validate_options(spec, options, kind=kind)
+
+
+def adopt_normalization(data: DomainData, name: str | None) -> None:
+    """Tell every split read on demand that the backbone expects inputs normalised as ``name``."""
+    if not name:
+        return
+    for split in (data.source_train, data.source_val, data.target_train, data.target_test):
+        if is_lazy(split.x):
+            split.x.adopt_normalization(name)
 
 
 def build_dataset(cfg: RunConfig, registry) -> DomainData:
@@ -180,6 +217,7 @@ class Trainer:
         run_dir: Path | None = None,
         quiet: bool = True,
         registry=None,
+        restoring: bool = False,
     ) -> None:
         from ..plugins import get_registry
 
@@ -195,7 +233,7 @@ class Trainer:
         except RuntimeError as exc:
             raise RunError(str(exc)) from None
         self.explicit_data = data is not None
-        self.data, algorithm = build_components(cfg, data, self.registry)
+        self.data, algorithm = build_components(cfg, data, self.registry, restoring)
         self.algorithm = algorithm.to(self.device)
         self.algorithm.data_parallel = self.world.size > 1
         try:
@@ -203,7 +241,7 @@ class Trainer:
         except ValueError as exc:
             raise RunError(str(exc)) from None
         self.samplers = self._make_samplers()
-        self.train_tensors = self._train_tensors()
+        self._make_feeds()
         self.source_dir = Path(run_dir) if run_dir is not None else None  # read (resume) by every process
         self.run_dir = self.source_dir if self.world.writes else None  # written by rank 0 only
         self.loggers = build_loggers(cfg.log, self.run_dir, self.registry) if self.run_dir else []
@@ -230,57 +268,99 @@ class Trainer:
         self.registry.get("selector", cfg.select)  # an unknown name is an error naming the choices
         return selectors
 
-    def _make_samplers(self) -> dict[str, BatchSampler]:
-        """One seeded sampler per batch kind the algorithm needs (seeds fixed per kind, so resumable)."""
-        sizes = {SOURCE: len(self.data.source_train), TARGET: len(self.data.target_train), TARGET_LABELLED: len(self.data.target_train)}
-        offsets = {SOURCE: 1, TARGET: 2, TARGET_LABELLED: 3}
-        seed, batch = self.config.seed * 1_000_003, self.config.batch_size
+    def _make_samplers(self) -> dict[str, BatchSampler | DomainBalancedSampler]:
+        """One seeded sampler per batch kind the algorithm needs (seeds fixed per kind, so resumable).
+        With several source domains the source sampler is balanced: every domain fills an equal share."""
+        data = self.data
+        sizes = {SOURCE: len(data.source_train), TARGET: len(data.target_train), TARGET_LABELLED: len(data.target_train)}
+        batch = self.config.batch_size
         largest = max(sizes[kind] for kind in self.algorithm.needs)
         if batch > largest:
             raise RunError(f"batch_size {batch} is larger than every split the run samples (the largest has {largest} rows); use at most {largest}")
-        return {kind: BatchSampler(sizes[kind], batch, seed=seed + offsets[kind]) for kind in sorted(self.algorithm.needs)}
+        samplers = {}
+        for kind in sorted(self.algorithm.needs):
+            if kind == SOURCE and num_domains(data) > 2:
+                samplers[kind] = DomainBalancedSampler(data.domains, batch, seed=self.sampler_seed(kind))
+            else:
+                samplers[kind] = BatchSampler(sizes[kind], batch, seed=self.sampler_seed(kind))
+        return samplers
 
     # ------------------------------------------------------------------------------------ batches
 
-    def _train_tensors(self) -> dict[str, torch.Tensor | None]:
-        """The training splits' tensors the samplers index, moved to the training device once when they
-        fit (at most half of its free memory), so a step copies nothing from the host; else on the host."""
-        data = self.data
-        tensors = {
-            "source_x": data.source_train.x, "source_y": data.source_train.y,
+    def _make_feeds(self) -> None:
+        """How each sampled kind's inputs are read: rows indexed from a tensor (moved to the training
+        device once when everything fits in half of its free memory, so a step copies nothing), or a
+        stream of rows read on demand by DataLoader workers (LazyRows without a resident tensor)."""
+        data, device = self.data, self.device
+        inputs = {SOURCE: data.source_train.x, TARGET: data.target_train.x, TARGET_LABELLED: data.target_train.x}
+        self.streams: dict[str, StreamedRows] = {}
+        indexed: dict[str, tuple[torch.Tensor, Any]] = {}
+        for kind in self.samplers:
+            x = inputs[kind]
+            if is_lazy(x) and x.resident() is None:
+                self.streams[kind] = StreamedRows(x, self.samplers[kind], self.sampler_seed(kind), device,
+                                                  self.world.rank, self.world.size)
+            elif is_lazy(x):
+                indexed[kind] = (x.resident(), x.finish)
+            else:
+                indexed[kind] = (x, None)
+        labels = {
+            "source_y": data.source_train.y if SOURCE in self.samplers else None,
             "source_domains": data.domains.long() if data.domains is not None and num_domains(data) > 2 else None,
-            "target_x": data.target_train.x, "target_y": data.target_train.y if TARGET_LABELLED in self.samplers else None,
+            "target_y": data.target_train.y if TARGET_LABELLED in self.samplers else None,
         }
-        if self.device.type == "cpu":
-            return tensors
-        size = sum(t.numel() * t.element_size() for t in tensors.values() if t is not None)
-        free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else 0
-        if size > free // 2:
-            return tensors
-        return {key: None if t is None else t.to(self.device) for key, t in tensors.items()}
+        tensors = {**{kind: t for kind, (t, _) in indexed.items()}, **labels}
+        if device.type != "cpu":
+            size = sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors.values() if t is not None}.values())
+            free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
+            if size <= free // 2:
+                moved: dict[int, torch.Tensor] = {}
+                tensors = {k: None if t is None else moved.setdefault(id(t), t.to(device)) for k, t in tensors.items()}
+        self.indexed = {kind: (tensors[kind], finish) for kind, (_, finish) in indexed.items()}
+        self.labels = {key: tensors[key] for key in labels}
+
+    def sampler_seed(self, kind: str) -> int:
+        """The seed of ``kind``'s sampler (and of its rows' training transforms), fixed per run seed."""
+        return self.config.seed * 1_000_003 + {SOURCE: 1, TARGET: 2, TARGET_LABELLED: 3}[kind]
+
+    def _share(self, idx: torch.Tensor) -> torch.Tensor:
+        """This process's share of a global batch's indices (all of them in a single process)."""
+        rank, size = self.world.rank, self.world.size
+        if size == 1:
+            return idx
+        share = len(idx) // size
+        return idx[rank * share : (rank + 1) * share]
+
+    def _draw(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs on the training device, their row indices) of the next batch of ``kind``."""
+        if kind in self.streams:
+            return self.streams[kind].next()
+        idx = self._share(self.samplers[kind].next())
+        tensor, finish = self.indexed[kind]
+        rows = tensor[idx.to(tensor.device)].to(self.device)  # no copy when the split lives on the device
+        return (finish(rows) if finish is not None else rows), idx
+
+    def _labels(self, key: str, idx: torch.Tensor) -> torch.Tensor:
+        tensor = self.labels[key]
+        return tensor[idx.to(tensor.device)].to(self.device)
 
     def next_batch(self) -> Batch:
-        t, device, batch = self.train_tensors, self.device, Batch()
-
-        rank, size = self.world.rank, self.world.size
-
-        def rows(tensor: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-            if size > 1:  # this process's share of the global batch
-                share = len(idx) // size
-                idx = idx[rank * share : (rank + 1) * share]
-            return tensor[idx.to(tensor.device)].to(device)  # no copy when the split lives on the device
-
+        batch = Batch()
         if SOURCE in self.samplers:
-            idx = self.samplers[SOURCE].next()
-            batch.source_x, batch.source_y = rows(t["source_x"], idx), rows(t["source_y"], idx)
-            if t["source_domains"] is not None:
-                batch.source_domains = rows(t["source_domains"], idx)
+            batch.source_x, idx = self._draw(SOURCE)
+            batch.source_y = self._labels("source_y", idx)
+            if self.labels["source_domains"] is not None:
+                batch.source_domains = self._labels("source_domains", idx)
         if TARGET in self.samplers:
-            batch.target_x = rows(t["target_x"], self.samplers[TARGET].next())
+            batch.target_x, _ = self._draw(TARGET)
         if TARGET_LABELLED in self.samplers:
-            idx = self.samplers[TARGET_LABELLED].next()
-            batch.labelled_target_x, batch.labelled_target_y = rows(t["target_x"], idx), rows(t["target_y"], idx)
+            batch.labelled_target_x, idx = self._draw(TARGET_LABELLED)
+            batch.labelled_target_y = self._labels("target_y", idx)
         return batch
+
+    def close_streams(self) -> None:
+        for stream in self.streams.values():
+            stream.close()
 
     # ------------------------------------------------------------------------------ checkpointing
 
@@ -288,7 +368,8 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             **self.algorithm.training_state(),
-            "samplers": {name: sampler.state_dict() for name, sampler in self.samplers.items()},
+            "samplers": {name: sampler.state_dict() for name, sampler in self.samplers.items() if name not in self.streams},
+            "streams": {name: stream.state_dict() for name, stream in self.streams.items()},
             "rng": ckpt.rng_state(),
             "best": dict(self.best),
             "selection": self.pool.state_dict(),
@@ -296,12 +377,17 @@ class Trainer:
             "seconds": self.seconds,
             "config": self.config.to_dict(),
             "explicit_data": self.explicit_data,
+            "input_normalization": self.algorithm.input_normalization,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        restore_normalization(self.algorithm, self.data, state)
         self.algorithm.load_training_state(state)
         for name, sampler in self.samplers.items():
-            sampler.load_state_dict(state["samplers"][name])
+            if name in self.streams:
+                self.streams[name].load_state_dict(state["streams"][name])
+            else:
+                sampler.load_state_dict(state["samplers"][name])
         ckpt.set_rng_state(state["rng"])
         self.best, self.last_eval, self.seconds = dict(state["best"]), dict(state["last_eval"]), state["seconds"]
         self.pool.load_state_dict(state["selection"])
@@ -325,7 +411,7 @@ class Trainer:
     def candidate_state(self) -> dict[str, Any]:
         """What a candidate checkpoint holds: enough for load_run, not for resuming."""
         return {"format": CHECKPOINT_FORMAT, "algorithm": self.algorithm.state_dict(), "step": self.algorithm.steps_done,
-                "explicit_data": self.explicit_data}
+                "explicit_data": self.explicit_data, "input_normalization": self.algorithm.input_normalization}
 
     def _record_eval(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> None:
         scores = self.evaluate()
@@ -434,6 +520,7 @@ class Trainer:
                     bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
                 bar.update(1)
         self.seconds = time.perf_counter() - started
+        self.close_streams()
         self.finish_selection()
         summary = self.summary()
         if self.run_dir is not None:
@@ -572,7 +659,7 @@ def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = No
     """
     run_dir = Path(run_dir)
     cfg, registry = read_run_config(run_dir, registry)
-    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry)
+    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=True)
     trainer.restore()
     return read_summary(run_dir) if trainer.finished else trainer.run()
 
@@ -610,7 +697,8 @@ def load_run(
     state = ckpt.load(path, map_location=device)
     _check_format(state, path)
     _check_data_source(state, data is not None, run_dir)
-    data, algorithm = build_components(cfg, data, registry)
+    data, algorithm = build_components(cfg, data, registry, restoring=True)
+    restore_normalization(algorithm, data, state)
     _load_matching(path, lambda: algorithm.load_training_state(state, optimizer=False))
     algorithm.to(device).eval()
     return TrainedRun(cfg, algorithm.model, data, int(state["step"]), read_summary(run_dir), path, algorithm)
@@ -636,6 +724,15 @@ def read_run_config(run_dir: Path, registry):
     registry = registry if registry is not None else get_registry()
     check_installed(cfg, config_io.load_provenance(path), registry)
     return cfg, registry
+
+
+def restore_normalization(algorithm: Algorithm, data: DomainData, state: dict[str, Any]) -> None:
+    """Inputs are normalised as when the checkpoint was trained, although the backbone was rebuilt
+    without its init options (a pretrained weights file, which is what declared the normalisation)."""
+    name = state.get("input_normalization")
+    if name:
+        adopt_normalization(data, name)
+        algorithm.input_normalization = name
 
 
 def _check_format(state: dict[str, Any], path: Path) -> None:

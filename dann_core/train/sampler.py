@@ -42,3 +42,37 @@ class BatchSampler:
         self.generator.set_state(state["generator"])
         self.permutation = state["permutation"].clone()
         self.position = int(state["position"])
+
+
+class DomainBalancedSampler:
+    """Index batches with the same number of rows from each source domain (multi-source training).
+
+    ``domains[i]`` is the domain of row ``i``. Each domain has its own :class:`BatchSampler`; a batch
+    of ``batch_size`` takes ``batch_size // K`` rows from every domain and one more from the first
+    ``batch_size % K``, so a small domain is revisited more often instead of being drowned out.
+    """
+
+    def __init__(self, domains: torch.Tensor, batch_size: int, seed: int) -> None:
+        domains = torch.as_tensor(domains, dtype=torch.long)
+        ids = torch.unique(domains).tolist()
+        self.rows = [torch.nonzero(domains == d).reshape(-1) for d in ids]
+        k = len(ids)
+        sizes = [batch_size // k + (1 if i < batch_size % k else 0) for i in range(k)]
+        self.n = len(domains)
+        self.batch_size = batch_size
+        self.samplers = [BatchSampler(len(rows), size, seed * 131 + i) if size else None
+                         for i, (rows, size) in enumerate(zip(self.rows, sizes))]
+
+    def next(self) -> torch.Tensor:
+        parts = [rows[s.next()] for rows, s in zip(self.rows, self.samplers) if s is not None]
+        # round-robin over domains, so every data-parallel share of the batch holds every domain
+        order = torch.cat([torch.arange(len(part)) * len(parts) + d for d, part in enumerate(parts)])
+        return torch.cat(parts)[torch.argsort(order)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"domains": [s.state_dict() if s is not None else None for s in self.samplers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for sampler, part in zip(self.samplers, state["domains"]):
+            if sampler is not None:
+                sampler.load_state_dict(part)

@@ -2,7 +2,10 @@
 
 Nothing is ever downloaded: ``weights`` is a path to a file saved with ``torch.save(state_dict)``
 (e.g. ImageNet weights you fetched yourself). The final ``fc`` layer is dropped (its keys in the file
-are ignored); features are the pooled ``fc.in_features`` (512 or 2048).
+are ignored); features are the pooled ``fc.in_features`` (512 or 2048). With ``weights`` every parameter
+is pretrained (``pretrained_parameters()``: trained at ``backbone_lr_mult`` × lr) and inputs should be
+standardised with ImageNet's statistics (``input_normalization = "imagenet"``). ``weights`` is an
+init option: a trained run's checkpoint holds the weights, so evaluating it never needs the file.
 """
 from __future__ import annotations
 
@@ -18,11 +21,21 @@ from ._shapes import image_channels
 class ResNetBackbone(nn.Module):
     """A torchvision ResNet up to global average pooling: (N, C, H, W) → (N, out_features)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, pretrained: bool = False, new_conv1: bool = False) -> None:
         super().__init__()
         self.out_features = int(net.fc.in_features)
         net.fc = nn.Identity()
         self.net = net
+        self.pretrained, self.new_conv1 = pretrained, new_conv1
+        # ImageNet statistics are per RGB channel: a rebuilt first conv sees other inputs
+        self.input_normalization = "imagenet" if pretrained and not new_conv1 else None
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The parameters loaded from the weights file: all of them, less a first conv rebuilt for
+        another channel count (new, so it trains at the full rate); none without weights."""
+        if not self.pretrained:
+            return []
+        return [p for name, p in self.named_parameters() if not (self.new_conv1 and name.startswith("net.conv1."))]
 
     def forward(self, x):
         return self.net(x)
@@ -45,7 +58,7 @@ def build_resnet(arch: str, input_shape: tuple[int, ...], weights: str | None) -
     if channels != 3:
         old = net.conv1
         net.conv1 = nn.Conv2d(channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False)
-    return ResNetBackbone(net)
+    return ResNetBackbone(net, pretrained=weights is not None, new_conv1=channels != 3)
 
 
 def _load_local_weights(arch: str, net: nn.Module, path: str) -> None:

@@ -1,22 +1,36 @@
-"""``image-folder``: source and target image folders in the ImageFolder / Office-31 layout.
+"""``image-folder``: source and target image folders in the ImageFolder / Office-31 layout, read on demand.
 
-Each root has one sub-folder per class with the same class names in both domains, e.g.
-``office31/amazon/images/back_pack/frame_0001.jpg``. Images are read with Pillow, converted to RGB
-and resized to ``size``×``size``. Target labels are only used for reporting (target_test) and by the
-target-oracle method.
+Each root has one sub-folder per class, e.g. ``office31/amazon/images/back_pack/frame_0001.jpg``.
+Building the dataset only lists and header-checks the files; images are decoded with Pillow when
+read (by DataLoader workers), so memory does not grow with the number of images. Several source
+roots (``source=A,B``) make a multi-source problem (one domain label per source). Target labels are
+only used for reporting (target_test) and by the target-oracle method.
 """
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from dann_core.specs import DomainData
+from dann_core.specs import DomainData, Split
 
-from . import _common
-from ._common import generator, permutation_split, split
+from ._common import generator, permutation_split
+from ._image_decode import AUGMENTS, Transform, parse_background
+from ._image_rows import ImageRows, sample_stats
+from ._image_scan import class_folders, list_images
+from ._normalize import Normalizer
+from ._row_cache import CACHE_KINDS
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+CLASS_MODES = ("same", "intersection")
+STATS_SAMPLE = 256
+"""Source training images the dataset statistics are estimated from (normalize=dataset)."""
+
+
+def default_workers() -> int:
+    return min(8, os.cpu_count() or 1)
 
 
 def make_image_folder(
@@ -24,52 +38,117 @@ def make_image_folder(
     source: Path | None = None,
     target: Path | None = None,
     target_test: Path | None = None,
-    size: int = 128,
+    size: int = 224,
+    resize: int = 0,
+    augment: str = "standard",
+    normalize: str = "auto",
     val_fraction: float = 0.1,
-    standardize: str = "source",
+    classes: str = "same",
+    background: str = "white",
+    skip_unreadable: bool = False,
+    workers: int = -1,
+    cache: str = "none",
+    cache_dir: Path | None = None,
 ) -> DomainData:
-    """Images from class sub-folders (ImageFolder / Office-31 layout): source root → target root.
+    """Images from class sub-folders (ImageFolder / Office-31 layout), decoded on demand: source → target.
 
     Options:
-      source: source root folder (one sub-folder per class; required).
+      source: source root folder (one sub-folder per class; required); A,B,... for several source domains.
       target: target root folder with the same class sub-folders (required).
       target_test: optional separate labelled target test root; default: the target images.
-      size: images are resized to size×size RGB (use 224 for ImageNet-style ResNets).
-      val_fraction: share of source images held out as source_val.
-      standardize: source | domain | none, per-channel standardisation (see _common.STANDARDIZE_MODES).
+      size: side of the square crop the networks see (224 for ImageNet-style ResNets).
+      resize: shorter side an image is resized to before the centre crop; 0 = round(size·256/224).
+      augment: standard (training reads: random resized crop + horizontal flip) | none.
+      normalize: auto (the backbone's normalisation, else dataset) | dataset (source statistics) | imagenet | none.
+      val_fraction: share of each source domain's images held out as source_val.
+      classes: same (class folders must match) | intersection (keep the classes every root has).
+      background: colour transparent pixels are composited on: white | black | r,g,b.
+      skip_unreadable: skip files that cannot be read (counted on stderr) instead of failing.
+      workers: DataLoader processes decoding images; -1 = min(8, CPU count), 0 = in the main process.
+      cache: none | memory | disk: keep evaluation-transform uint8 rows once decoded.
+      cache_dir: folder of the disk cache; default $XDG_CACHE_HOME/dann/image-rows (or ~/.cache/dann/...).
     """
     if not source or not target:
         raise ValueError("image-folder dataset needs the options source=<folder> and target=<folder>")
+    transform = _transform(size, resize, augment, background)
+    _check_choice("classes", classes, CLASS_MODES)
+    _check_choice("cache", cache, CACHE_KINDS)
+    workers = default_workers() if workers < 0 else int(workers)
+    sources = split_roots(source)
+    class_names = _common_classes(sources, [str(target)] + ([str(target_test)] if target_test else []), classes)
+
+    source_list = list_images(sources, class_names, "source", skip_unreadable, require_every_class=True)
+    target_list = list_images([str(target)], class_names, "target", skip_unreadable, require_every_class=False)
+    keep, held_out = _hold_out(source_list.root_index, val_fraction, seed)
+    rows = {}
+
+    def estimate():
+        return sample_stats(rows["source"].subset(keep), STATS_SAMPLE, generator(seed, 7))
+
+    normalizer = Normalizer(normalize, estimate)
+    rows["source"] = ImageRows(source_list, transform, normalizer, workers, cache, cache_dir)
+    target_rows = ImageRows(target_list, transform, normalizer, workers, cache, cache_dir)
+    test_rows = target_rows
+    if target_test:
+        test_list = list_images([str(target_test)], class_names, "target_test", skip_unreadable, require_every_class=False)
+        test_rows = ImageRows(test_list, transform, normalizer, workers, cache, cache_dir)
+    source_y = rows["source"].labels
+    many = len(sources) > 1
+    return DomainData(
+        source_train=Split(rows["source"].subset(keep), source_y[keep]),
+        source_val=Split(rows["source"].subset(held_out), source_y[held_out]),
+        target_train=Split(target_rows, target_rows.labels),
+        target_test=Split(test_rows, test_rows.labels),
+        num_classes=len(class_names),
+        input_shape=(3, transform.size, transform.size),
+        class_names=class_names,
+        domains=torch.from_numpy(source_list.root_index[keep].astype(np.int64)) if many else None,
+        num_source_domains=len(sources),
+    )
+
+
+def split_roots(source) -> list[str]:
+    """``A,B,...`` as a list of folders (``~`` expanded); one folder unless it holds commas."""
+    text = str(source)
+    if "," not in text or Path(text).is_dir():
+        return [text]
+    parts = [os.path.expanduser(part.strip()) for part in text.split(",") if part.strip()]
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"image-folder: source lists a folder twice: '{text}'")
+    return parts
+
+
+def _transform(size: int, resize: int, augment: str, background: str) -> Transform:
     if size < 1:
         raise ValueError(f"image-folder: size must be at least 1, got {size}")
-    class_names = _class_names(str(source))
-    for other in (target, target_test):
-        if other:
-            _check_same_classes(str(source), class_names, str(other), _class_names(str(other)))
-    xs, ys = _read_images(str(source), class_names, size)
-    xt, yt = _read_images(str(target), class_names, size)
-    keep, held_out = permutation_split(len(ys), val_fraction, generator(seed, 0))
-    test_x, test_y = _read_images(str(target_test), class_names, size) if target_test else (xt, yt)
-    data = DomainData(
-        source_train=split(xs[keep], ys[keep]),
-        source_val=split(xs[held_out], ys[held_out]),
-        target_train=split(xt, yt),
-        target_test=split(test_x, test_y),
-        num_classes=len(class_names),
-        input_shape=(3, size, size),
-        class_names=class_names,
-    )
-    return _common.standardize(data, standardize)
+    resize = int(resize) or round(size * 256 / 224)
+    if resize < size:
+        raise ValueError(f"image-folder: resize ({resize}) must be at least size ({size}); 0 = round(size·256/224)")
+    _check_choice("augment", augment, AUGMENTS)
+    return Transform(int(size), resize, augment, parse_background(background))
 
 
-def _class_names(root: str) -> list[str]:
-    folder = Path(root)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image-folder: no such folder '{root}'")
-    names = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
-    if not names:
-        raise ValueError(f"image-folder: '{root}' has no class sub-folders (expected <root>/<class>/<image>)")
-    return names
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"image-folder: {option} must be one of {', '.join(choices)}, got '{value}'")
+
+
+def _common_classes(sources: list[str], others: list[str], mode: str) -> list[str]:
+    """The class names every root shares: all equal (``same``) or their intersection, at least two."""
+    found = {root: class_folders(root) for root in [*sources, *others]}
+    first = sources[0]
+    if mode == "same":
+        for root, names in found.items():
+            _check_same_classes(first, found[first], root, names)
+        return found[first]
+    common = sorted(set.intersection(*(set(names) for names in found.values())))
+    every = set().union(*(set(names) for names in found.values()))
+    if len(common) < 2:
+        raise ValueError(f"image-folder: the roots share {len(common)} class folder(s) ({', '.join(common) or '-'}); need at least two")
+    if len(every) > len(common):
+        print(f"image-folder: classes=intersection keeps {len(common)} classes, dropped {len(every) - len(common)}: "
+              f"{', '.join(sorted(every - set(common)))}", file=sys.stderr)
+    return common
 
 
 def _check_same_classes(source: str, source_names: list[str], other: str, other_names: list[str]) -> None:
@@ -79,25 +158,19 @@ def _check_same_classes(source: str, source_names: list[str], other: str, other_
     only_other = sorted(set(other_names) - set(source_names))
     raise ValueError(
         f"image-folder: class folders differ between '{source}' and '{other}': "
-        f"only in source: {', '.join(only_source) or '-'}; only in the other: {', '.join(only_other) or '-'}"
+        f"only in source: {', '.join(only_source) or '-'}; only in the other: {', '.join(only_other) or '-'}; "
+        f"set classes=intersection to keep the common ones"
     )
 
 
-def _read_images(root: str, class_names: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
-    images, labels = [], []
-    for label, name in enumerate(class_names):
-        files = sorted(p for p in (Path(root) / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        for path in files:
-            try:
-                with Image.open(path) as image:
-                    rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)
-            except OSError as exc:
-                raise ValueError(f"image-folder: cannot read image '{path}': {exc}") from None
-            images.append(np.asarray(rgb, dtype=np.uint8))
-            labels.append(label)
-    if not images:
-        raise ValueError(f"image-folder: no images ({', '.join(IMAGE_SUFFIXES)}) under '{root}'")
-    x = np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return x, np.asarray(labels, dtype=np.int64)
+def _hold_out(domain_of_row: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held-out) source rows: ``fraction`` of each source domain held out as source_val."""
+    kept, held = [], []
+    for domain in np.unique(domain_of_row):
+        rows = np.flatnonzero(domain_of_row == domain)
+        if len(rows) < 2:
+            raise ValueError(f"image-folder: source domain {int(domain)} has {len(rows)} image(s); need at least two to hold some out")
+        keep, out = permutation_split(len(rows), fraction, generator(seed, int(domain)))
+        kept.append(rows[keep])
+        held.append(rows[out])
+    return np.concatenate(kept), np.concatenate(held)

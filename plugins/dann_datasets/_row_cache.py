@@ -1,0 +1,104 @@
+"""A uint8 cache of evaluation-transform rows, shared by a process and its (forked) DataLoader workers.
+
+Rows are written by whichever process decodes them first and marked in a flag array after the write.
+``memory``: an anonymous shared mapping (pages are committed only as rows arrive). ``disk``: a
+``.npy`` memmap under the cache folder, named by a key of the file list, sizes, mtimes and transform
+sizes. It is filled as ``NAME.partial.npy`` (+ ``NAME.filled`` flags, so a stopped run resumes
+filling) and, once complete, flushed, fsynced and renamed to ``NAME.npy`` as dann_core.files does:
+a complete cache file is never torn, and an incomplete one is never taken as complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dann_core.files import fsync_dir
+
+CACHE_KINDS = ("none", "memory", "disk")
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dann" / "image-rows"
+
+
+def cache_key(listing, transform) -> str:
+    """A digest of everything a cached row depends on."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([CACHE_VERSION, listing.roots, transform.size, transform.resize, list(transform.background)]).encode())
+    digest.update(np.ascontiguousarray(listing.root_index).tobytes())
+    digest.update(b"\0".join(listing.files.tolist()))
+    digest.update(np.ascontiguousarray(listing.stamps).tobytes())
+    return digest.hexdigest()[:24]
+
+
+class RowCache:
+    """``n`` uint8 rows of ``row_shape``; ``get(i)`` is None until ``put(i, row)``."""
+
+    def __init__(self, n: int, row_shape: tuple[int, ...], path: Path | None = None) -> None:
+        self.n, self.row_shape, self.path = n, tuple(row_shape), path
+        shape = (n, *self.row_shape)
+        if path is None:
+            size = int(np.prod(shape))
+            self._buffer = mmap.mmap(-1, size + n)  # MAP_SHARED | MAP_ANONYMOUS: forked workers write into it
+            self.rows = np.frombuffer(self._buffer, np.uint8, count=size).reshape(shape)
+            self.filled = np.frombuffer(self._buffer, np.uint8, count=n, offset=size)
+            self.complete = False
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file():
+            self.rows = np.load(path, mmap_mode="c")  # copy-on-write: pages shared, never written back
+            if self.rows.shape == shape and self.rows.dtype == np.uint8:
+                self.filled, self.complete = np.ones(n, np.uint8), True
+                return
+            path.unlink()
+        partial, flags = self._partial_paths()
+        if not (partial.is_file() and flags.is_file() and flags.stat().st_size == n):
+            partial.unlink(missing_ok=True)
+            np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
+            flags.write_bytes(bytes(n))
+        self.rows = np.load(partial, mmap_mode="r+")
+        self.filled = np.memmap(flags, dtype=np.uint8, mode="r+", shape=(n,))
+        self.complete = False
+
+    def _partial_paths(self) -> tuple[Path, Path]:
+        stem = self.path.name[: -len(".npy")]
+        return self.path.with_name(stem + ".partial.npy"), self.path.with_name(stem + ".filled")
+
+    def get(self, index: int) -> torch.Tensor | None:
+        if not self.filled[index]:
+            return None
+        return torch.from_numpy(np.array(self.rows[index]))
+
+    def put(self, index: int, row: torch.Tensor) -> None:
+        self.rows[index] = row.numpy()
+        self.filled[index] = 1
+
+    def missing(self) -> np.ndarray:
+        return np.flatnonzero(self.filled == 0)
+
+    def tensor(self) -> torch.Tensor:
+        """Every row (call once all are filled)."""
+        return torch.from_numpy(self.rows)
+
+    def seal(self) -> bool:
+        """Once every row is in, make a disk cache final (atomically); returns whether it is complete."""
+        if self.complete or self.missing().size:
+            return self.complete
+        if self.path is not None:
+            partial, flags = self._partial_paths()
+            self.rows.flush()
+            with open(partial, "rb+") as file:
+                os.fsync(file.fileno())
+            os.replace(partial, self.path)
+            fsync_dir(self.path.parent)
+            flags.unlink(missing_ok=True)
+        self.complete = True
+        return True
