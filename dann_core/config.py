@@ -90,7 +90,8 @@ class RunConfig:
     select: str = setting("last", "selector (plugin) that picks best.pt among the evaluated checkpoints, never with target labels: last, source-val, dev, entropy, snd, reverse-val, ...")
     keep_candidates: int = setting(2, "candidate checkpoints kept per selector (plus the last) for dann eval select")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    threads: int = setting(1, "CPU threads of torch (0: torch's default); small models run fastest on 1")
+    threads: int = setting(0, "CPU threads of torch; 0 (auto): 1 for a tiny step (the toy MLP), else the idle physical cores "
+                           "this process may use (its share under --nproc); config.json records the number used (dann_core/train/threads.py)")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
     precision: str = setting("fp32", "autocast of the training forward: fp32 (none), bf16, or fp16 (CUDA only, with loss scaling)", PRECISIONS)
     compile: bool = setting(False, "torch.compile the model's modules (backbone, classifier, discriminator); warns and runs eagerly where compile is unavailable")
@@ -106,7 +107,7 @@ class RunConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, coerce(f, getattr(self, f.name)))
         if self.threads < 0:
-            raise ConfigError(f"threads must be 0 (torch's default) or more, got {self.threads}")
+            raise ConfigError(f"threads must be 0 (auto) or more, got {self.threads}")
         if self.bottleneck < 0:
             raise ConfigError(f"bottleneck must be 0 (none) or a positive width, got {self.bottleneck}")
         if self.keep_candidates < 0:

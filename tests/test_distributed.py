@@ -18,8 +18,8 @@ SETTINGS = ["--batch-size", "16", "--eval-every", "5", "--kernels", "reference",
 IMAGE_SETTINGS = ["--batch-size", "8", "--eval-every", "5", "--kernels", "reference", "--no-lr-schedule", "--lambda", "1", "--quiet"]
 
 
-def dann_run(*args: str, settings: list[str] = SETTINGS) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", *settings, *args], capture_output=True, text=True, timeout=300)
+def dann_run(*args: str, settings: list[str] = SETTINGS, cwd=None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", *settings, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 
@@ -29,9 +29,13 @@ def weights(run_dir):
 
 
 def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactly(tmp_path):
-    whole, split = tmp_path / "whole", tmp_path / "split"
-    result = dann_run("--steps", "20", "--out", str(whole))
+    # no --out: the launcher picks the default run directory once, so both processes use one
+    (tmp_path / "cwd").mkdir()
+    result = dann_run("--steps", "20", cwd=tmp_path / "cwd")
     assert result.stdout.count("run dir:") == 1  # rank 0 reports, rank 1 stays quiet
+    assert [p.name for p in (tmp_path / "cwd").iterdir()] == ["runs"]
+    (whole,) = (tmp_path / "cwd" / "runs").iterdir()
+    split = tmp_path / "split"
     assert sorted(p.name for p in whole.iterdir()) == ["best.pt", "candidates", "config.json", "last.pt", "metrics.jsonl", "summary.json"]
     assert [json.loads(line)["step"] for line in (whole / "metrics.jsonl").read_text().splitlines()] == [5, 10, 15, 20]
 
@@ -48,6 +52,13 @@ def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactl
     (split / "config.json").write_text(json.dumps(config))
     subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", "--resume", str(split), "--quiet"], check=True, capture_output=True, timeout=300)
     assert all(torch.equal(weights(whole)[k], v) for k, v in weights(split).items())
+    # ... and the resumed run's files: the same metrics lines, the same best and summary
+    assert (split / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
+    assert checkpoint.load(split / "best.pt")["step"] == checkpoint.load(whole / "best.pt")["step"]
+    volatile = ("seconds", "run_dir")
+    summary = {name: {k: v for k, v in json.loads((d / "summary.json").read_text()).items() if k not in volatile} for name, d in (("whole", whole), ("split", split))}
+    assert summary["split"] == summary["whole"]
+    assert json.loads((whole / "config.json").read_text())["threads"] == 1  # auto, resolved once by the launcher for both
 
 
 def test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactly(tmp_path):

@@ -45,7 +45,7 @@ def test_run_dir_holds_every_file_and_one_metrics_line_per_evaluation(tmp_path, 
         assert key in lines[0]
     assert json.loads((run / "summary.json").read_text()) == summary
     recorded = json.loads((run / "config.json").read_text())
-    assert {k: v for k, v in recorded.items() if k != "provenance"} == tiny_config.to_dict()
+    assert {k: v for k, v in recorded.items() if k != "provenance"} == {**tiny_config.to_dict(), "threads": 1}  # auto → the count used
     assert recorded["provenance"]["components"]["method"] == {"name": "dann", "plugin": "algorithms", "distribution": "dann", "version": "0.1.0"}
     best = max(lines, key=lambda line: (line["source_val_acc"], line["step"]))
     assert summary["best_step"] == best["step"] and summary["target_test_acc"] == best["target_test_acc"]

@@ -191,11 +191,11 @@ def trainer_rank() -> int:
 
 def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
     """``dann run --nproc N``: this command line, less --nproc, in N processes under torch.distributed.run;
-    the run directory is chosen here, so that every process uses the same one."""
+    the run directory and the thread count (when auto) are chosen here, so that every process uses the same."""
     from pathlib import Path
 
     from .. import config as config_io
-    from ..train import distributed
+    from ..train import distributed, threads
     from ..train.loop import default_run_dir
 
     with common.user_errors():
@@ -209,10 +209,12 @@ def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
                 skip = arg == "--nproc"
                 continue
             args.append(arg)
-        if not resume and "out" not in flags:
+        if not resume:
             cfg = config_io.resolve(config_file, sets, flags, registry=registry)
             if not cfg.out:
                 args += ["--out", str(Path(default_run_dir(cfg)))]
+            if not cfg.threads:  # auto: resolved once here, so every process uses (and config.json records) one count
+                args += ["--threads", str(threads.resolve(cfg, processes=nproc))]
     sys.exit(distributed.launch(nproc, args))
 
 

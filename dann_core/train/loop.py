@@ -40,7 +40,7 @@ from ..metrics import RunningMeans, accuracy
 from ..specs import DomainData
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
 from ..eval.selection import Candidate, SelectionData
-from . import distributed
+from . import distributed, threads
 from .candidates import CandidatePool
 from .sampler import BatchSampler, DomainBalancedSampler
 from .stream import StreamedRows
@@ -222,8 +222,7 @@ class Trainer:
         from ..plugins import get_registry
 
         ops.dispatch.set_mode(cfg.kernels)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        cfg = threads.apply(cfg)  # --threads 0 (auto): the rule's count, which config.json then records
         self.config = cfg
         self.registry = registry if registry is not None else get_registry()
         self.world, self.device = distributed.setup(resolve_device(cfg.device))
