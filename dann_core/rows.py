@@ -111,6 +111,31 @@ class RowSubset(LazyRows):
         return RowSubset(self.rows, self.indices[torch.as_tensor(np.asarray(indices), dtype=torch.long)])
 
 
+class RowReadError(ValueError):
+    """A row could not be read (a file that cannot be decoded, ...): one line naming it."""
+
+
+def _clean(exc: BaseException) -> str:
+    """The reader's own one-line message of an error re-raised by a DataLoader from a worker (torch
+    wraps it in 'Caught X in DataLoader worker process N' and the worker's traceback)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    for prefix in ("dann_core.rows.RowReadError: ", "RowReadError: "):
+        last = last.removeprefix(prefix)
+    return last
+
+
+def read_batches(iterator):
+    """``next()`` over a DataLoader iterator with a RowReadError reduced to the reader's one line."""
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except RowReadError as exc:
+            raise RowReadError(_clean(exc)) from None
+
+
 class RowsDataset(torch.utils.data.Dataset):
     """The map-style dataset a DataLoader reads ``rows`` through: a key is an index (evaluation
     transform) or an ``(index, augment_seed)`` pair (training transform)."""
@@ -122,9 +147,14 @@ class RowsDataset(torch.utils.data.Dataset):
         return len(self.rows)
 
     def __getitem__(self, key) -> torch.Tensor:
-        if isinstance(key, tuple):
-            return self.rows.read(int(key[0]), int(key[1]))
-        return self.rows.read(int(key))
+        try:
+            if isinstance(key, tuple):
+                return self.rows.read(int(key[0]), int(key[1]))
+            return self.rows.read(int(key))
+        except RowReadError:
+            raise
+        except (ValueError, OSError) as exc:  # the reader's message about its input, one line
+            raise RowReadError(_clean(exc)) from None
 
 
 def is_lazy(x) -> bool:
@@ -154,7 +184,8 @@ def batches(x, batch_size: int = EVAL_BATCH, device: torch.device | str = "cpu")
         for start in range(0, len(x), batch_size):
             yield x.finish(resident[start : start + batch_size].to(device))
         return
-    for raw in loader(x, batch_size, device):
+    # rows read on demand are big (images): smaller batches bound the memory workers read ahead
+    for raw in read_batches(iter(loader(x, min(batch_size, EVAL_BATCH), device))):
         yield x.finish(raw.to(device, non_blocking=True))
 
 
@@ -167,7 +198,10 @@ def loader(rows: LazyRows, batch_size: int, device: torch.device, batch_sampler=
         num_workers=workers,
         pin_memory=torch.device(device).type == "cuda",
         persistent_workers=False,
-        prefetch_factor=4 if workers else None,
+        prefetch_factor=2 if workers else None,
+        # rows draw their randomness from explicit seeds; a generator of its own keeps the loader's
+        # worker seeding from drawing on the global RNG (which would break an exact resume)
+        generator=torch.Generator().manual_seed(0),
         **sizing,
     )
 

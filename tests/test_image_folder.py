@@ -379,3 +379,44 @@ def test_a_pretrained_backbone_sets_imagenet_normalisation_and_a_restored_run_ke
     assert x.normalizer.effective == "imagenet"
     accuracy = (run.model.predict(x[:]).argmax(1) == run.data.target_test.y).float().mean().item()
     assert accuracy == pytest.approx(summary["target_test_acc"])
+
+
+def test_a_file_broken_after_listing_stops_the_cli_run_with_one_line(tmp_path):
+    images_root = tmp_path / "tree"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (images_root / label).mkdir(parents=True)
+        for index in range(4):
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(images_root / label / f"{index}.png")
+    broken = images_root / "a" / "0.png"
+    data = bytearray(broken.read_bytes())
+    for k in range(60, 200):  # scramble the pixel data; the header and the end chunk pass the scan's checks
+        data[k] ^= 0x5A
+    broken.write_bytes(bytes(data))
+    result = invoke(
+        "run", "--dataset", "image-folder", "--backbone", "lenet", "--steps", "4", "--eval-every", "2",
+        "--batch-size", "4", "--kernels", "reference", "--out", str(tmp_path / "run"),
+        "--set", f"dataset.source={images_root}", "--set", f"dataset.target={images_root}",
+        "--set", "dataset.size=28", "--set", "dataset.workers=1",
+    )
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output and "DataLoader worker" not in result.output, result.output
+    assert "dann run --resume" in errors[0] and broken.name in errors[0]
+
+
+def test_splits_of_one_folder_share_a_disk_cache_and_the_rows_pickle_for_spawned_workers(registry, office, tmp_path):
+    import pickle
+
+    from dann_core.rows import materialize
+
+    folder = images(office, "amazon")
+    cached = build(registry, source=folder, target=folder, augment="none", cache="disk", cache_dir=str(tmp_path / "c"))
+    plain = build(registry, source=folder, target=folder, augment="none")
+    for split in ("source_train", "target_train", "target_test"):  # source and target fill and seal one file
+        assert torch.equal(materialize(getattr(cached, split).x), materialize(getattr(plain, split).x))
+    assert [p.name.endswith(".npy") and ".partial" not in p.name for p in (tmp_path / "c").glob("*.npy")] == [True]
+    for cache in ("none", "memory", "disk"):
+        data = build(registry, source=folder, target=folder, cache=cache, cache_dir=str(tmp_path / "c"))
+        copy = pickle.loads(pickle.dumps(data.target_train.x))  # what a spawn/forkserver worker receives
+        assert torch.equal(copy.read(3), data.target_train.x.read(3)) and torch.equal(copy.read(3, 11), data.target_train.x.read(3, 11))

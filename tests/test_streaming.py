@@ -88,7 +88,8 @@ class Killed(BaseException):
 
 
 def test_resume_with_workers_reading_ahead_replays_the_exact_batches(tmp_path, registry, monkeypatch):
-    cfg = config(noise=0.1, workers=2)
+    # dropout draws on the global RNG: a loader started anew on resume must not draw on it too
+    cfg = dataclasses.replace(config(noise=0.1, workers=2), discriminator_options={"dropout": 0.5})
     train(cfg, tmp_path / "full", registry=registry)
     original = Trainer.next_batch
 
@@ -182,3 +183,19 @@ def test_a_large_uncompressed_npz_is_memory_mapped_and_trains_like_the_loaded_on
     monkeypatch.setattr(npz, "STREAM_ABOVE_BYTES", 100)  # 'auto' streams uncompressed inputs above the threshold
     assert isinstance(registry.build("dataset", "npz", {"path": str(tmp_path / "d.npz")}, seed=0).target_train.x, LazyRows)
     assert isinstance(registry.build("dataset", "npz", {"path": str(tmp_path / "c.npz")}, seed=0).target_train.x, torch.Tensor)
+
+
+def test_a_failed_run_leaves_no_dataloader_worker_behind(tmp_path, registry, monkeypatch):
+    import multiprocessing
+
+    original = Trainer.next_batch
+
+    def failing(self):
+        if int(self.algorithm.step) == 7:
+            raise RuntimeError("boom")
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "next_batch", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        train(config(workers=2), tmp_path / "run", registry=registry)
+    assert multiprocessing.active_children() == []

@@ -139,6 +139,7 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     from pathlib import Path
 
     from .. import config as config_io
+    from ..rows import RowReadError
     from ..train.loop import DivergedError, Trainer, default_run_dir, read_run_config, read_summary
 
     flags = _explicit_flags(ctx)
@@ -174,6 +175,8 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
         summary = trainer.run()
     except DivergedError as exc:
         raise click.ClickException(str(exc)) from None
+    except RowReadError as exc:  # a file broke after the dataset listed it
+        raise common.UserError(f"{exc}; fix or remove it, then continue with: dann run --resume {run_dir}") from None
     except OSError as exc:  # disk full, permissions: the atomic writes left the last complete checkpoint
         raise common.UserError(f"{common.describe_os_error(exc)}; fix that, then continue with: dann run --resume {run_dir}") from None
     except KeyboardInterrupt:

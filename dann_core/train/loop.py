@@ -384,6 +384,10 @@ class Trainer:
         restore_normalization(self.algorithm, self.data, state)
         self.algorithm.load_training_state(state)
         for name, sampler in self.samplers.items():
+            saved = state["streams"][name]["sampler"] if name in self.streams else state["samplers"][name]
+            if isinstance(sampler, DomainBalancedSampler) and "domains" not in saved:
+                raise RunError(f"{self.source_dir} was checkpointed before multi-source batches were balanced per source "
+                               "domain and cannot continue exactly; retrain it")
             if name in self.streams:
                 self.streams[name].load_state_dict(state["streams"][name])
             else:
@@ -504,23 +508,25 @@ class Trainer:
         means = RunningMeans()
         started = time.perf_counter() - self.seconds
         step = algorithm.steps_done
-        with _progress(cfg.steps, step, self.quiet) as bar:
-            while step < cfg.steps:
-                metrics = algorithm.update(self.next_batch())
-                step = algorithm.steps_done
-                schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
-                means.add(metrics)
-                if step % cfg.eval_every == 0 or step == cfg.steps:
-                    window = distributed.mean_metrics(means.pop())
-                    self.check_finite(window)  # before anything is evaluated, logged or saved
-                    self.seconds = time.perf_counter() - started
-                    self._record_eval(step, window, schedule)
-                    bar.set_postfix(_postfix(self.last_eval), refresh=False)
-                elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
-                    bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
-                bar.update(1)
+        try:
+            with _progress(cfg.steps, step, self.quiet) as bar:
+                while step < cfg.steps:
+                    metrics = algorithm.update(self.next_batch())
+                    step = algorithm.steps_done
+                    schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
+                    means.add(metrics)
+                    if step % cfg.eval_every == 0 or step == cfg.steps:
+                        window = distributed.mean_metrics(means.pop())
+                        self.check_finite(window)  # before anything is evaluated, logged or saved
+                        self.seconds = time.perf_counter() - started
+                        self._record_eval(step, window, schedule)
+                        bar.set_postfix(_postfix(self.last_eval), refresh=False)
+                    elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
+                        bar.set_postfix(_postfix({**self.last_eval, **metrics}), refresh=False)
+                    bar.update(1)
+        finally:
+            self.close_streams()  # no DataLoader worker outlives the loop, whatever stopped it
         self.seconds = time.perf_counter() - started
-        self.close_streams()
         self.finish_selection()
         summary = self.summary()
         if self.run_dir is not None:
@@ -587,6 +593,8 @@ def _load_matching(path: Path, load: Any) -> None:
     """Run ``load()``; RunError naming ``path`` when its tensors do not fit the run's networks."""
     try:
         load()
+    except RunError:
+        raise
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RunError(f"{path} does not fit this run's config.json ({reason[:160]}); was config.json edited? restore it or retrain") from None

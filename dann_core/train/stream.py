@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..rows import LazyRows, loader
+from ..rows import LazyRows, loader, read_batches
 
 _SEED_MASK = (1 << 63) - 1
 
@@ -32,7 +32,7 @@ class StreamedRows:
         self.issued = 0  # batch numbers drawn from the sampler so far
         self.pending: deque[tuple[int, torch.Tensor]] = deque()  # handed to the loader, not yet trained on
         self.replay: deque[tuple[int, torch.Tensor]] = deque()  # pending batches restored from a checkpoint
-        self.iterator = None
+        self.iterator = self._loader_iterator = None
 
     def _share(self, idx: torch.Tensor) -> tuple[int, torch.Tensor]:
         if self.world == 1:
@@ -57,16 +57,21 @@ class StreamedRows:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.iterator is None:
-            self.iterator = iter(loader(self.rows, 0, self.device, batch_sampler=self._keys()))
+            self._loader_iterator = iter(loader(self.rows, 0, self.device, batch_sampler=self._keys()))
+            self.iterator = read_batches(self._loader_iterator)
         raw = next(self.iterator)
         _, idx = self.pending.popleft()
         return self.rows.finish(raw.to(self.device, non_blocking=True)), self._share(idx)[1]
 
     def close(self) -> None:
-        """Stop the workers; batches already read ahead are kept as pending, to be read again."""
+        """Stop the workers now; batches already read ahead are kept as pending, to be read again."""
+        if self.iterator is not None:
+            shutdown = getattr(self._loader_iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
         self.replay = deque(list(self.pending) + list(self.replay))
         self.pending.clear()
-        self.iterator = None
+        self.iterator = self._loader_iterator = None
 
     def state_dict(self) -> dict[str, Any]:
         waiting = list(self.pending) + list(self.replay)
@@ -74,7 +79,7 @@ class StreamedRows:
                 "pending": [(number, idx.clone()) for number, idx in waiting]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.iterator = None
+        self.close()
         self.sampler.load_state_dict(state["sampler"])
         self.issued = int(state["issued"])
         self.pending.clear()

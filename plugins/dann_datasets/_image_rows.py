@@ -11,7 +11,7 @@ from dann_core import rows as lazy
 from ._image_decode import Transform
 from ._image_scan import Listing
 from ._normalize import Normalizer
-from ._row_cache import RowCache, cache_key, default_cache_dir
+from ._row_cache import RowCache, cache_key, default_cache_dir, disk_cache
 
 
 class ImageRows(lazy.LazyRows):
@@ -29,10 +29,15 @@ class ImageRows(lazy.LazyRows):
             self.cache = RowCache(len(listing), self.row_shape)
         elif cache == "disk":
             folder = Path(cache_dir) if cache_dir else default_cache_dir()
-            self.cache = RowCache(len(listing), self.row_shape, folder / f"rows-{cache_key(listing, transform)}.npy")
+            self.cache = disk_cache(len(listing), self.row_shape, folder / f"rows-{cache_key(listing, transform)}.npy")
 
     def __len__(self) -> int:
         return len(self.listing)
+
+    def __getstate__(self) -> dict:
+        # what a spawned worker needs to read rows; the normaliser (a closure over the dataset) is the
+        # main process's: workers never call finish
+        return {**self.__dict__, "normalizer": None}
 
     @property
     def labels(self) -> torch.Tensor:

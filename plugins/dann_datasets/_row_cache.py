@@ -9,6 +9,7 @@ a complete cache file is never torn, and an incomplete one is never taken as com
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import mmap
@@ -39,11 +40,44 @@ def cache_key(listing, transform) -> str:
     return digest.hexdigest()[:24]
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on the cache's folder while a cache file is created or sealed (other processes
+    filling or sealing one wait); flock on the folder itself, so no lock file is left behind."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): one process per cache file
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+_OPEN_DISK_CACHES: dict[str, "RowCache"] = {}
+
+
+def disk_cache(n: int, row_shape: tuple[int, ...], path: Path) -> "RowCache":
+    """The process's one RowCache of ``path`` (splits reading the same files share it)."""
+    key = str(Path(path).absolute())
+    cache = _OPEN_DISK_CACHES.get(key)
+    if cache is None or cache.n != n or cache.row_shape != tuple(row_shape):
+        cache = _OPEN_DISK_CACHES[key] = RowCache(n, row_shape, path)
+    return cache
+
+
 class RowCache:
-    """``n`` uint8 rows of ``row_shape``; ``get(i)`` is None until ``put(i, row)``."""
+    """``n`` uint8 rows of ``row_shape``; ``get(i)`` is None until ``put(i, row)``.
+
+    Forked workers share the mapping. A worker started by spawn/forkserver gets, for a memory cache,
+    a detached one (it decodes every row itself), and for a disk cache the same file, mapped anew."""
 
     def __init__(self, n: int, row_shape: tuple[int, ...], path: Path | None = None) -> None:
         self.n, self.row_shape, self.path = n, tuple(row_shape), path
+        self.detached = False
         shape = (n, *self.row_shape)
         if path is None:
             size = int(np.prod(shape))
@@ -53,31 +87,45 @@ class RowCache:
             self.complete = False
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_file():
-            self.rows = np.load(path, mmap_mode="c")  # copy-on-write: pages shared, never written back
-            if self.rows.shape == shape and self.rows.dtype == np.uint8:
-                self.filled, self.complete = np.ones(n, np.uint8), True
-                return
-            path.unlink()
-        partial, flags = self._partial_paths()
-        if not (partial.is_file() and flags.is_file() and flags.stat().st_size == n):
-            partial.unlink(missing_ok=True)
-            np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
-            flags.write_bytes(bytes(n))
-        self.rows = np.load(partial, mmap_mode="r+")
-        self.filled = np.memmap(flags, dtype=np.uint8, mode="r+", shape=(n,))
+        with _locked(path):
+            if path.is_file():
+                self.rows = np.load(path, mmap_mode="c")  # copy-on-write: pages shared, never written back
+                if self.rows.shape == shape and self.rows.dtype == np.uint8:
+                    self.filled, self.complete = np.ones(n, np.uint8), True
+                    return
+                path.unlink()
+            partial, flags = self._partial_paths()
+            if not (partial.is_file() and flags.is_file() and flags.stat().st_size == n):
+                partial.unlink(missing_ok=True)
+                np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
+                flags.write_bytes(bytes(n))
+            self.rows = np.load(partial, mmap_mode="r+")
+            self.filled = np.memmap(flags, dtype=np.uint8, mode="r+", shape=(n,))
         self.complete = False
+
+    def __getstate__(self) -> dict:
+        return {"n": self.n, "row_shape": self.row_shape, "path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        if state["path"] is not None:
+            self.__init__(state["n"], state["row_shape"], state["path"])
+            return
+        self.n, self.row_shape, self.path = state["n"], state["row_shape"], None
+        self.rows = self.filled = None
+        self.complete, self.detached = False, True
 
     def _partial_paths(self) -> tuple[Path, Path]:
         stem = self.path.name[: -len(".npy")]
         return self.path.with_name(stem + ".partial.npy"), self.path.with_name(stem + ".filled")
 
     def get(self, index: int) -> torch.Tensor | None:
-        if not self.filled[index]:
+        if self.detached or not self.filled[index]:
             return None
         return torch.from_numpy(np.array(self.rows[index]))
 
     def put(self, index: int, row: torch.Tensor) -> None:
+        if self.detached or self.complete:
+            return
         self.rows[index] = row.numpy()
         self.filled[index] = 1
 
@@ -90,15 +138,17 @@ class RowCache:
 
     def seal(self) -> bool:
         """Once every row is in, make a disk cache final (atomically); returns whether it is complete."""
-        if self.complete or self.missing().size:
+        if self.complete or self.detached or self.missing().size:
             return self.complete
         if self.path is not None:
             partial, flags = self._partial_paths()
             self.rows.flush()
-            with open(partial, "rb+") as file:
-                os.fsync(file.fileno())
-            os.replace(partial, self.path)
-            fsync_dir(self.path.parent)
-            flags.unlink(missing_ok=True)
+            with _locked(self.path):
+                if partial.is_file():  # else another process sealed the same rows first
+                    with open(partial, "rb+") as file:
+                        os.fsync(file.fileno())
+                    os.replace(partial, self.path)
+                    fsync_dir(self.path.parent)
+                flags.unlink(missing_ok=True)
         self.complete = True
         return True

@@ -26,9 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dann_core.specs import DomainData
-
-from dann_core.specs import Split
+from dann_core.specs import DomainData, Split
 
 from ._common import generator, permutation_split, split
 from ._npz_rows import ArrayRows, memmap_members
