@@ -55,6 +55,15 @@ class LazyRows:
         """The backbone expects inputs normalised as ``name`` (e.g. ``imagenet``); rows that were told to
         follow the backbone use it. Called before training reads any row. Default: ignored."""
 
+    def normalization_state(self) -> dict | None:
+        """What ``finish`` normalises with, when it was derived from the data (e.g. statistics estimated
+        from the source images): saved in checkpoints, so a run is evaluated as it was trained even if
+        the files change. Default: None (nothing derived)."""
+        return None
+
+    def load_normalization_state(self, state: dict) -> None:
+        """Normalise with a checkpoint's ``normalization_state()`` from now on. Default: ignored."""
+
     @property
     def shape(self) -> tuple[int, ...]:
         return (len(self), *self.row_shape)
@@ -106,6 +115,12 @@ class RowSubset(LazyRows):
 
     def adopt_normalization(self, name: str) -> None:
         self.rows.adopt_normalization(name)
+
+    def normalization_state(self) -> dict | None:
+        return self.rows.normalization_state()
+
+    def load_normalization_state(self, state: dict) -> None:
+        self.rows.load_normalization_state(state)
 
     def subset(self, indices) -> LazyRows:
         return RowSubset(self.rows, self.indices[torch.as_tensor(np.asarray(indices), dtype=torch.long)])

@@ -420,3 +420,24 @@ def test_splits_of_one_folder_share_a_disk_cache_and_the_rows_pickle_for_spawned
         data = build(registry, source=folder, target=folder, cache=cache, cache_dir=str(tmp_path / "c"))
         copy = pickle.loads(pickle.dumps(data.target_train.x))  # what a spawn/forkserver worker receives
         assert torch.equal(copy.read(3), data.target_train.x.read(3)) and torch.equal(copy.read(3, 11), data.target_train.x.read(3, 11))
+
+
+def test_a_run_is_evaluated_with_the_statistics_it_trained_with_after_the_files_change(tmp_path):
+    from dann_core import config
+    from dann_core.train import load_run, train
+
+    root = write_office_tree(tmp_path / "tree", per_class=3, domains=("s", "t"), classes=["a", "b"])
+    cfg = config.resolve(flags={
+        "dataset": "image-folder", "backbone": "lenet", "steps": 2, "eval_every": 2, "batch_size": 4, "kernels": "reference",
+    }, sets=[f"dataset.source={root / 's' / 'images'}", f"dataset.target={root / 't' / 'images'}", "dataset.size=28", "dataset.workers=0"])
+    summary = train(cfg, tmp_path / "run")
+    trained = load_run(tmp_path / "run")
+    before = trained.data.source_train.x.normalization_state()
+    assert before["mode"] == "dataset"
+    for index in range(20):  # the source folder grows after training: re-estimated statistics would differ
+        Image.fromarray(np.full((30, 30, 3), 250, np.uint8)).save(root / "s" / "images" / "a" / f"new{index}.png")
+    run = load_run(tmp_path / "run")
+    after = run.data.source_train.x.normalization_state()
+    assert torch.equal(after["mean"], before["mean"]) and torch.equal(after["std"], before["std"])
+    accuracy = (run.model.predict(run.data.target_test.x[:]).argmax(1) == run.data.target_test.y).float().mean().item()
+    assert accuracy == pytest.approx(summary["target_test_acc"])

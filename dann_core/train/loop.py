@@ -378,6 +378,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "explicit_data": self.explicit_data,
             "input_normalization": self.algorithm.input_normalization,
+            "input_statistics": normalization_state(self.data),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -415,7 +416,8 @@ class Trainer:
     def candidate_state(self) -> dict[str, Any]:
         """What a candidate checkpoint holds: enough for load_run, not for resuming."""
         return {"format": CHECKPOINT_FORMAT, "algorithm": self.algorithm.state_dict(), "step": self.algorithm.steps_done,
-                "explicit_data": self.explicit_data, "input_normalization": self.algorithm.input_normalization}
+                "explicit_data": self.explicit_data, "input_normalization": self.algorithm.input_normalization,
+                "input_statistics": normalization_state(self.data)}
 
     def _record_eval(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> None:
         scores = self.evaluate()
@@ -741,6 +743,16 @@ def restore_normalization(algorithm: Algorithm, data: DomainData, state: dict[st
     if name:
         adopt_normalization(data, name)
         algorithm.input_normalization = name
+    statistics = state.get("input_statistics")
+    if statistics:  # statistics estimated from the files when it trained, not from the files as they are now
+        for split in (data.source_train, data.source_val, data.target_train, data.target_test):
+            if is_lazy(split.x):
+                split.x.load_normalization_state(statistics)
+
+
+def normalization_state(data: DomainData) -> dict | None:
+    """The normalisation the run's lazily read inputs derived from the data (source_train's rows)."""
+    return data.source_train.x.normalization_state() if is_lazy(data.source_train.x) else None
 
 
 def _check_format(state: dict[str, Any], path: Path) -> None:

@@ -82,6 +82,12 @@ class ImageRows(lazy.LazyRows):
     def adopt_normalization(self, name: str) -> None:
         self.normalizer.adopt(name)
 
+    def normalization_state(self) -> dict | None:
+        return self.normalizer.state()
+
+    def load_normalization_state(self, state: dict) -> None:
+        self.normalizer.load_state(state)
+
 
 def sample_stats(rows: lazy.LazyRows, count: int, rng: np.random.Generator):
     """Per-channel (mean, std) of up to ``count`` rows of ``rows`` drawn by ``rng`` (evaluation transform)."""

@@ -38,6 +38,18 @@ class Normalizer:
         """The normalisation in use: the chosen one, or for auto the backbone's (else dataset)."""
         return (self.adopted or "dataset") if self.mode == "auto" else self.mode
 
+    def state(self) -> dict | None:
+        """The dataset statistics in use (estimated if not yet), or None when the mode needs none."""
+        if self.effective != "dataset":
+            return None
+        mean, std = self.stats()
+        return {"mode": "dataset", "mean": mean.clone(), "std": std.clone()}
+
+    def load_state(self, state: dict) -> None:
+        """Use a checkpoint's statistics instead of estimating them again from the files."""
+        if state.get("mode") == "dataset" and self.effective == "dataset":
+            self._dataset_stats = (torch.as_tensor(state["mean"]).float(), torch.as_tensor(state["std"]).float())
+
     def stats(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         mode = self.effective
         if mode == "none":
