@@ -221,6 +221,12 @@ def loader(rows: LazyRows, batch_size: int, device: torch.device, batch_sampler=
     )
 
 
+def raw_batches(rows: LazyRows, batch_size: int = EVAL_BATCH):
+    """The raw rows of ``rows`` in order (evaluation transform), read by its workers, on the CPU; a row
+    that cannot be read is one RowReadError line."""
+    return read_batches(iter(loader(rows, batch_size, "cpu")))
+
+
 def materialize(x) -> torch.Tensor:
     """Every row of ``x`` as one float tensor on the CPU (for small sets and plots only)."""
     if not is_lazy(x):

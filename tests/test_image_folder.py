@@ -393,16 +393,23 @@ def test_a_file_broken_after_listing_stops_the_cli_run_with_one_line(tmp_path):
     for k in range(60, 200):  # scramble the pixel data; the header and the end chunk pass the scan's checks
         data[k] ^= 0x5A
     broken.write_bytes(bytes(data))
-    result = invoke(
-        "run", "--dataset", "image-folder", "--backbone", "lenet", "--steps", "4", "--eval-every", "2",
-        "--batch-size", "4", "--kernels", "reference", "--out", str(tmp_path / "run"),
-        "--set", f"dataset.source={images_root}", "--set", f"dataset.target={images_root}",
-        "--set", "dataset.size=28", "--set", "dataset.workers=1",
-    )
-    assert result.exit_code != 0
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Traceback" not in result.output and "DataLoader worker" not in result.output, result.output
-    assert "dann run --resume" in errors[0] and broken.name in errors[0]
+    def run(out, normalize):
+        return invoke(
+            "run", "--dataset", "image-folder", "--backbone", "lenet", "--steps", "4", "--eval-every", "2",
+            "--batch-size", "4", "--kernels", "reference", "--out", str(out),
+            "--set", f"dataset.source={images_root}", "--set", f"dataset.target={images_root}",
+            "--set", "dataset.size=28", "--set", "dataset.workers=1", "--set", f"dataset.normalize={normalize}",
+        )
+
+    # while training (ImageNet statistics: nothing is read before the first step): the run can be resumed
+    # once the file is fixed; while estimating the dataset's statistics at the start: no run is left
+    for normalize, hint in (("imagenet", "dann run --resume"), ("dataset", "")):
+        result = run(tmp_path / normalize, normalize)
+        assert result.exit_code != 0
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and "Traceback" not in result.output and "DataLoader worker" not in result.output, result.output
+        assert f"cannot decode '{broken}'" in errors[0] and hint in errors[0]
+    assert (tmp_path / "imagenet" / "last.pt").exists() and not (tmp_path / "dataset").exists()
 
 
 def test_splits_of_one_folder_share_a_disk_cache_and_the_rows_pickle_for_spawned_workers(registry, office, tmp_path):

@@ -73,7 +73,7 @@ class ImageRows(lazy.LazyRows):
             return None
         if not self.cache.complete:
             missing = self.cache.missing()
-            for start, raw in zip(range(0, len(missing), lazy.EVAL_BATCH), lazy.loader(self.subset(missing), lazy.EVAL_BATCH, "cpu")):
+            for start, raw in zip(range(0, len(missing), lazy.EVAL_BATCH), lazy.raw_batches(self.subset(missing))):
                 for offset, row in enumerate(raw):  # the workers wrote them too; this covers non-forked workers
                     self.cache.put(int(missing[start + offset]), row)
             self.cache.seal()
@@ -95,4 +95,4 @@ def sample_stats(rows: lazy.LazyRows, count: int, rng: np.random.Generator):
 
     picked = np.sort(rng.choice(len(rows), size=min(count, len(rows)), replace=False))
     sample = rows.subset(picked)
-    return channel_stats(lazy.loader(sample, 64, "cpu"))
+    return channel_stats(lazy.raw_batches(sample, 64))
