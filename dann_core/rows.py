@@ -200,7 +200,7 @@ def batches(x, batch_size: int = EVAL_BATCH, device: torch.device | str = "cpu")
             yield x.finish(resident[start : start + batch_size].to(device))
         return
     # rows read on demand are big (images): smaller batches bound the memory workers read ahead
-    for raw in read_batches(iter(loader(x, min(batch_size, EVAL_BATCH), device))):
+    for raw in raw_batches(x, min(batch_size, EVAL_BATCH), device):
         yield x.finish(raw.to(device, non_blocking=True))
 
 
@@ -221,10 +221,10 @@ def loader(rows: LazyRows, batch_size: int, device: torch.device, batch_sampler=
     )
 
 
-def raw_batches(rows: LazyRows, batch_size: int = EVAL_BATCH):
-    """The raw rows of ``rows`` in order (evaluation transform), read by its workers, on the CPU; a row
-    that cannot be read is one RowReadError line."""
-    return read_batches(iter(loader(rows, batch_size, "cpu")))
+def raw_batches(rows: LazyRows, batch_size: int = EVAL_BATCH, device: torch.device | str = "cpu"):
+    """The raw rows of ``rows`` in order (evaluation transform), read by its workers, on the CPU (pinned
+    when bound for CUDA ``device``); a row that cannot be read is one RowReadError line."""
+    return read_batches(iter(loader(rows, batch_size, device)))
 
 
 def materialize(x) -> torch.Tensor:

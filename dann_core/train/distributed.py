@@ -28,6 +28,13 @@ class World:
         """Whether this process writes the run directory (rank 0)."""
         return self.rank == 0
 
+    def share(self, idx: torch.Tensor) -> tuple[int, torch.Tensor]:
+        """(where this process's share starts, the share) of a global batch's indices."""
+        if self.size == 1:
+            return 0, idx
+        size = len(idx) // self.size
+        return self.rank * size, idx[self.rank * size : (self.rank + 1) * size]
+
 
 def launched() -> bool:
     """Whether this process was started by torchrun with more than one process."""

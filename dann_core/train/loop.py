@@ -165,9 +165,13 @@ def adopt_normalization(data: DomainData, name: str | None) -> None:
     """Tell every split read on demand that the backbone expects inputs normalised as ``name``."""
     if not name:
         return
-    for split in (data.source_train, data.source_val, data.target_train, data.target_test):
-        if is_lazy(split.x):
-            split.x.adopt_normalization(name)
+    for x in lazy_inputs(data):
+        x.adopt_normalization(name)
+
+
+def lazy_inputs(data: DomainData) -> list:
+    """The splits' inputs that are read on demand (LazyRows)."""
+    return [split.x for split in (data.source_train, data.source_val, data.target_train, data.target_test) if is_lazy(split.x)]
 
 
 def build_dataset(cfg: RunConfig, registry) -> DomainData:
@@ -297,11 +301,11 @@ class Trainer:
         indexed: dict[str, tuple[torch.Tensor, Any]] = {}
         for kind in self.samplers:
             x = inputs[kind]
-            if is_lazy(x) and x.resident() is None:
-                self.streams[kind] = StreamedRows(x, self.samplers[kind], self.sampler_seed(kind), device,
-                                                  self.world.rank, self.world.size)
+            resident = x.resident() if is_lazy(x) else None
+            if is_lazy(x) and resident is None:
+                self.streams[kind] = StreamedRows(x, self.samplers[kind], self.sampler_seed(kind), device, self.world)
             elif is_lazy(x):
-                indexed[kind] = (x.resident(), x.finish)
+                indexed[kind] = (resident, x.finish)
             else:
                 indexed[kind] = (x, None)
         labels = {
@@ -323,19 +327,11 @@ class Trainer:
         """The seed of ``kind``'s sampler (and of its rows' training transforms), fixed per run seed."""
         return self.config.seed * 1_000_003 + {SOURCE: 1, TARGET: 2, TARGET_LABELLED: 3}[kind]
 
-    def _share(self, idx: torch.Tensor) -> torch.Tensor:
-        """This process's share of a global batch's indices (all of them in a single process)."""
-        rank, size = self.world.rank, self.world.size
-        if size == 1:
-            return idx
-        share = len(idx) // size
-        return idx[rank * share : (rank + 1) * share]
-
     def _draw(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs on the training device, their row indices) of the next batch of ``kind``."""
         if kind in self.streams:
             return self.streams[kind].next()
-        idx = self._share(self.samplers[kind].next())
+        _, idx = self.world.share(self.samplers[kind].next())
         tensor, finish = self.indexed[kind]
         rows = tensor[idx.to(tensor.device)].to(self.device)  # no copy when the split lives on the device
         return (finish(rows) if finish is not None else rows), idx
@@ -745,9 +741,8 @@ def restore_normalization(algorithm: Algorithm, data: DomainData, state: dict[st
         algorithm.input_normalization = name
     statistics = state.get("input_statistics")
     if statistics:  # statistics estimated from the files when it trained, not from the files as they are now
-        for split in (data.source_train, data.source_val, data.target_train, data.target_test):
-            if is_lazy(split.x):
-                split.x.load_normalization_state(statistics)
+        for x in lazy_inputs(data):
+            x.load_normalization_state(statistics)
 
 
 def normalization_state(data: DomainData) -> dict | None:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..rows import LazyRows, loader, read_batches
+from .distributed import World
 
 _SEED_MASK = (1 << 63) - 1
 
@@ -22,23 +23,16 @@ _SEED_MASK = (1 << 63) - 1
 class StreamedRows:
     """Batches of ``rows`` at the indices ``sampler`` draws, read by ``rows.workers`` processes.
 
-    ``rank``/``world`` take this process's share of each global batch (data parallel). ``next()``
-    returns ``(inputs on device, this process's indices)``.
+    ``world`` takes this process's share of each global batch (data parallel). ``next()`` returns
+    ``(inputs on device, this process's indices)``.
     """
 
-    def __init__(self, rows: LazyRows, sampler, seed: int, device: torch.device, rank: int = 0, world: int = 1) -> None:
-        self.rows, self.sampler, self.seed, self.device = rows, sampler, int(seed), device
-        self.rank, self.world = rank, world
+    def __init__(self, rows: LazyRows, sampler, seed: int, device: torch.device, world: World = World()) -> None:
+        self.rows, self.sampler, self.seed, self.device, self.world = rows, sampler, int(seed), device, world
         self.issued = 0  # batch numbers drawn from the sampler so far
         self.pending: deque[tuple[int, torch.Tensor]] = deque()  # handed to the loader, not yet trained on
         self.replay: deque[tuple[int, torch.Tensor]] = deque()  # pending batches restored from a checkpoint
         self.iterator = self._loader_iterator = None
-
-    def _share(self, idx: torch.Tensor) -> tuple[int, torch.Tensor]:
-        if self.world == 1:
-            return 0, idx
-        share = len(idx) // self.world
-        return self.rank * share, idx[self.rank * share : (self.rank + 1) * share]
 
     def _row_seed(self, number: int, position: int) -> int:
         return ((self.seed * 1_000_003 + number) * 65_537 + position) & _SEED_MASK
@@ -52,7 +46,7 @@ class StreamedRows:
                 number, idx = self.issued, self.sampler.next()
                 self.issued += 1
             self.pending.append((number, idx))
-            start, mine = self._share(idx)
+            start, mine = self.world.share(idx)
             yield [(int(i), self._row_seed(number, start + k)) for k, i in enumerate(mine.tolist())]
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +55,7 @@ class StreamedRows:
             self.iterator = read_batches(self._loader_iterator)
         raw = next(self.iterator)
         _, idx = self.pending.popleft()
-        return self.rows.finish(raw.to(self.device, non_blocking=True)), self._share(idx)[1]
+        return self.rows.finish(raw.to(self.device, non_blocking=True)), self.world.share(idx)[1]
 
     def close(self) -> None:
         """Stop the workers now; batches already read ahead are kept as pending, to be read again."""

@@ -61,13 +61,16 @@ class Normalizer:
         return self._dataset_stats
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
-        x = raw.float().div_(255.0)
-        stats = self.stats()
-        if stats is None:
-            return x
-        shape = (1, -1, *([1] * (x.dim() - 2)))
-        mean, std = (s.to(x.device).reshape(shape) for s in stats)
-        return x.sub_(mean).div_(std)
+        return scale_and_standardize(raw.float().div_(255.0), self.stats())
+
+
+def scale_and_standardize(x: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """``(x − mean) / std`` per channel (dim 1) in place, on ``x``'s device; ``x`` as is when ``stats`` is None."""
+    if stats is None:
+        return x
+    shape = (1, -1, *([1] * (x.dim() - 2)))
+    mean, std = (s.to(x.device).reshape(shape) for s in stats)
+    return x.sub_(mean).div_(std)
 
 
 def channel_stats(raw_batches) -> tuple[torch.Tensor, torch.Tensor]:

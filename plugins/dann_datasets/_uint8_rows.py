@@ -8,6 +8,7 @@ import torch
 from dann_core.rows import LazyRows
 
 from ._common import STANDARDIZE_MODES
+from ._normalize import scale_and_standardize
 
 
 class Uint8Rows(LazyRows):
@@ -33,11 +34,7 @@ class Uint8Rows(LazyRows):
         x = raw.float().div_(255.0)
         if x.shape[1] != self.channels:
             x = x.expand(-1, self.channels, *x.shape[2:])
-        if self.stats is None:
-            return x.contiguous()
-        shape = (1, -1, *([1] * (x.dim() - 2)))
-        mean, std = (s.to(x.device).reshape(shape) for s in self.stats)
-        return (x - mean) / std
+        return scale_and_standardize(x.contiguous(), self.stats)
 
 
 def uint8_stats(images: torch.Tensor, channels: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
