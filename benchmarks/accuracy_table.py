@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from dann_core.config import RunConfig, parse_set
-    from dann_core.eval.tables import aggregate, format_markdown, parse_methods, parse_seeds, run_multi_seed, write_table
+    from dann_evaluation.tables import aggregate, format_markdown, parse_methods, parse_seeds, run_multi_seed, write_table
     from dann_core.plugins import get_registry
 
     names = [n.strip() for n in args.only.split(",") if n.strip()]

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-prefix", default=str(HERE / "selection_table"), help="prefix of the .md/.csv written")
     args = parser.parse_args(argv)
 
-    from dann_core.eval.selection import select_report
+    from dann_evaluation.report import select_report
     from dann_core.plugins import get_registry
 
     registry = get_registry()

@@ -20,7 +20,7 @@ Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes 
   else (N, num_domains).
 - algorithm: ``factory(context: AlgorithmContext, **options) -> Algorithm`` (usually the
   :class:`~dann_core.algorithms.Algorithm` subclass itself).
-- selector: ``factory(**options) -> Selector`` (:mod:`dann_core.eval.selection`).
+- selector: ``factory(**options) -> Selector`` (:mod:`dann_core.selection`).
 - logger: ``factory(run_dir: pathlib.Path, **options) -> Logger`` (:mod:`dann_core.loggers`).
 
 Any spec may carry ``recommended`` settings (``ComponentSpec.from_factory(..., recommended={...})``),
@@ -90,7 +90,7 @@ def register_algorithms() -> list[ComponentSpec]:
 def register_selectors() -> list[ComponentSpec]:
     """Return the model selectors this plugin provides.
 
-    ``factory(**options)`` returns a :class:`dann_core.eval.selection.Selector`: ``score(candidate)``
+    ``factory(**options)`` returns a :class:`dann_core.selection.Selector`: ``score(candidate)``
     rates a checkpoint from source data and unlabelled target inputs only (``candidate.data`` holds
     no target label), with ``higher_is_better``, ``per_eval`` (cheap enough for every evaluation)
     and ``across_runs`` (comparable between runs, for ``dann sweep``).

@@ -142,7 +142,7 @@ def check_algorithm(name: str, options: dict | None = None, registry=None, **set
 
 def check_selector(name: str, options: dict | None = None, registry=None):
     """Build selector ``name``, check its flags, score a tiny trained checkpoint (None or a finite number)."""
-    from .eval.selection import Candidate, SelectionData
+    from .selection import Candidate, SelectionData
     from .train import fit
 
     registry = _registry(registry)

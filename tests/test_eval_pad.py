@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dann_core.eval.pad import C_VALUES, proxy_a_distance, run_pad
+from dann_evaluation.pad import C_VALUES, proxy_a_distance, run_pad
 from dann_core.train import RunError, train
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from dann_core.eval.plots import plot_curves, plot_run
+from dann_evaluation.plots import plot_curves, plot_run
 from dann_core.train import train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

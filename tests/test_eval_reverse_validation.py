@@ -9,7 +9,7 @@ import torch
 
 import dann_core.train as train_api
 from dann_core.config import RunConfig
-from dann_core.eval.reverse_validation import reverse_validation, split_holdout
+from dann_evaluation.reverse_validation import reverse_validation, split_holdout
 
 # A moons setting where adaptation visibly helps within 800 steps (relu features, 500 points per class).
 MOONS = dict(steps=800, lr=0.1, eval_every=200, device="cpu", kernels="reference", backbone_options={"activation": "relu", "width": 32},
@@ -53,7 +53,7 @@ def test_sweep_ranks_reasonable_lambda_above_zero_and_destructive(tmp_path):
     100 held-out source points; seed 0 is used here. Reverse validation is noisy: a constant λ = 3 or
     100 is ranked above λ = 0 on some seeds and below it on others.
     """
-    from dann_core.eval.sweep import run_sweep
+    from dann_evaluation.sweep import run_sweep
 
     result = run_sweep(RunConfig(**MOONS), {"lambda": [0.0, "schedule", 1e6]}, out=tmp_path)
     rows = {row["lambda"]: row for row in result["rows"]}

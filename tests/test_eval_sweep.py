@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dann_core.eval.sweep import SweepError, parse_grid, run_sweep, validate_grid
+from dann_evaluation.sweep import SweepError, parse_grid, run_sweep, validate_grid
 from dann_core.plugins import get_plugin_manager, get_registry
 
 
@@ -78,7 +78,7 @@ def test_sweep_files_are_complete_and_parseable(tmp_path, tiny_config, select):
 
 def test_selection_ignores_target_accuracy(monkeypatch, tiny_config):
     """Rigged scores: the best target accuracy belongs to the worse reverse-validation risk."""
-    from dann_core.eval import reverse_validation as rv
+    from dann_evaluation import reverse_validation as rv
 
     def fake(config, data=None, holdout=0.1, registry=None):
         lam = float(config.method_options["lambda"])
@@ -92,7 +92,7 @@ def test_selection_ignores_target_accuracy(monkeypatch, tiny_config):
 
 
 def test_equal_risks_are_broken_by_reverse_cross_entropy(monkeypatch, tiny_config):
-    from dann_core.eval import reverse_validation as rv
+    from dann_evaluation import reverse_validation as rv
 
     def fake(config, data=None, holdout=0.1, registry=None):
         loss = {0.0: 0.4, 1.0: 0.2, 2.0: 0.2}[float(config.method_options["lambda"])]

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from dann_core.eval.tables import aggregate, format_markdown, method_config, parse_methods, parse_seeds, run_multi_seed, split_method, write_table
+from dann_evaluation.tables import aggregate, format_markdown, method_config, parse_methods, parse_seeds, run_multi_seed, split_method, write_table
 
 
 def test_parse_seeds():

@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from dann_core.cli import build_cli
-from dann_core.eval.selection import Selector, choose, top_steps
+from dann_core.selection import Selector, choose, top_steps
 from dann_core.plugins import get_registry
 from dann_core.specs import Split
 from dann_core.train import fit, train

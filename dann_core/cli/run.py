@@ -222,9 +222,9 @@ def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
 
 
 def _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry) -> None:
-    """``dann run --seeds``: the multi-seed table of :func:`dann_core.eval.tables.run_table`."""
+    """``dann run --seeds``: the multi-seed table of :func:`dann_evaluation.tables.run_table`."""
     from .. import config as config_io
-    from ..eval.tables import format_markdown, parse_seeds, run_table
+    from dann_evaluation.tables import format_markdown, parse_seeds, run_table
 
     with common.user_errors():
         if resume or "seed" in flags:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import checkpoint as ckpt
-from ..eval.selection import Candidate, Selector, choose, top_steps
+from ..selection import Candidate, Selector, choose, top_steps
 
 CANDIDATE_DIR = "candidates"
 

@@ -39,7 +39,7 @@ from ..loggers import build_loggers
 from ..metrics import RunningMeans, accuracy
 from ..specs import DomainData
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError, OptimSettings
-from ..eval.selection import Candidate, SelectionData
+from ..selection import Candidate, SelectionData
 from . import distributed, threads
 from .candidates import CandidatePool
 from .sampler import BatchSampler, DomainBalancedSampler
@@ -260,13 +260,13 @@ class Trainer:
 
     def _build_selectors(self) -> dict:
         """Every registered per-evaluation selector (their scores are logged) and the run's own."""
-        from ..eval.selection import Selector
+        from ..selection import Selector
 
         cfg, selectors = self.config, {}
         for name in self.registry.selectors:
             selector = self.registry.build("selector", name, cfg.select_options if name == cfg.select else {})
             if not isinstance(selector, Selector):
-                raise TypeError(f"selector '{name}' built a {type(selector).__name__}, expected a dann_core.eval.selection.Selector")
+                raise TypeError(f"selector '{name}' built a {type(selector).__name__}, expected a dann_core.selection.Selector")
             if selector.per_eval or name == cfg.select:
                 selectors[name] = selector
         self.registry.get("selector", cfg.select)  # an unknown name is an error naming the choices
@@ -447,7 +447,7 @@ class Trainer:
                 score = self.pool.selectors[name].score(self.candidate(step))
                 scored[step] = None if score is None else float(score)
             self.algorithm.load_state_dict(live)
-            from ..eval.selection import choose
+            from ..selection import choose
 
             chosen = choose(scored.items(), self.pool.selectors[name])
             if chosen is not None:

@@ -6,7 +6,7 @@
 - ``dann plot RUN_DIR``: embeddings (PCA, t-SNE), decision/domain boundaries (2-D inputs), curves.
 - ``dann table``: source-only / dann / target-oracle over seeds, mean ± std target accuracy.
 
-The maths lives in :mod:`dann_core.eval`; these are thin Click commands over it, wired exactly as a
+The maths lives in this package (pad, plots, sweep, tables, report, reverse_validation); the commands are thin Click wrappers, wired exactly as a
 third-party command plugin would be. Heavy imports (torch, scikit-learn, matplotlib) happen inside
 the commands; each builds from the command line's registry (so ``dann --no-plugins`` holds).
 """
@@ -54,7 +54,7 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
     err is the held-out error of linear SVMs (C in logspace(-5, 4, 10), the best kept) separating
     source from target samples (JMLR 2016, §5.1.3). 0: indistinguishable domains; 2: separable.
     """
-    from dann_core.eval.pad import run_pad
+    from .pad import run_pad
 
     with user_errors():
         result = run_pad(run_dir, registry=registry(), checkpoint=checkpoint, split=split, max_samples=max_samples, seed=seed, baseline=baseline, write=not no_write)
@@ -85,7 +85,7 @@ def select_command(run_dir, device, as_json) -> None:
     others (reverse-val) score the kept candidates. No selector reads a target label; the target
     accuracy and the regret against the best evaluated step are shown for judging selectors only.
     """
-    from dann_core.eval.selection import select_report
+    from .report import select_report
 
     with user_errors():
         report = select_report(run_dir, registry=registry(), device=device)
@@ -136,7 +136,7 @@ def sweep_command(config_file, sets, grid_items, grid_file, select, holdout, out
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from dann_core.eval.sweep import format_markdown, parse_grid, run_sweep, validate_grid
+    from .sweep import format_markdown, parse_grid, run_sweep, validate_grid
 
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "method": method, "steps": steps})
@@ -176,7 +176,7 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
     embedding_pca.png / embedding_tsne.png (source vs target before and after adaptation, marker =
     class), boundary.png (label and domain boundaries; 2-D inputs only) and curves.png.
     """
-    from dann_core.eval.plots import plot_run
+    from .plots import plot_run
 
     with user_errors():
         paths = plot_run(run_dir, registry=registry(), checkpoint=checkpoint, out=out, tsne=tsne, baseline=baseline, max_points=max_points, seed=seed,
@@ -206,7 +206,7 @@ def table_command(config_file, sets, dataset, backbone, discriminator, steps, se
 
     The shape of the paper's Table 2. Finished runs under OUT with the same config are reused.
     """
-    from dann_core.eval.tables import format_markdown, parse_methods, parse_seeds, run_table
+    from .tables import format_markdown, parse_methods, parse_seeds, run_table
 
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "steps": steps})

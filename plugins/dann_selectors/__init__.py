@@ -1,7 +1,7 @@
 """First-party dann selectors plugin: last, source-val, dev, entropy, snd, reverse-val.
 
 Each scores a candidate checkpoint from source data and unlabelled target inputs only
-(:class:`dann_core.eval.selection.SelectionData` holds no target label). Wired through the ``dann``
+(:class:`dann_core.selection.SelectionData` holds no target label). Wired through the ``dann``
 entry point ``selectors = "dann_selectors"``.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch.nn.functional as F
 
-from dann_core.eval.selection import Candidate, Selector
+from dann_core.selection import Candidate, Selector
 
 
 def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """``reverse-val``: the paper's reverse validation (JMLR 2016 §5.1.2), per candidate checkpoint."""
 from __future__ import annotations
 
-from dann_core.eval.selection import Candidate, Selector
+from dann_core.selection import Candidate, Selector
 
 
 class ReverseValidation(Selector):
@@ -22,7 +22,7 @@ class ReverseValidation(Selector):
         self.steps = steps
 
     def score(self, candidate: Candidate) -> float | None:
-        from dann_core.eval.reverse_validation import reverse_risk
+        from dann_evaluation.reverse_validation import reverse_risk
 
         if candidate.data.source_val.y is None or len(candidate.data.source_val) == 0:
             return None

@@ -1,7 +1,7 @@
 """``last`` and ``source-val``: the final step, and held-out source accuracy."""
 from __future__ import annotations
 
-from dann_core.eval.selection import Candidate, Selector
+from dann_core.selection import Candidate, Selector
 
 
 class Last(Selector):

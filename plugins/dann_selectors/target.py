@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from dann_core.eval.selection import Candidate, Selector
+from dann_core.selection import Candidate, Selector
 
 
 class Entropy(Selector):

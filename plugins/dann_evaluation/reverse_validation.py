@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from ..config import RunConfig
-from ..rows import batches, take
-from ..specs import DomainData, Split
+from dann_core.config import RunConfig
+from dann_core.rows import batches, take
+from dann_core.specs import DomainData, Split
 
 HOLDOUT = 0.1
 """Share of source and of target held out (the paper's 90/10 split)."""
@@ -91,8 +91,8 @@ def reverse_validation(
     """
     import time
 
-    from ..plugins import get_registry
-    from ..train import fit
+    from dann_core.plugins import get_registry
+    from dann_core.train import fit
     from .sweep import uses_target_labels
 
     registry = registry if registry is not None else get_registry()
@@ -103,7 +103,7 @@ def reverse_validation(
         raise ValueError(f"holdout must be in (0, 1), got {holdout}")
     started = time.perf_counter()
     if data is None:
-        from ..train.loop import build_dataset
+        from dann_core.train.loop import build_dataset
 
         data = build_dataset(config, registry)
     generator = torch.Generator().manual_seed(config.seed if seed is None else seed)
@@ -152,7 +152,7 @@ def reverse_risk(candidate, steps: int = 0) -> float:
     """Reverse validation of one checkpoint: its pseudo-labels on the target inputs train the run's
     config back from target to source (``steps`` steps; 0: the run's), whose error on the labelled
     source validation split is the risk. Uses no target label."""
-    from ..train import fit
+    from dann_core.train import fit
 
     data, config = candidate.data, candidate.config
     pseudo = candidate.logits(data.target_x).argmax(dim=1)

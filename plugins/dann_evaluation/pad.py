@@ -147,7 +147,7 @@ def extract_features(model, x, batch_size: int = 1024, device: str = "cpu") -> n
 def _subsample(x, n: int | None, seed: int):
     import torch
 
-    from ..rows import materialize, take
+    from dann_core.rows import materialize, take
 
     if n is None or len(x) <= n:
         return materialize(x)
@@ -186,8 +186,8 @@ def run_pad(
         dann_core.train.RunError: ``run_dir`` is not a run directory or has no such checkpoint.
         ValueError: a bad ``split`` or ``checkpoint`` name.
     """
-    from .. import files
-    from ..train import load_run
+    from dann_core import files
+    from dann_core.train import load_run
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")

@@ -224,8 +224,8 @@ def plot_run(
     "before adaptation" instead of the raw inputs. ``notice`` receives one-line messages about
     figures that are skipped (e.g. the boundary plot for inputs that are not 2-D).
     """
-    from ..metrics import MetricsLog
-    from ..train import load_run
+    from dann_core.metrics import MetricsLog
+    from dann_core.train import load_run
     from .pad import extract_features
 
     run_dir = Path(run_dir)

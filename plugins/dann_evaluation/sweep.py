@@ -4,7 +4,7 @@ A grid maps config keys (as in ``--set``: ``lambda``, ``lr``, ``discriminator.wi
 of values; :func:`run_sweep` trains every combination and selects by
 
 - ``reverse-validation`` (default): the lowest reverse validation risk
-  (:func:`dann_core.eval.reverse_validation.reverse_validation`), ties broken by the reverse
+  (:func:`dann_evaluation.reverse_validation.reverse_validation`), ties broken by the reverse
   classifier's held-out cross-entropy (the risk takes few values on small held-out sets), or
 - ``source-val``: the highest held-out source accuracy of the run's best checkpoint.
 
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..config import ConfigError, RunConfig, apply_layer, load_file, parse_set, split_key
+from dann_core.config import ConfigError, RunConfig, apply_layer, load_file, parse_set, split_key
 
 SELECT = ("reverse-validation",)
 """Config-level rules; any selector plugin whose scores compare across runs works too (source-val, dev, snd, ...)."""
@@ -146,7 +146,7 @@ def validate_grid(
 
 
 def _check_components(configs: list[RunConfig], registry) -> None:
-    from ..config import check_components
+    from dann_core.config import check_components
 
     for cfg in configs:
         try:
@@ -177,11 +177,11 @@ def run_sweep(
     ``score``, ``selected`` and ``target_test_acc_reported_only``. With ``out`` the files described
     in the module docstring are written there.
     """
-    from ..train import DivergedError, fit
+    from dann_core.train import DivergedError, fit
     from .reverse_validation import reverse_validation
 
     if registry is None:
-        from ..plugins import get_registry
+        from dann_core.plugins import get_registry
 
         registry = get_registry()
     selector = sweep_selector(select, registry)
@@ -246,13 +246,13 @@ def _round(value: float | None) -> float | None:
 
 def uses_target_labels(registry, method: str) -> bool:
     """Whether ``method`` (an algorithm plugin) declares it needs labelled target batches."""
-    from ..algorithms import TARGET_LABELLED
+    from dann_core.algorithms import TARGET_LABELLED
 
     return TARGET_LABELLED in getattr(registry.get("algorithm", method).factory, "needs", ())
 
 
 def _data_for(cfg: RunConfig, cache: dict[str, Any], registry):
-    from ..train.loop import build_dataset
+    from dann_core.train.loop import build_dataset
 
     key = json.dumps([cfg.dataset, cfg.dataset_options, cfg.seed], sort_keys=True, default=str)
     if key not in cache:
@@ -313,7 +313,7 @@ def columns(result: dict[str, Any]) -> list[str]:
 
 def write_sweep(result: dict[str, Any], out: str | Path) -> list[Path]:
     """Write sweep.csv, sweep.md and sweep.json into ``out``; returns their paths."""
-    from ..files import write_json
+    from dann_core.files import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from ..config import RunConfig, parse_set
+from dann_core.config import RunConfig, parse_set
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -66,7 +66,7 @@ def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
         name, options = split_method(entry)
         if registry is not None:
             spec = registry.get("algorithm", name)
-            from ..plugins import validate_options
+            from dann_core.plugins import validate_options
 
             validate_options(spec, options, kind="algorithm")
     return names
@@ -86,7 +86,7 @@ def split_method(entry: str) -> tuple[str, dict[str, Any]]:
 def method_config(base: RunConfig, entry: str, registry=None) -> RunConfig:
     """``base`` with the method of ``entry``: its bracketed options over those of the base config's
     method options that this method takes (``--lambda`` reaches dann and cdan, not source-only)."""
-    from ..plugins import get_registry
+    from dann_core.plugins import get_registry
 
     name, options = split_method(entry)
     accepted = (registry if registry is not None else get_registry()).get("algorithm", name).options
@@ -113,8 +113,8 @@ def run_multi_seed(
     kernels and out) is reused, an interrupted one is resumed; one holding a different run is an
     error (RunError from the trainer), so nothing is silently mixed.
     """
-    from .. import config as config_io, files
-    from ..train import resume, train
+    from dann_core import config as config_io, files
+    from dann_core.train import resume, train
 
     out = Path(out)
     summaries = []
