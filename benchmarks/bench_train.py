@@ -16,7 +16,7 @@ write today (tllib style): an ``autograd.Function`` gradient reversal, ``binary_
 on the discriminator's output, accuracies computed separately, and ``loss.item()`` kept for logging
 each step as tllib's meters do; its batches are drawn with ``torch.randint`` from tensors already on
 the device. dann's side is exactly the body of ``Trainer.run()`` between evaluations:
-``algorithm.update(trainer.next_batch())`` and the running means (no evaluation on either side).
+``trainer.engine.step(trainer.next_batch())`` and the running means (no evaluation on either side).
 
 Each variant (eager fp32, ``--compile``, ``--precision bf16``) applies to both sides (textbook:
 ``torch.compile`` of the same modules / ``torch.autocast``); the sides are timed in interleaved
@@ -113,7 +113,7 @@ def dann_stepper(trainer: Trainer):
     means, algorithm = RunningMeans(), trainer.algorithm
 
     def step() -> None:
-        metrics = algorithm.update(trainer.next_batch())
+        metrics = trainer.engine.step(trainer.next_batch())
         for key in ("lambda", "lr"):
             metrics.pop(key, None)
         means.add(metrics)
@@ -147,7 +147,7 @@ def bench(workload: str, variant: str, args) -> dict[str, float]:
     for _ in range(args.rounds):
         for name, step in sides.items():
             samples[name].append(chunk_seconds(step, args.steps, trainer.device))
-    trainer.algorithm.check_finite()
+    trainer.engine.check_finite()
     rates = {name: args.steps / statistics.median(s) for name, s in samples.items()}
     return {"batch": cfg.batch_size, "backbone": cfg.backbone, **rates}
 
@@ -158,7 +158,7 @@ def step_flops(trainer: Trainer) -> int:
 
     batch = trainer.next_batch()
     with FlopCounterMode(display=False) as counter:
-        trainer.algorithm.update(batch)
+        trainer.engine.step(batch)
     return counter.get_total_flops()
 
 
@@ -179,7 +179,7 @@ def sweep_threads(workload: str, counts: list[int], default_threads: int, args) 
         for count in counts:
             torch.set_num_threads(count or default_threads)
             samples[count].append(chunk[count] / chunk_seconds(step, chunk[count], trainer.device))
-    trainer.algorithm.check_finite()
+    trainer.engine.check_finite()
     return {"batch": cfg.batch_size, "backbone": cfg.backbone, "flops": flops, "steps": chunk,
             "rates": {count: statistics.median(s) for count, s in samples.items()},
             "spread": {count: (min(s), max(s)) for count, s in samples.items()}}

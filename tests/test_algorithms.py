@@ -188,5 +188,7 @@ def test_optimiser_covers_every_parameter_the_method_adds():
     context = AlgorithmContext(torch.nn.Linear(2, 3), torch.nn.Linear(3, 2), lambda width: torch.nn.Linear(width, 1), 2, 2,
                                OptimSettings(steps=10, lr=0.1))
     algorithm = get_registry().build("algorithm", "dann", {}, context=context)
-    optimised = {id(p) for group in algorithm.optimizer.param_groups for p in group["params"]}
+    from dann_core.train import Engine
+
+    optimised = {id(p) for group in Engine(algorithm, "cpu").optimizer.param_groups for p in group["params"]}
     assert optimised == {id(p) for p in algorithm.parameters()} and algorithm.model.discriminator is not None

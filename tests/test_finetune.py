@@ -16,7 +16,7 @@ from dann_core.model import WithBottleneck
 from dann_core.specs import ComponentSpec
 from dann_core.testing import registry_with
 from dann_core.train import Trainer, resume, train
-from dann_core.train.loop import build_components
+from dann_core.train import Engine, build_components
 
 
 class HalfPretrained(nn.Module):
@@ -60,22 +60,22 @@ def finetune_config(tiny_config, **changes):
     return dataclasses.replace(tiny_config, **{"backbone": "half-pretrained", "backbone_lr_mult": 0.1, **changes})
 
 
-def group_lrs(algorithm) -> list[float]:
-    return [group["lr"] for group in algorithm.optimizer.param_groups]
+def group_lrs(engine) -> list[float]:
+    return [group["lr"] for group in engine.optimizer.param_groups]
 
 
 def test_pretrained_parameters_train_at_mult_times_the_heads_rate_at_every_step(tiny_config, registry):
     cfg = finetune_config(tiny_config)
     trainer = Trainer(cfg, registry=registry)
     algorithm = trainer.algorithm
-    new, pretrained = algorithm.optimizer.param_groups
+    new, pretrained = trainer.engine.optimizer.param_groups
     assert {id(p) for p in pretrained["params"]} == {id(p) for p in algorithm.model.backbone.loaded.parameters()}
     assert len(new["params"]) + len(pretrained["params"]) == len(list(algorithm.parameters()))
     for step in range(cfg.steps):
-        metrics = algorithm.update(trainer.next_batch())
+        metrics = trainer.engine.step(trainer.next_batch())
         head_lr = schedules.lr_at(step / cfg.steps, cfg.lr, True)
         assert metrics["lr"] == pytest.approx(head_lr)
-        assert group_lrs(algorithm) == pytest.approx([head_lr, 0.1 * head_lr])
+        assert group_lrs(trainer.engine) == pytest.approx([head_lr, 0.1 * head_lr])
 
 
 def test_runs_without_pretrained_parameters_are_unaffected_by_the_multiplier(tmp_path, tiny_config, registry):
@@ -85,12 +85,12 @@ def test_runs_without_pretrained_parameters_are_unaffected_by_the_multiplier(tmp
     weights = [checkpoint.load(tmp_path / run / "last.pt")["algorithm"] for run in ("plain", "mult")]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     _, algorithm = build_components(dataclasses.replace(tiny_config, backbone_lr_mult=0.1), None, registry)
-    assert len(algorithm.optimizer.param_groups) == 1
+    assert len(Engine(algorithm, "cpu").optimizer.param_groups) == 1
 
 
 def test_a_multiplier_of_one_keeps_a_single_group(tiny_config, registry):
     _, algorithm = build_components(finetune_config(tiny_config, backbone_lr_mult=1.0), None, registry)
-    assert len(algorithm.optimizer.param_groups) == 1
+    assert len(Engine(algorithm, "cpu").optimizer.param_groups) == 1
 
 
 class Killed(BaseException):
@@ -123,15 +123,15 @@ def test_the_checkpoint_defines_the_groups_when_the_rebuilt_backbone_marks_nothi
     cfg = finetune_config(tiny_config)
     marked = Trainer(cfg, registry=registry)
     for _ in range(3):
-        marked.algorithm.update(marked.next_batch())
-    state = copy.deepcopy(marked.algorithm.training_state())  # as read from a file: no tensor shared with the live run
+        marked.engine.step(marked.next_batch())
+    state = copy.deepcopy(marked.engine.state_dict())  # as read from a file: no tensor shared with the live run
     unmarked = Trainer(dataclasses.replace(cfg, backbone_options={"pretrained": False}), registry=registry)
-    assert len(unmarked.algorithm.optimizer.param_groups) == 1
-    unmarked.algorithm.load_training_state(state)
-    assert [g["lr_mult"] for g in unmarked.algorithm.optimizer.param_groups] == [1.0, 0.1]
+    assert len(unmarked.engine.optimizer.param_groups) == 1
+    unmarked.engine.load_state_dict(state)
+    assert [g["lr_mult"] for g in unmarked.engine.optimizer.param_groups] == [1.0, 0.1]
     batch = marked.next_batch()
-    marked.algorithm.update(batch)
-    unmarked.algorithm.update(batch)
+    marked.engine.step(batch)
+    unmarked.engine.step(batch)
     for (name, a), b in zip(marked.algorithm.state_dict().items(), unmarked.algorithm.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -160,7 +160,7 @@ def test_the_bottleneck_feeds_both_heads_and_trains_at_the_full_rate(tiny_config
     assert model.backbone.bottleneck[0].in_features == 8
     assert model.classifier.in_features == 16
     assert next(m for m in model.discriminator.modules() if isinstance(m, nn.Linear)).in_features == 16
-    new, pretrained = trainer.algorithm.optimizer.param_groups
+    new, pretrained = trainer.engine.optimizer.param_groups
     new_ids = {id(p) for p in new["params"]}
     assert all(id(p) in new_ids for p in model.backbone.bottleneck.parameters())
     assert {id(p) for p in pretrained["params"]} == {id(p) for p in model.backbone.backbone.loaded.parameters()}

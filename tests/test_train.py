@@ -154,24 +154,24 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
 def test_a_non_finite_loss_leaves_weights_and_momentum_as_before_it(tiny_config, monkeypatch, bad_step):
     """The guard runs on the device: the bad step and every later one until the trainer's read at
     the next evaluation update nothing (a skipped first step leaves zero momentum, not garbage)."""
-    original, before = DANN.objective, {}
+    original, before, live = DANN.objective, {}, {}
 
     def poisoned(self, batch):
         loss, metrics = original(self, batch)
         if int(self.step) == bad_step:
             before["params"] = [p.detach().clone() for p in self.parameters()]
-            before["momentum"] = [s["momentum_buffer"].clone() for s in self.optimizer.state.values() if s.get("momentum_buffer") is not None]
+            before["momentum"] = [s["momentum_buffer"].clone() for s in live["trainer"].engine.optimizer.state.values() if s.get("momentum_buffer") is not None]
             loss = loss * float("inf")
         return loss, metrics
 
     monkeypatch.setattr(DANN, "objective", poisoned)
-    trainer = Trainer(tiny_config)
+    trainer = live["trainer"] = Trainer(tiny_config)
     with pytest.raises(DivergedError, match=rf"training diverged: loss is not finite at step {bad_step}; nothing was saved"):
         trainer.run()
     algorithm = trainer.algorithm
     assert algorithm.steps_done == 5  # it ran on to the evaluation, where the guard is read
     assert all(torch.equal(p, q) for p, q in zip(algorithm.parameters(), before["params"]))
-    momentum = [algorithm.optimizer.state[p]["momentum_buffer"] for p in algorithm.parameters()]
+    momentum = [trainer.engine.optimizer.state[p]["momentum_buffer"] for p in algorithm.parameters()]
     if bad_step == 0:
         assert all(not m.any() for m in momentum)
     else:

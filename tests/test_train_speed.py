@@ -10,7 +10,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from dann_algorithms.dann import DANN
-from dann_core.algorithms import base
+from dann_core.train import engine as base
 from dann_core.train import RunError, Trainer, train
 
 
@@ -45,15 +45,15 @@ def test_compile_never_recompiles_when_lambda_changes(tiny_config):
     trainer = Trainer(dataclasses.replace(tiny_config, compile=True, steps=40))
     algorithm = trainer.algorithm
     for _ in range(2):  # the first steps compile forward and backward
-        algorithm.update(trainer.next_batch())
+        trainer.engine.step(trainer.next_batch())
     frames, lambdas = counters["stats"]["unique_graphs"], set()
     assert frames > 0
     for _ in range(6):
-        metrics = algorithm.update(trainer.next_batch())
+        metrics = trainer.engine.step(trainer.next_batch())
         lambdas.add(metrics["lambda"])
     assert len(lambdas) == 6  # λ changed every step
     assert counters["stats"]["unique_graphs"] == frames
-    algorithm.check_finite()
+    trainer.engine.check_finite()
 
 
 def test_compile_falls_back_with_one_warning_where_unavailable(tiny_config, monkeypatch):

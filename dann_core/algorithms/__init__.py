@@ -1,10 +1,13 @@
-"""The algorithm interface every training method implements (built-ins live in ``plugins/dann_algorithms``).
+"""The method contract every training method implements (built-ins live in ``plugins/dann_algorithms``).
 
-An algorithm is registered through the ``register_algorithms`` hook as a
+A method is registered through the ``register_algorithms`` hook as a
 :class:`~dann_core.specs.ComponentSpec` whose factory takes ``context: AlgorithmContext`` plus its
-options. See :class:`Algorithm` for the contract.
+options. See :class:`Algorithm` for the contract and :mod:`.adversarial` for DANN's step in public,
+reusable pieces (:class:`DomainAdversarial`, :class:`AdversarialStep`).
 """
+from .adversarial import AdversarialStep, DomainAdversarial
 from .base import (
+    BATCH_KINDS,
     SOURCE,
     TARGET,
     TARGET_LABELLED,
@@ -13,15 +16,24 @@ from .base import (
     Batch,
     NonFiniteLossError,
     OptimSettings,
+    accuracy,
 )
 
+Method = Algorithm
+"""The same class under the word the CLI and the docs use (``--method``)."""
+
 __all__ = [
+    "BATCH_KINDS",
     "SOURCE",
     "TARGET",
     "TARGET_LABELLED",
+    "AdversarialStep",
     "Algorithm",
     "AlgorithmContext",
     "Batch",
+    "DomainAdversarial",
+    "Method",
     "NonFiniteLossError",
     "OptimSettings",
+    "accuracy",
 ]

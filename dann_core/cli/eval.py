@@ -39,7 +39,7 @@ def checkpoint_command(ctx, run_dir, which, device, as_json) -> None:
     """Accuracy of a run's checkpoint on source train, source val and target test."""
     from ..metrics import accuracy
     from ..train import load_run
-    from ..train.loop import resolve_device
+    from ..train import resolve_device
 
     with common.user_errors():
         device = resolve_device(device)

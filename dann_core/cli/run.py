@@ -140,7 +140,7 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
 
     from .. import config as config_io
     from ..rows import RowReadError
-    from ..train.loop import DivergedError, Trainer, default_run_dir, read_run_config, read_summary
+    from ..train import DivergedError, Trainer, default_run_dir, read_run_config, read_summary
 
     flags = _explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
@@ -199,7 +199,7 @@ def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
 
     from .. import config as config_io
     from ..train import distributed, threads
-    from ..train.loop import default_run_dir
+    from ..train import default_run_dir
 
     with common.user_errors():
         if distributed.launched():

@@ -2,27 +2,39 @@
 
 - :func:`train` (config, run_dir=None, quiet=True, data=None, registry=None) -> summary dict
 - :func:`resume` (run_dir, quiet=True, data=None, registry=None) -> summary dict, identical to an uninterrupted run
-- :func:`fit` (config, data=None, quiet=True, registry=None) -> :class:`TrainedRun`, in memory, best weights loaded
+- :func:`fit` (config, data=None, quiet=True, registry=None) -> :class:`TrainedRun`, in memory, selected weights loaded
 - :func:`load_run` (run_dir, checkpoint="best", data=None, device="cpu", registry=None) -> :class:`TrainedRun`
 
-Methods are plugins (:class:`dann_core.algorithms.Algorithm`); see :mod:`dann_core.train.loop` for
-the run directory's files and the model-selection rule.
+Methods are plugins (:class:`dann_core.algorithms.Algorithm`) run by the :class:`Engine`; see
+:mod:`dann_core.train.rundir` for the run directory's files.
 """
 from ..algorithms import Algorithm, Batch, NonFiniteLossError
-from .loop import SELECTION, DivergedError, RunError, Trainer, TrainedRun, build_components, fit, load_run, resume, train
+from .api import TrainedRun, fit, load_run, resume, train
+from .assembly import build_components, build_dataset, resolve_device
+from .engine import Engine
+from .errors import DivergedError, RunError
+from .evaluation import SELECTION
+from .loop import Trainer
+from .rundir import default_run_dir, read_run_config, read_summary
 
 __all__ = [
     "SELECTION",
     "Algorithm",
     "Batch",
     "DivergedError",
+    "Engine",
     "NonFiniteLossError",
     "RunError",
     "TrainedRun",
     "Trainer",
     "build_components",
+    "build_dataset",
+    "default_run_dir",
     "fit",
     "load_run",
+    "read_run_config",
+    "read_summary",
+    "resolve_device",
     "resume",
     "train",
 ]

@@ -13,10 +13,8 @@ import math
 import torch
 from torch import nn
 
-from dann_core.algorithms import AlgorithmContext
+from dann_core.algorithms import AdversarialStep, AlgorithmContext, DomainAdversarial
 from dann_core.nn import domain_classification_loss
-
-from .dann import DANN
 
 EXACT_MAP_LIMIT = 4096
 MULTILINEAR = ("auto", "exact", "random")
@@ -39,7 +37,7 @@ class MultilinearMap(nn.Module):
         return torch.bmm(class_probs.unsqueeze(2), features.unsqueeze(1)).flatten(1)
 
 
-class CDAN(DANN):
+class CDAN(DomainAdversarial):
     """CDAN: the discriminator conditioned on class predictions; entropy=true is CDAN+E.
 
     Options:
@@ -74,16 +72,16 @@ class CDAN(DANN):
         return context.make_discriminator(self.multilinear.out_features)
 
     @torch.no_grad()
-    def class_probs(self, features: torch.Tensor, source_logits: torch.Tensor) -> torch.Tensor:
+    def class_probs(self, step: AdversarialStep) -> torch.Tensor:
         """Detached softmax of every row: the source logits already computed, the target rows' now."""
-        target_logits = self.model.classifier(features[source_logits.shape[0]:])
-        return torch.cat([source_logits, target_logits]).softmax(dim=1)
+        target_logits = self.model.classifier(step.target_features)
+        return torch.cat([step.source_logits, target_logits]).softmax(dim=1)
 
-    def domain_loss(self, reversed_features, features, source_logits, domains):
-        probs = self.class_probs(features, source_logits)
-        logits = self.model.discriminator(self.multilinear(reversed_features, probs))
-        weight = entropy_weights(probs, domains, self.num_domains) if self.entropy else None
-        return domain_classification_loss(logits, domains, weight)
+    def domain_loss(self, step: AdversarialStep):
+        probs = self.class_probs(step)
+        logits = self.model.discriminator(self.multilinear(step.reversed, probs))
+        weight = entropy_weights(probs, step.domains, self.num_domains) if self.entropy else None
+        return domain_classification_loss(logits, step.domains, weight)
 
     def domain_logits(self, features: torch.Tensor, class_logits: torch.Tensor) -> torch.Tensor:
         return self.model.discriminator(self.multilinear(features, class_logits.softmax(dim=1)))

@@ -4,8 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch
-from dann_core.algorithms.base import accuracy
+from dann_core.algorithms import SOURCE, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, accuracy
 
 
 def _supervised(model, x: torch.Tensor, y: torch.Tensor):

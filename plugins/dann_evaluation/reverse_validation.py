@@ -103,7 +103,7 @@ def reverse_validation(
         raise ValueError(f"holdout must be in (0, 1), got {holdout}")
     started = time.perf_counter()
     if data is None:
-        from dann_core.train.loop import build_dataset
+        from dann_core.train import build_dataset
 
         data = build_dataset(config, registry)
     generator = torch.Generator().manual_seed(config.seed if seed is None else seed)

@@ -252,7 +252,7 @@ def uses_target_labels(registry, method: str) -> bool:
 
 
 def _data_for(cfg: RunConfig, cache: dict[str, Any], registry):
-    from dann_core.train.loop import build_dataset
+    from dann_core.train import build_dataset
 
     key = json.dumps([cfg.dataset, cfg.dataset_options, cfg.seed], sort_keys=True, default=str)
     if key not in cache:

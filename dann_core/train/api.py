@@ -1,0 +1,122 @@
+"""The public API of training: train, resume, fit, load_run.
+
+Every function takes ``registry=``: the Registry of the plugins to build from (the CLI passes the
+one it built, honouring --no-plugins; tests pass one with a module registered by hand). None means
+the installed plugins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..algorithms import Algorithm
+from ..config import RunConfig
+from ..specs import DomainData
+from . import rundir
+from .assembly import build_components, resolve_device, restore_normalization
+from .engine import Engine
+from .errors import RunError
+from .loop import Trainer
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with what it was trained on.
+
+    ``summary`` is the run's summary (None when loaded from a run that never finished); ``step`` the
+    step of the loaded weights; ``checkpoint`` the file they came from (None for in-memory runs).
+    """
+
+    config: RunConfig
+    model: torch.nn.Module
+    data: DomainData
+    step: int
+    summary: dict[str, Any] | None = None
+    checkpoint: Path | None = None
+    algorithm: Algorithm | None = None
+
+
+def train(
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    quiet: bool = True,
+    data: DomainData | None = None,
+    registry=None,
+) -> dict[str, Any]:
+    """Train one run and return its summary.
+
+    Args:
+        config: the resolved run config.
+        run_dir: where to write config.json, metrics.jsonl, last.pt, best.pt and summary.json; None
+            trains in memory and writes nothing.
+        quiet: no progress bar (it is also hidden when stderr is not a terminal).
+        data: train on this :class:`DomainData` instead of building ``config.dataset`` (e.g. reverse
+            validation's pseudo-labelled data). ``resume``/``load_run`` then need it passed again.
+        registry: the plugin registry to build the components from.
+
+    Raises:
+        RunError: a run that cannot start (existing run dir, no target labels for the method, ...).
+        DivergedError: a NaN/inf loss; the run directory keeps the last good checkpoint.
+        dann_core.plugins.UnknownComponentError / InvalidOptionError: bad component names or options.
+    """
+    trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, registry=registry)
+    trainer.start()
+    return trainer.run()
+
+
+def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None, registry=None) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last.pt to ``config.steps``; returns the summary.
+
+    The result equals that of the uninterrupted run: step counter, schedules, sampler positions and
+    RNG states all come from the checkpoint, and metrics.jsonl lines after it are dropped. A run
+    that already finished is left untouched and its summary returned.
+    """
+    run_dir = Path(run_dir)
+    cfg, registry = rundir.read_run_config(run_dir, registry)
+    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=True)
+    trainer.restore()
+    return rundir.read_summary(run_dir) if trainer.finished else trainer.run()
+
+
+def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True, registry=None) -> TrainedRun:
+    """Train in memory (no files) and return the model with the selected weights loaded."""
+    trainer = Trainer(config, data=data, quiet=quiet, registry=registry)
+    summary = trainer.run()
+    method = trainer.algorithm
+    if trainer.evaluation.best_state is not None:
+        method.load_state_dict(trainer.evaluation.best_state)
+    step = summary["best_step"] or config.steps
+    return TrainedRun(config, method.model.eval(), trainer.data, step, summary, None, method.eval())
+
+
+def load_run(
+    run_dir: str | Path,
+    checkpoint: str = "best",
+    data: DomainData | None = None,
+    device: str = "cpu",
+    registry=None,
+) -> TrainedRun:
+    """Rebuild a run's data and method and load ``best.pt`` or ``last.pt``; the model is in eval mode.
+
+    Pass ``data`` for runs trained on explicit data (it cannot be rebuilt from the config).
+    """
+    run_dir = Path(run_dir)
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got '{checkpoint}'")
+    path = run_dir / f"{checkpoint}.pt"
+    cfg, registry = rundir.read_run_config(run_dir, registry)
+    if not path.exists():
+        raise RunError(f"{run_dir} has no {path.name} (a run writes best.pt at its first evaluation)")
+    device = resolve_device(device)
+    state = ckpt.load(path, map_location=device)
+    rundir.check_format(state, path)
+    rundir.check_data_source(state, data is not None, run_dir)
+    data, method = build_components(cfg, data, registry, restoring=True)
+    restore_normalization(method, data, state)
+    rundir.load_matching(path, lambda: Engine(method, "cpu").load_state_dict(state, optimizers=False))
+    method.to(device).eval()
+    return TrainedRun(cfg, method.model, data, int(state["step"]), rundir.read_summary(run_dir), path, method)

@@ -1,0 +1,10 @@
+"""The two ways a run stops that a user can act on, each one line."""
+from __future__ import annotations
+
+
+class RunError(ValueError):
+    """A run that cannot start or continue (bad run directory, missing labels, ...); one line."""
+
+
+class DivergedError(RuntimeError):
+    """Training produced a NaN/inf loss; the run directory keeps the last good checkpoint."""

@@ -1,0 +1,115 @@
+"""Evaluation during training: accuracies, selector scores, the candidate pool and best.pt.
+
+Model selection never reads a target label (selectors see source data and target inputs only);
+target test accuracy is reported and never used to choose anything.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..config import RunConfig
+from ..metrics import accuracy
+from ..selection import Candidate, SelectionData, Selector, choose
+from ..specs import DomainData
+from .candidates import CandidatePool
+
+SELECTION = (
+    "best = the checkpoint the selector chooses from source data and unlabelled target inputs (ties: later step); "
+    "target_test_acc is reported only, never used to select"
+)
+
+
+def build_selectors(cfg: RunConfig, registry) -> dict[str, Selector]:
+    """Every registered per-evaluation selector (their scores are logged) and the run's own."""
+    selectors = {}
+    for name in registry.selectors:
+        selector = registry.build("selector", name, cfg.select_options if name == cfg.select else {})
+        if not isinstance(selector, Selector):
+            raise TypeError(f"selector '{name}' built a {type(selector).__name__}, expected a dann_core.selection.Selector")
+        if selector.per_eval or name == cfg.select:
+            selectors[name] = selector
+    registry.get("selector", cfg.select)  # an unknown name is an error naming the choices
+    return selectors
+
+
+class Evaluation:
+    """Scores the method at each evaluation, keeps the candidates and the best checkpoint so far.
+
+    ``candidate_state()`` is what a candidate (and best.pt) holds; ``best_state`` keeps the best
+    weights in memory for runs without a directory.
+    """
+
+    def __init__(self, cfg: RunConfig, registry, method, data: DomainData, device: torch.device,
+                 run_dir: Path | None, candidate_state: Callable[[], dict[str, Any]]) -> None:
+        self.config, self.registry, self.method, self.data, self.device = cfg, registry, method, data, device
+        self.run_dir, self.candidate_state = run_dir, candidate_state
+        self.selection_data = SelectionData.of(data, cfg.seed)
+        self.pool = CandidatePool(build_selectors(cfg, registry), cfg.select, cfg.keep_candidates, run_dir)
+        self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
+        self.best_state: dict[str, Any] | None = None
+        self.last: dict[str, Any] = {}
+
+    def accuracies(self) -> dict[str, float | None]:
+        predict, device = self.method.predict, self.device
+        return {
+            "source_val_acc": accuracy(predict, self.data.source_val, device),
+            "target_test_acc": accuracy(predict, self.data.target_test, device),
+        }
+
+    def candidate(self, step: int) -> Candidate:
+        return Candidate(step, self.method, self.selection_data, self.device, self.config, self.registry)
+
+    def record(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> dict[str, Any]:
+        """Evaluate at ``step``; returns the metrics record (the caller logs it)."""
+        scores = self.accuracies()
+        selector_scores = self.pool.score(self.candidate(step))
+        record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
+        self.last = record
+        return record
+
+    def keep(self, step: int) -> None:
+        """Offer the evaluated weights to the pool; write best.pt when the run's selector prefers them."""
+        record = self.last
+        scores = {k: record[k] for k in ("source_val_acc", "target_test_acc")}
+        self.pool.add(step, record["selectors"], scores, self.candidate_state)
+        name = self.config.select
+        if name in self.pool.per_eval and self.pool.best_logged(name) == step:
+            self._set_best(step, record["selectors"][name], self.candidate_state)
+
+    def _set_best(self, step: int, score: float | None, state: Callable[[], dict[str, Any]]) -> None:
+        entry = self.pool.entry(step)
+        self.best = {"step": step, "source_val_acc": entry["source_val_acc"], "target_test_acc": entry["target_test_acc"], "score": score}
+        if self.run_dir is None:
+            self.best_state = copy.deepcopy(state()["algorithm"])
+        else:
+            ckpt.atomic_save(state(), self.run_dir / "best.pt")
+
+    def finish(self) -> None:
+        """Selectors that are not per-evaluation score the kept candidates now; a selector that scored
+        nothing leaves best.pt at the last step."""
+        name, method = self.config.select, self.method
+        if name not in self.pool.per_eval:
+            live = copy.deepcopy(method.state_dict())
+            stored, scored = self.pool.stored(), {}
+            for step, load in stored.items():
+                method.load_state_dict(load()["algorithm"])
+                score = self.pool.selectors[name].score(self.candidate(step))
+                scored[step] = None if score is None else float(score)
+            method.load_state_dict(live)
+            chosen = choose(scored.items(), self.pool.selectors[name])
+            if chosen is not None:
+                self._set_best(chosen, scored[chosen], stored[chosen])
+        if self.best["step"] is None and self.pool.history:
+            self._set_best(self.pool.history[-1]["step"], None, self.candidate_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": dict(self.best), "selection": self.pool.state_dict(), "last_eval": dict(self.last)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.last = dict(state["best"]), dict(state["last_eval"])
+        self.pool.load_state_dict(state["selection"])
