@@ -50,7 +50,7 @@ def _section(text: str, heading: str) -> str:
 
 def _without_code(text: str) -> str:
     text = re.sub(r"^```.*?^```$", "", text, flags=re.S | re.M)
-    return re.sub(r"`[^`\n]*`", "", text)
+    return re.sub(r"`[^`]*`", "", text)  # code spans may wrap lines
 
 
 def _anchors(text: str) -> set[str]:
