@@ -88,6 +88,7 @@ class RunConfig:
     seed: int = setting(0, "seed of data generation, initialisation and batch sampling")
     eval_every: int = setting(100, "steps between evaluations, checkpoints and metrics.jsonl lines")
     select: str = setting("last", "selector (plugin) that picks best.pt among the evaluated checkpoints, never with target labels: last, source-val, dev, entropy, snd, reverse-val, ...")
+    score: str = setting("", "more selectors to score at every evaluation besides --select and last (scores go to metrics.jsonl), comma-separated, or 'all'; dann eval select scores the rest afterwards")
     keep_candidates: int = setting(2, "candidate checkpoints kept per selector (plus the last) for dann eval select")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
     threads: int = setting(0, "CPU threads of torch; 0 (auto): 1 for a tiny step (the toy MLP), else the idle physical cores "
