@@ -151,7 +151,7 @@ def _closest(word: str, choices) -> str:
 
 def coerce(f: dataclasses.Field, value: Any) -> Any:
     """Convert ``value`` (possibly a string from ``--set``) to the field's type, or raise ConfigError."""
-    from .plugins.options import coerce_option, expected
+    from .options import coerce_option, expected
 
     key, kind = key_of(f), _TYPES[f.name]
     if value is None and f.default is None:
@@ -335,7 +335,7 @@ def check_components(cfg: RunConfig, registry) -> None:
 
 def absolute_paths(cfg: RunConfig, registry) -> None:
     """Make every path option of the chosen components absolute, so the run works from any directory."""
-    from .plugins.options import absolute_path
+    from .options import absolute_path
 
     for prefix, kind in COMPONENT_KINDS.items():
         spec = registry.get(kind, getattr(cfg, prefix))

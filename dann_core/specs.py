@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import torch
 
+from .options import option_name
+
 
 @dataclass(frozen=True)
 class ComponentSpec:
@@ -51,8 +53,6 @@ class ComponentSpec:
         A parameter annotated ``pathlib.Path`` (or ``Path | None``) is a path option: the factory
         gets a ``Path``, and a resolved config records it as an absolute path.
         """
-        from .plugins.options import option_name
-
         parameters = [
             param
             for param in inspect.signature(factory).parameters.values()

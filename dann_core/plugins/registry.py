@@ -16,7 +16,7 @@ from . import contracts
 from .errors import ComponentError, DuplicateComponentError, InvalidOptionError, UnknownComponentError, suggest
 from .listing import call_each, plugin_listing
 from .manager import describe_exception, mark_broken
-from .options import as_parameters, validate_options
+from ..options import as_parameters, validate_options
 
 KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
 """Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them."""
