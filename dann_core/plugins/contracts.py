@@ -12,7 +12,7 @@ def problem(kind: str, built: Any) -> str | None:
     """Why ``built`` is not a valid ``kind`` (in words), or None."""
     from torch import nn
 
-    from ..specs import DomainData
+    from ..data import DomainData
 
     if kind == "dataset" and not isinstance(built, DomainData):
         return f"returned {_what(built)}, expected a dann_core.specs.DomainData"
