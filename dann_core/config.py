@@ -33,13 +33,14 @@ from typing import Any
 import yaml
 
 from . import files
+from .plugins.kinds import CONFIG_KINDS
 
 KERNELS = ("auto", "ext", "reference")
 PRECISIONS = ("fp32", "bf16", "fp16")
-COMPONENTS = ("dataset", "backbone", "discriminator", "method", "select")
+COMPONENT_KINDS = dict(CONFIG_KINDS)
+"""Config key → registry kind of each component a run is built from (the table in :mod:`dann_core.plugins.kinds`)."""
+COMPONENTS = tuple(COMPONENT_KINDS)
 """Prefixes of dotted keys (``method.lambda``); ``method`` names an algorithm plugin, ``select`` a selector."""
-COMPONENT_KINDS = {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
-"""Config key → registry kind of each component a run is built from."""
 SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
 """Top-level keys that stand for a method option (``--lambda``, ``--gamma``)."""
 

@@ -180,6 +180,79 @@ def test_non_spec_return_value_names_the_plugin_and_skips_it(test_plugin):
     assert "mlp" in registry.discriminators
 
 
+def test_factory_parameter_without_default_outside_the_context_is_one_error_at_registration():
+    class Plugin:
+        @staticmethod
+        @__import__("dann_core").hookimpl
+        def register_datasets():
+            def needs_angle(seed: int, angle, size: int = 3):
+                """A dataset whose 'angle' forgot its default."""
+
+            return [ComponentSpec.from_factory("no-default", needs_angle)]
+
+    pm = get_plugin_manager(autoload=False)
+    pm.register(Plugin(), name="forgetful")
+    with pytest.warns(PluginWarning, match="plugin 'forgetful' is broken"):
+        registry = get_registry(pm)
+    assert pm.broken["forgetful"].error == (
+        "its register_datasets() returned dataset 'no-default' whose factory parameter 'angle' has no default; "
+        "give it one (it is an option) — the context arguments of a dataset factory are seed"
+    )
+    assert "no-default" not in registry.datasets and "moons" in registry.datasets
+
+
+def test_the_kinds_table_matches_the_hook_specs_and_the_config():
+    from dann_core.config import COMPONENT_KINDS, COMPONENTS
+    from dann_core.plugins import KINDS
+    from dann_core.plugins.kinds import BY_NAME, TABLE
+
+    specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
+    assert {kind.hook for kind in TABLE} == set(specs)
+    for kind in TABLE:  # every context argument the host passes is documented with the hook
+        documented = (specs[kind.hook].__doc__ or "") + (hookspecs.__doc__ or "")
+        for argument in kind.context:
+            assert f"{argument}" in documented, (kind.name, argument)
+    assert KINDS == ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
+    assert COMPONENT_KINDS == {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
+    assert COMPONENTS == tuple(COMPONENT_KINDS) and not BY_NAME["command"].component
+
+
+def test_algorithm_contract_is_structural():
+    """Any nn.Module with needs, predict and objective (or update) passes; the plugins layer never imports dann_core.algorithms."""
+    import torch
+
+    from dann_core.plugins.kinds import contract_problem
+
+    class DuckMethod(torch.nn.Module):
+        needs = frozenset({"source"})
+
+        def predict(self, x):
+            return x
+
+        def objective(self, batch):
+            return torch.zeros(()), {}
+
+    class Updates(DuckMethod):
+        objective = None
+
+        def update(self, batch):
+            return {}
+
+    class NoPredict(DuckMethod):
+        predict = None
+
+    class StringNeeds(DuckMethod):
+        needs = "source"
+
+    assert contract_problem("algorithm", DuckMethod()) is None and contract_problem("algorithm", Updates()) is None
+    assert contract_problem("algorithm", NoPredict()) == "returned a NoPredict, expected a dann_core.algorithms.Algorithm (no predict(x))"
+    assert contract_problem("algorithm", StringNeeds()) == (
+        "returned a StringNeeds, expected a dann_core.algorithms.Algorithm (its needs is 'source', not a set of batch kinds)"
+    )
+    assert contract_problem("algorithm", "dann") == "returned a str, expected a dann_core.algorithms.Algorithm (it is not a torch.nn.Module)"
+    assert contract_problem("selector", object()) == "returned an object without a score(candidate) method, expected a Selector (see the register_selectors hook)"
+
+
 def test_unknown_name_suggests_the_closest_and_lists_choices():
     registry = get_registry(get_plugin_manager(autoload=False))
     with pytest.raises(UnknownComponentError) as error:

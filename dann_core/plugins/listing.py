@@ -6,8 +6,7 @@ from typing import Any
 import pluggy
 
 from ..specs import ComponentSpec
-
-_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
+from .kinds import TABLE
 
 
 def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None, **kwargs: Any):
@@ -61,12 +60,11 @@ def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
 
 def _provides(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str]) -> dict[str, list[str]]:
     provides: dict[str, list[str]] = {}
-    for kind in _LISTED_KINDS:
-        hook_name = f"register_{kind}s"
-        if hook_name in hooks:
-            provides[f"{kind}s"] = sorted(
+    for kind in TABLE:
+        if kind.component and kind.hook in hooks:
+            provides[kind.plural] = sorted(
                 spec.name
-                for _, returned in call_each(pm, hook_name, only=plugin_name)
+                for _, returned in call_each(pm, kind.hook, only=plugin_name)
                 for spec in returned or []
                 if isinstance(spec, ComponentSpec)
             )
