@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import pytest
 
 from dann_core import hookspecs
+from dann_core.cli import build_cli
 from dann_core.plugins import (
     AUTOLOAD_ENV,
     ComponentError,
@@ -360,7 +361,9 @@ def test_from_factory_reads_options_and_description_from_the_factory():
 def test_plugin_listing_and_its_text(test_plugin):
     pm = get_plugin_manager(autoload=False)
     pm.register(test_plugin("dann_testplugin_blobs"), name="blobs")
-    listing = {row["name"]: row for row in plugin_listing(pm)}
+    listing = {row["name"]: row for row in plugin_listing(pm, command_group=lambda: build_cli(load_plugins=False))}
+    bare = {row["name"]: row for row in plugin_listing(pm)}  # without a CLI to add them to, commands are not listed
+    assert bare["blobs"]["provides"] == {"datasets": ["test-blobs"]}
     assert listing["blobs"] == {
         "name": "blobs",
         "distribution": None,

@@ -124,8 +124,10 @@ class Registry:
             "version": source.version if source else None,
         }
 
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its options."""
+    def describe(self, command_group=None) -> dict[str, Any]:
+        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its options.
+
+        ``command_group`` is passed to :func:`~dann_core.plugins.plugin_listing` (lists plugin commands)."""
         components = {
             BY_NAME[kind].plural: [
                 {
@@ -140,7 +142,7 @@ class Registry:
             ]
             for kind in KINDS
         }
-        return {"plugins": plugin_listing(self.pm), "components": components}
+        return {"plugins": plugin_listing(self.pm, command_group), "components": components}
 
 
 def get_registry(pm: pluggy.PluginManager | None = None) -> Registry:
