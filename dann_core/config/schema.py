@@ -1,39 +1,24 @@
-"""Every setting of a training run, declared once.
+"""What a run's settings are: :class:`RunConfig` (each field's default, help and range), the keys.
 
-:class:`RunConfig` is the single declaration: each field carries its default and help text, and the
-CLI generates its ``dann run`` options from it. A config is resolved in layers, each overriding the
-one before::
-
-    defaults  <  recommendations of the chosen components  <  --config FILE  <  --set key=value  <  explicit flags
-
-Keys are the field names. Component options live in the tables ``dataset_options``,
+The key grammar lives here too, because reading a mapping into a RunConfig (:meth:`RunConfig.from_dict`)
+is that grammar: keys are the field names; component options live in the tables ``dataset_options``,
 ``backbone_options``, ``discriminator_options``, ``method_options`` and ``select_options``;
-``--set dataset.angle=50`` is short for ``--set dataset_options.angle=50``, and the keys ``lambda``
-and ``gamma`` are shortcuts for ``method.lambda`` and ``method.gamma``. A config file may instead
-give a component as a table: ``[dataset]`` with ``name = "moons"`` (the component; ``name`` is
-reserved there) and its options (``angle = 20``). Option names of components are checked when the
-config is resolved (they belong to the plugin), settings here at once. YAML (files and ``--set``)
-reads only true/false as booleans: yes/no/on/off stay text, so a string option keeps them as
-written and a boolean setting still accepts them. Path options of components (annotated
-``pathlib.Path``) are recorded as absolute paths, relative to the current directory.
+``dataset.angle`` is short for ``dataset_options.angle``, and ``lambda`` and ``gamma`` stand for
+``method.lambda`` and ``method.gamma``. A component may be given as a table: ``{"dataset": {"name":
+"moons", "angle": 20}}`` (``name`` is reserved there).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
-import re
-import tomllib
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from ..options import coerce_option, expected
+from ..plugins.kinds import CONFIG_KINDS
 
-from . import files
-from .plugins.kinds import CONFIG_KINDS
 
 KERNELS = ("auto", "ext", "reference")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -152,8 +137,6 @@ def _closest(word: str, choices) -> str:
 
 def coerce(f: dataclasses.Field, value: Any) -> Any:
     """Convert ``value`` (possibly a string from ``--set``) to the field's type, or raise ConfigError."""
-    from .options import coerce_option, expected
-
     key, kind = key_of(f), _TYPES[f.name]
     if value is None and f.default is None:
         return None
@@ -213,190 +196,3 @@ def apply_layer(values: dict[str, Any], updates: dict[str, Any], source: str) ->
 
 TABLE_NAME_KEY = "name"
 """In a component table (``[dataset]``), the key that names the component; every other key is an option."""
-
-
-class _Yaml12Booleans(yaml.SafeLoader):
-    """YAML where only true/false are booleans (as in YAML 1.2): yes/no/on/off/y/n stay strings."""
-
-
-_Yaml12Booleans.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Booleans.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
-def yaml_load(text: str) -> Any:
-    """Parse YAML (config files, ``--set`` values) with only true/false as booleans."""
-    return yaml.load(text, Loader=_Yaml12Booleans)
-
-
-def parse_set(assignment: str) -> tuple[str, Any]:
-    """``'dataset.angle=50'`` → ('dataset.angle', 50): the value is read as a YAML scalar."""
-    key, eq, text = assignment.partition("=")
-    if not eq or not key.strip():
-        raise ConfigError(f"--set expects KEY=VALUE, got {assignment!r}")
-    try:
-        value = yaml_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
-    if isinstance(value, str):
-        try:  # YAML 1.1 reads 1e-3 as a string
-            value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
-        except ValueError:
-            pass
-    return key.strip(), value
-
-
-def load_file(path: str | Path) -> dict[str, Any]:
-    """Read a config file: ``.toml`` (tomllib), ``.yaml`` / ``.yml`` or ``.json``; a mapping of config keys."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml_load(text) or {}
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ConfigError(f"config file {path} must end in .toml, .yaml, .yml or .json")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        first_line = str(exc).splitlines()[0]
-        raise ConfigError(f"cannot parse config file {path}: {first_line}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
-    return data
-
-
-def resolve(
-    file: str | Path | None = None,
-    sets: typing.Iterable[str] = (),
-    flags: dict[str, Any] | None = None,
-    registry=None,
-    recommend: bool = True,
-) -> RunConfig:
-    """Resolve a run's config: defaults < recommendations < ``file`` < ``sets`` (``KEY=VALUE``) < ``flags``.
-
-    Recommendations are those of the components the other layers choose (a fresh registry of the
-    installed plugins when ``registry`` is None); ``recommend=False`` leaves them out. The result's
-    ``recommended`` attribute maps each recommendation that took effect to ``{"value", "from"}``.
-    """
-    layers = []
-    if file is not None:
-        layers.append((load_file(file), f"in {file}"))
-    layers.append((dict(parse_set(s) for s in sets), "in --set"))
-    layers.append((dict(flags or {}), "from the command line"))
-    defaults = RunConfig().to_dict()
-    recommended: dict[str, dict[str, Any]] = {}
-    for _ in range(len(COMPONENTS) + 1):  # a recommendation may choose another component (digits-blend → lenet)
-        values = apply_layer(defaults, {k: r["value"] for k, r in recommended.items()}, "in the recommendations")
-        for updates, source in layers:
-            values = apply_layer(values, updates, source)
-        if not recommend:
-            break
-        if registry is None:
-            from .plugins import get_registry
-
-            registry = get_registry()
-        found = recommendations(values, registry, given={split_key(str(k), src) for updates, src in layers for k in updates})
-        if found == recommended:
-            break
-        recommended = found
-    cfg = RunConfig.from_dict(values)
-    if registry is not None:
-        check_components(cfg, registry)
-        absolute_paths(cfg, registry)
-    cfg.recommended = recommended
-    return cfg
-
-
-def check_components(cfg: RunConfig, registry) -> None:
-    """ConfigError (one line, with the choices) for a component name or option no plugin provides."""
-    from .plugins import validate_options
-
-    for prefix, kind in COMPONENT_KINDS.items():
-        try:
-            spec = registry.get(kind, getattr(cfg, prefix))
-            validate_options(spec, getattr(cfg, f"{prefix}_options"), kind=kind)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    from .loggers import logger_names
-
-    for name in logger_names(cfg.log):
-        try:
-            registry.get("logger", name)
-        except ValueError as exc:
-            raise ConfigError(f"--log: {exc}") from None
-
-
-def absolute_paths(cfg: RunConfig, registry) -> None:
-    """Make every path option of the chosen components absolute, so the run works from any directory."""
-    from .options import absolute_path
-
-    for prefix, kind in COMPONENT_KINDS.items():
-        spec = registry.get(kind, getattr(cfg, prefix))
-        options = getattr(cfg, f"{prefix}_options")
-        for key, value in options.items():
-            if str(key).replace("-", "_") in spec.path_options:
-                options[key] = absolute_path(value)
-
-
-def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict[str, dict[str, Any]]:
-    """The recommended settings of the components ``values`` chooses, minus those the user ``given``.
-
-    Order of precedence among components: selector < method < discriminator < backbone < dataset
-    (the dataset knows its task best). A recommended option of a component applies only when the chosen
-    component takes that option (``method.lambda`` is skipped for source-only).
-    """
-    found: dict[str, dict[str, Any]] = {}
-    for prefix in ("select", "method", "discriminator", "backbone", "dataset"):
-        name, kind = values[prefix], COMPONENT_KINDS[prefix]
-        try:
-            spec = registry.get(kind, name)
-        except ValueError:
-            continue  # reported when the run builds its components
-        for key, value in spec.recommended.items():
-            where = f"recommendations of {kind} '{name}'"
-            field_name, option = split_key(str(key), where)
-            if (field_name, option) in given:
-                continue
-            if option is not None:
-                target_prefix = field_name[: -len("_options")]
-                target_kind = COMPONENT_KINDS[target_prefix]
-                try:
-                    if option not in registry.get(target_kind, values[target_prefix]).options:
-                        continue
-                except ValueError:
-                    continue
-            found[key] = {"value": value, "from": f"{kind} {name}"}
-    return found
-
-
-PROVENANCE_KEY = "provenance"
-"""config.json's record of where each component came from and which recommendations applied;
-informational (ignored when the config is read back)."""
-
-
-def save(config: RunConfig, path: str | Path, provenance: dict[str, Any] | None = None) -> None:
-    """Write the resolved config as JSON (the run directory's config.json), with its provenance."""
-    data = config.to_dict()
-    if provenance:
-        data[PROVENANCE_KEY] = provenance
-    files.write_json(data, path)
-
-
-def load(path: str | Path) -> RunConfig:
-    """Read a config.json written by :func:`save`."""
-    values = load_file(path)
-    values.pop(PROVENANCE_KEY, None)
-    return RunConfig.from_dict(values, f"in {path}")
-
-
-def load_provenance(path: str | Path) -> dict[str, Any]:
-    """The provenance recorded in a config.json (empty for runs written before it was recorded)."""
-    return load_file(path).get(PROVENANCE_KEY) or {}

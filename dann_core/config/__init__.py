@@ -1,0 +1,70 @@
+"""Every setting of a training run, declared once, and how a run's config is resolved and stored.
+
+:class:`RunConfig` is the single declaration: each field carries its default and help text, and the
+CLI generates its ``dann run`` options from it. A config is resolved in layers, each overriding the
+one before::
+
+    defaults  <  recommendations of the chosen components  <  --config FILE  <  --set key=value  <  explicit flags
+
+- :mod:`.schema`: RunConfig, its ranges and coercion, and the key grammar (``dataset.angle``,
+  ``lambda``, ``[dataset]`` tables).
+- :mod:`.sources`: config files (TOML, YAML, JSON) and ``--set KEY=VALUE``.
+- :mod:`.resolve`: the layers, the components' recommendations, component and option checks.
+- :mod:`.store`: a run directory's config.json (config and provenance).
+
+Every name is re-exported here: import them from ``dann_core.config``. The package sits above
+:mod:`dann_core.plugins` (it reads the kinds table and the registry) and below everything that runs.
+"""
+from .resolve import absolute_paths, check_components, recommendations, resolve
+from .schema import (
+    COMPONENT_KINDS,
+    COMPONENTS,
+    FIELDS,
+    KERNELS,
+    MAX_LR,
+    MAX_SEED,
+    NUMBER_RANGES,
+    PRECISIONS,
+    SHORTCUTS,
+    TABLE_NAME_KEY,
+    ConfigError,
+    RunConfig,
+    apply_layer,
+    coerce,
+    key_of,
+    setting,
+    split_key,
+)
+from .sources import load_file, parse_set, yaml_load
+from .store import PROVENANCE_KEY, load, load_provenance, save
+
+__all__ = [
+    "COMPONENTS",
+    "COMPONENT_KINDS",
+    "FIELDS",
+    "KERNELS",
+    "MAX_LR",
+    "MAX_SEED",
+    "NUMBER_RANGES",
+    "PRECISIONS",
+    "PROVENANCE_KEY",
+    "SHORTCUTS",
+    "TABLE_NAME_KEY",
+    "ConfigError",
+    "RunConfig",
+    "absolute_paths",
+    "apply_layer",
+    "check_components",
+    "coerce",
+    "key_of",
+    "load",
+    "load_file",
+    "load_provenance",
+    "parse_set",
+    "recommendations",
+    "resolve",
+    "save",
+    "setting",
+    "split_key",
+    "yaml_load",
+]
