@@ -14,6 +14,7 @@ import difflib
 import keyword
 import math
 import os
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,31 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f"})
 NONE_WORDS = frozenset({"none", "null", "~"})
 
 
+MAX_ERROR_CHARS = 400
+"""Longest error line the coercer and the config produce; longer messages end in "…"."""
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters, without building the whole text of a huge value."""
+    return _SHORT.repr(value)
+
+
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """The first line of ``message``, at most ``limit`` characters (ending in "…" when cut)."""
+    line = str(message).split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 class InvalidOptionError(ValueError):
-    """An option a component does not take, or a value that cannot be coerced to its type."""
+    """An option a component does not take, or a value that cannot be coerced to its type (one short line)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(one_line(message))
 
 
 def suggest(name: str, choices) -> str:
@@ -71,7 +95,7 @@ def to_path(value: Any, where: str) -> Path | None:
         return None
     if isinstance(value, (str, os.PathLike)):
         return Path(value).expanduser()
-    raise InvalidOptionError(f"{where} expects a file or folder path, got {value!r}")
+    raise InvalidOptionError(f"{where} expects a file or folder path, got {shown(value)}")
 
 
 def absolute_path(value: Any) -> Any:
@@ -104,7 +128,7 @@ def to_bool(value: Any, where: str) -> bool:
             return True
         if word in FALSE_WORDS:
             return False
-    raise InvalidOptionError(f"{where} expects true or false (also yes/no, on/off, 1/0), got {value!r}")
+    raise InvalidOptionError(f"{where} expects true or false (also yes/no, on/off, 1/0), got {shown(value)}")
 
 
 def coerce_option(value: Any, default: Any, *, where: str = "option") -> Any:
@@ -141,7 +165,7 @@ def _to_scalar(value: Any, kind: type, where: str) -> Any:
             return str(value).lower()
         return str(value)
     if isinstance(value, bool):
-        raise InvalidOptionError(f"{where} expects {_article(kind)}, got {value!r}")
+        raise InvalidOptionError(f"{where} expects {_article(kind)}, got {shown(value)}")
     try:
         if kind is int and isinstance(value, float):
             if not value.is_integer():
@@ -154,9 +178,9 @@ def _to_scalar(value: Any, kind: type, where: str) -> Any:
             return int(number)
         number = kind(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
-        raise InvalidOptionError(f"{where} expects {_article(kind)}, got {value!r}") from None
+        raise InvalidOptionError(f"{where} expects {_article(kind)}, got {shown(value)}") from None
     if kind is float and not math.isfinite(number):
-        raise InvalidOptionError(f"{where} expects a finite float, got {value!r}")
+        raise InvalidOptionError(f"{where} expects a finite float, got {shown(value)}")
     return number
 
 

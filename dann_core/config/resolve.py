@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .schema import COMPONENT_KINDS, COMPONENTS, ConfigError, RunConfig, apply_layer, split_key
+from .schema import COMPONENT_KINDS, COMPONENTS, ConfigError, RunConfig, apply_layer, given_keys, split_key
 from .sources import load_file, parse_set
 
 
@@ -28,7 +28,9 @@ def resolve(
 
     Recommendations are those of the components the other layers choose (a fresh registry of the
     installed plugins when ``registry`` is None); ``recommend=False`` leaves them out. The result's
-    ``recommended`` attribute maps each recommendation that took effect to ``{"value", "from"}``.
+    ``recommended`` attribute maps each recommendation that took effect to ``{"value", "from"}``;
+    ``overridden`` maps each one a user setting replaced to ``{"value", "from", "set", "by"}`` (the
+    recommended value and its component, the user's value and where it was given).
     """
     layers = []
     if file is not None:
@@ -36,6 +38,9 @@ def resolve(
     layers.append((dict(parse_set(s) for s in sets), "in --set"))
     layers.append((dict(flags or {}), "from the command line"))
     defaults = RunConfig().to_dict()
+    given: dict[tuple[str, str | None], str] = {}
+    for updates, source in layers:
+        given.update(given_keys(updates, source))
     recommended: dict[str, dict[str, Any]] = {}
     for _ in range(len(COMPONENTS) + 1):  # a recommendation may choose another component (digits-blend → lenet)
         values = apply_layer(defaults, {k: r["value"] for k, r in recommended.items()}, "in the recommendations")
@@ -47,7 +52,7 @@ def resolve(
             from ..plugins import get_registry
 
             registry = get_registry()
-        found = recommendations(values, registry, given={split_key(str(k), src) for updates, src in layers for k in updates})
+        found = recommendations(values, registry, given=given)
         if found == recommended:
             break
         recommended = found
@@ -56,6 +61,7 @@ def resolve(
         check_components(cfg, registry)
         absolute_paths(cfg, registry)
     cfg.recommended = recommended
+    cfg.overridden = overridden_recommendations(values, registry, given) if recommend else {}
     return cfg
 
 
@@ -107,7 +113,7 @@ def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict
         for key, value in spec.recommended.items():
             where = f"recommendations of {kind} '{name}'"
             field_name, option = split_key(str(key), where)
-            if (field_name, option) in given:
+            if (field_name, option if option is None else option.replace("-", "_")) in given:
                 continue
             if option is not None:
                 target_prefix = field_name[: -len("_options")]
@@ -119,3 +125,19 @@ def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict
                     continue
             found[key] = {"value": value, "from": f"{kind} {name}"}
     return found
+
+
+def overridden_recommendations(values: dict[str, Any], registry, given) -> dict[str, dict[str, Any]]:
+    """The recommendations of the chosen components that a user setting in ``given`` replaced.
+
+    Each maps to ``{"value": recommended, "from": "dataset moons", "set": the user's value, "by": "in f.toml"}``.
+    """
+    overridden = {}
+    for key, entry in recommendations(values, registry).items():
+        field_name, option = split_key(str(key), "recommendations")
+        where = (field_name, option if option is None else option.replace("-", "_"))
+        if where in given:
+            table = values[field_name]
+            used = table.get(option, table.get(where[1])) if option is not None else table
+            overridden[key] = {**entry, "set": used, "by": given[where]}
+    return overridden

@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..options import coerce_option, expected
+from ..options import coerce_option, expected, one_line, shown
 from ..plugins.kinds import CONFIG_KINDS
 
 
@@ -32,6 +32,27 @@ SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
 
 MAX_SEED = 2**32 - 1
 MAX_LR = 10.0
+MAX_THREADS = 1024
+"""Above every CPU node in use (2 × 128 cores with SMT is 512). Fixed rather than a multiple of this
+machine's cores so that a config.json stays valid when its run is resumed on a smaller machine;
+torch given 100000 threads crashes the process and starves the machine."""
+MAX_STEPS = 10**9
+MAX_BATCH_SIZE = 2**20
+MAX_KEEP_CANDIDATES = 1000
+MAX_BOTTLENECK = 16384
+"""64× the Office recipes' 256; a width of 1e9 asks for tens of GB before the first step."""
+MAX_METHOD_NUMBER = 1e3
+"""Bound on the magnitude of the method options ``lambda`` and ``gamma`` (the paper: λ ≤ 1, γ = 10);
+1e308 overflows float32 when the method stores it."""
+INT_RANGES = {
+    "threads": (0, MAX_THREADS, "0 (auto) or more"),
+    "bottleneck": (0, MAX_BOTTLENECK, "0 (none) or a positive width"),
+    "keep_candidates": (0, MAX_KEEP_CANDIDATES, "0 or more"),
+    "steps": (1, MAX_STEPS, "at least 1"),
+    "batch_size": (1, MAX_BATCH_SIZE, "at least 1"),
+    "eval_every": (1, MAX_STEPS, "at least 1"),
+}
+"""Integer settings: (lowest, highest, the lower bound in words)."""
 NUMBER_RANGES = {
     "lr": (lambda v: v > 0, lambda v: v <= MAX_LR, f"a number in (0, {MAX_LR:g}]"),
     "momentum": (lambda v: v >= 0, lambda v: v < 1, "a number in [0, 1)"),
@@ -43,7 +64,10 @@ NUMBER_RANGES = {
 
 
 class ConfigError(ValueError):
-    """A setting that does not exist or has a bad value; the message is one line naming it."""
+    """A setting that does not exist or has a bad value; the message is one short line naming it."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(one_line(message))
 
 
 def setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -92,19 +116,18 @@ class RunConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, coerce(f, getattr(self, f.name)))
-        if self.threads < 0:
-            raise ConfigError(f"threads must be 0 (auto) or more, got {self.threads}")
-        if self.bottleneck < 0:
-            raise ConfigError(f"bottleneck must be 0 (none) or a positive width, got {self.bottleneck}")
-        if self.keep_candidates < 0:
-            raise ConfigError(f"keep_candidates must be 0 or more, got {self.keep_candidates}")
-        for name in ("steps", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, (low, high, text) in INT_RANGES.items():
+            value = getattr(self, name)
+            if value < low:
+                raise ConfigError(f"{name} must be {text}, got {value}")
+            if value > high:
+                raise ConfigError(f"{name} must be at most {high}, got {value}")
         for name, (low, high, text) in NUMBER_RANGES.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and low(value) and high(value)):
                 raise ConfigError(f"{name} must be {text}, got {value}")
+        for option in ("lambda", "gamma"):
+            _check_method_number(option, self.method_options.get(option))
 
     def to_dict(self) -> dict[str, Any]:
         """The config as written to config.json (keys as in config files)."""
@@ -115,6 +138,22 @@ class RunConfig:
         """Build from a mapping of config keys (such as config.json), rejecting unknown keys."""
         merged = apply_layer(RunConfig().to_dict(), values, source)
         return cls(**{f.name: merged[key_of(f)] for f in dataclasses.fields(cls)})
+
+
+def _check_method_number(option: str, value: Any) -> None:
+    """ConfigError for a numeric ``method.<option>`` (also as text: YAML 1.1 reads ``1e308`` so) beyond the bound.
+
+    Words (``schedule``), nan/inf and the rest of the range (λ ≥ 0, γ > 0) are reported by the
+    option's coercion and the method, each in one line of their own.
+    """
+    if value is None or isinstance(value, bool):
+        return
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        return
+    if math.isfinite(number) and abs(number) > MAX_METHOD_NUMBER:
+        raise ConfigError(f"method.{option} must be a finite number of magnitude at most {MAX_METHOD_NUMBER:g}, got {shown(value)}")
 
 
 def key_of(f: dataclasses.Field) -> str:
@@ -142,18 +181,18 @@ def coerce(f: dataclasses.Field, value: Any) -> Any:
         return None
     if kind is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"bad value {value!r} for '{key}': expected a table of option names to values")
+            raise ConfigError(f"bad value {shown(value)} for '{key}': expected a table of option names to values")
         return dict(value)
     template = {bool: False, int: 0, float: 0.0}.get(kind, "")
     if template == "" and not isinstance(value, str):
-        raise ConfigError(f"bad value {value!r} for '{key}': expected a string")
+        raise ConfigError(f"bad value {shown(value)} for '{key}': expected a string")
     try:
         value = coerce_option(value, template, where=f"setting '{key}'")
     except ValueError:
-        raise ConfigError(f"bad value {value!r} for '{key}': expected {expected(template)}") from None
+        raise ConfigError(f"bad value {shown(value)} for '{key}': expected {expected(template)}") from None
     choices = f.metadata.get("choices")
     if choices and value not in choices:
-        raise ConfigError(f"bad value {value!r} for '{key}': {_closest(value, choices)}choose from {', '.join(choices)}")
+        raise ConfigError(f"bad value {shown(value)} for '{key}': {_closest(value, choices)}choose from {', '.join(choices)}")
     return value
 
 
@@ -187,11 +226,37 @@ def apply_layer(values: dict[str, Any], updates: dict[str, Any], source: str) ->
             result[f"{name}_options"].update(table)
         elif name.endswith("_options"):
             if not isinstance(value, dict):
-                raise ConfigError(f"bad value {value!r} for '{name}' ({source}): expected a table of options")
+                raise ConfigError(f"bad value {shown(value)} for '{name}' ({source}): expected a table of options")
             result[name].update(value)
         else:
             result[name] = coerce(FIELDS[name], value)
     return result
+
+
+def given_keys(updates: dict[str, Any], source: str) -> dict[tuple[str, str | None], str]:
+    """``(field, option)`` → ``source`` for every setting ``updates`` gives, option tables entry by entry.
+
+    ``{"method": {"lambda": 1.0}}`` (a ``[method]`` table) gives ``("method_options", "lambda")``, not
+    ``("method", None)``: the method itself is given only by the table's ``name``. Option names are
+    compared with ``_`` for ``-``, as the plugins read them.
+    """
+    given: dict[tuple[str, str | None], str] = {}
+    for key, value in updates.items():
+        name, option = split_key(str(key), source)
+        if option is not None:
+            given[(name, _option_key(option))] = source
+        elif name in COMPONENTS and isinstance(value, dict):
+            for inner in value:
+                given[(name, None) if inner == TABLE_NAME_KEY else (f"{name}_options", _option_key(inner))] = source
+        elif name.endswith("_options") and isinstance(value, dict):
+            given.update({(name, _option_key(inner)): source for inner in value})
+        else:
+            given[(name, None)] = source
+    return given
+
+
+def _option_key(option: Any) -> str:
+    return str(option).replace("-", "_")
 
 
 TABLE_NAME_KEY = "name"

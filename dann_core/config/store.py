@@ -15,8 +15,14 @@ informational (ignored when the config is read back)."""
 
 
 def save(config: RunConfig, path: str | Path, provenance: dict[str, Any] | None = None) -> None:
-    """Write the resolved config as JSON (the run directory's config.json), with its provenance."""
+    """Write the resolved config as JSON (the run directory's config.json), with its provenance.
+
+    The recommendations a user setting overrode (``config.overridden``, from :func:`resolve`) are
+    recorded under ``provenance["overridden"]``."""
     data = config.to_dict()
+    overridden = getattr(config, "overridden", None)  # set by resolve(): recommendations a user setting replaced
+    if overridden:
+        provenance = {**(provenance or {}), "overridden": overridden}
     if provenance:
         data[PROVENANCE_KEY] = provenance
     files.write_json(data, path)

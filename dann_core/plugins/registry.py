@@ -16,7 +16,7 @@ from .errors import ComponentError, DuplicateComponentError, InvalidOptionError,
 from .kinds import BY_NAME, COMPONENT_KINDS, contract_problem
 from .listing import call_each, plugin_listing
 from .manager import describe_exception, mark_broken
-from ..options import as_parameters, validate_options
+from ..options import as_parameters, shown, validate_options
 
 KINDS = COMPONENT_KINDS
 """Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them (from :mod:`.kinds`)."""
@@ -74,7 +74,7 @@ class Registry:
             return table[name]
         broken = getattr(self.pm, "broken", {})
         hint = "".join(f"; broken plugin '{b.name}' was skipped ({b.error})" for b in broken.values())
-        raise UnknownComponentError(f"unknown {kind} '{name}'; {suggest(name, table)}choices: {_names(table)}{hint}")
+        raise UnknownComponentError(f"unknown {kind} {shown(name)}; {suggest(name, table)}choices: {_names(table)}{hint}")
 
     def origin(self, kind: str, name: str) -> str:
         """``plugin 'x' (distribution version)`` of a registered component, for error messages."""
