@@ -1,6 +1,7 @@
 """The plugin manager, the registry, option coercion and the ``dann plugins`` listing."""
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
@@ -408,3 +409,46 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
         "register_loggers, register_selectors"
     )
     assert "typo" not in dict(pm.list_name_plugin())
+
+
+# ------------------------------------------------------------------------------------- layering
+
+
+LOWER_LAYERS = {  # module or package → the dann_core modules it may import besides its own; bottom first
+    "options": set(),
+    "data": set(),
+    "files": set(),
+    "specs": {"options", "data"},
+    "loggers": set(),
+    "hookspecs": {"specs"},
+    "plugins": {"", "options", "data", "specs", "hookspecs"},  # "": the package root (version, hookimpl)
+    "config": {"options", "plugins", "loggers", "files"},
+}
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """The dann_core modules (relative to it, "" for the root) that ``path`` imports, inside functions too."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            head = ".".join(parts + ([node.module] if node.module else []))
+            # `from .. import files` imports the module dann_core.files; `from .. import hookimpl` the root
+            found |= {head} if node.module else {f"{head}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    modules = {path.stem for path in (Path(__file__).parents[1] / "dann_core").iterdir()}
+    relative = {name.removeprefix("dann_core").lstrip(".") for name in found if name.split(".")[0] == "dann_core"}
+    return {name if name.split(".")[0] in modules else "" for name in relative}  # a name of the root: ""
+
+
+def test_lower_layers_import_only_downward():
+    """options/data < specs < hookspecs < plugins < config: none imports a layer above it (issue 17)."""
+    root = Path(__file__).parents[1] / "dann_core"
+    for layer, allowed in LOWER_LAYERS.items():
+        paths = sorted((root / layer).rglob("*.py")) if (root / layer).is_dir() else [root / f"{layer}.py"]
+        for path in paths:
+            package = ".".join(["dann_core", *path.relative_to(root).parent.parts])
+            for target in _imported_modules(path, package):
+                top = target.split(".")[0]
+                assert top == layer or top in allowed, f"{path.relative_to(root)} imports dann_core.{target}, above its layer"
