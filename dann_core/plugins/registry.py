@@ -18,7 +18,7 @@ from .listing import call_each, plugin_listing
 from .manager import describe_exception, mark_broken
 from .options import as_parameters, validate_options
 
-KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
+KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger", "launcher")
 """Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them."""
 HOOK_OF_KIND = {kind: f"register_{kind}s" for kind in KINDS}
 
