@@ -173,12 +173,13 @@ def sweep_command(ctx, config_file, sets, grid_items, grid_file, select, search,
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .sweep import parse_grid, run_sweep
+    from .sweep import parse_grid, run_sweep, validate_grid
     from .tables import incomplete_message
 
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "method": method, "steps": steps})
         grid = parse_grid(grid_items, grid_file)
+        validate_grid(grid, base, registry(), select, search=bool(search))  # before anything is printed or written
         if out is None:
             out = Path("runs") / f"sweep-{base.dataset}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
         _no_plugins_to_workers()
