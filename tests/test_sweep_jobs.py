@@ -119,7 +119,7 @@ def test_a_killed_worker_is_resumed_alone_and_ends_as_its_uninterrupted_twin(tmp
     metrics and summary equal those of the same run trained without interruption."""
     from dann_core.train import train
 
-    settings = {**CHEAP, "steps": 300, "eval_every": 20}
+    settings = {**CHEAP, "steps": 160, "eval_every": 10}
     out = tmp_path / "sweep"
     driver = subprocess.Popen([sys.executable, "-c", DRIVER.format(settings=settings, out=str(out))], env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -128,7 +128,7 @@ def test_a_killed_worker_is_resumed_alone_and_ends_as_its_uninterrupted_twin(tmp
     while killed is None and time.monotonic() < deadline and driver.poll() is None:
         for job_dir in sorted(out.glob("jobs/*")):
             state = jobs.job_state(job_dir)
-            if state.state == "running" and state.step is not None and 60 <= state.step < 260:
+            if state.state == "running" and state.step is not None and 30 <= state.step < 140:
                 os.kill(int(state.pid), signal.SIGKILL)
                 killed = job_dir
                 break
