@@ -79,7 +79,7 @@ def register_datasets():
 
 def test_every_hook_is_specified_with_a_docstring():
     specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
-    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_algorithms", "register_selectors", "register_loggers", "register_commands"}
+    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_algorithms", "register_selectors", "register_loggers", "register_launchers", "register_commands"}
     for name, fn in specs.items():
         assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
 
@@ -406,7 +406,7 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
     assert pm.broken["typo"].error == (
         "implements unknown hook 'register_dataset'; did you mean 'register_datasets'? "
         "hooks: register_algorithms, register_backbones, register_commands, register_datasets, register_discriminators, "
-        "register_loggers, register_selectors"
+        "register_launchers, register_loggers, register_selectors"
     )
     assert "typo" not in dict(pm.list_name_plugin())
 

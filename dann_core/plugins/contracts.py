@@ -74,6 +74,12 @@ def logger_problem(built: Any) -> str | None:
     return None
 
 
+def launcher_problem(built: Any) -> str | None:
+    if not callable(getattr(built, "launch", None)):
+        return f"returned {_what(built)} without a launch(tasks, report) method, expected a launcher (see docs/sweeps.md)"
+    return None
+
+
 def _pretrained_problem(backbone) -> str | None:
     """Why the optional ``pretrained_parameters()`` / ``input_normalization`` of a backbone are malformed, or None."""
     normalization = getattr(backbone, "input_normalization", None)

@@ -44,6 +44,7 @@ TABLE: tuple[Kind, ...] = (
     Kind("algorithm", "register_algorithms", "method", ("context",), contracts.algorithm_problem),
     Kind("selector", "register_selectors", "select", (), contracts.selector_problem),
     Kind("logger", "register_loggers", None, ("run_dir",), contracts.logger_problem),
+    Kind("launcher", "register_launchers", None, ("workers",), contracts.launcher_problem),
     Kind("command", "register_commands", None, ("cli",), component=False),
 )
 
