@@ -214,7 +214,7 @@ def test_the_kinds_table_matches_the_hook_specs_and_the_config():
         documented = (specs[kind.hook].__doc__ or "") + (hookspecs.__doc__ or "")
         for argument in kind.context:
             assert f"{argument}" in documented, (kind.name, argument)
-    assert KINDS == ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
+    assert KINDS == ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger", "launcher")
     assert COMPONENT_KINDS == {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
     assert COMPONENTS == tuple(COMPONENT_KINDS) and not BY_NAME["command"].component
 
