@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000, help="rows of each domain for the classifier (DEV's max_samples)")
     parser.add_argument("--train-steps", type=int, default=150, help="DANN steps before the second feature set")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed calls per side")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timed calls per side")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--C", type=float, default=1.0, help="DEV's C")
     args = parser.parse_args()
