@@ -27,15 +27,13 @@ little; the ratios within one run are the result.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.common import machine
-from benchmarks.textbook import TextbookGRL
+from benchmarks.textbook import TextbookDANN
 from dann_core import config as config_io
 from dann_core.metrics import RunningMeans
 from dann_core.train import Trainer
@@ -58,55 +56,19 @@ VARIANTS = {
 }
 
 
-class TextbookDANN:
-    """The plain loop over (deep copies of) the trainer's freshly built networks."""
-
-    def __init__(self, trainer: Trainer, variant: dict) -> None:
-        cfg, model = trainer.config, trainer.algorithm.model
-        self.device, self.cfg = trainer.device, cfg
-        self.backbone, self.classifier, self.discriminator = (_copy(m) for m in (model.backbone, model.classifier, model.discriminator))
-        modules = torch.nn.ModuleList([self.backbone, self.classifier, self.discriminator])
-        self.optimizer = torch.optim.SGD(modules.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        if variant.get("compile"):
-            for m in modules:
-                m.compile()
-        self.autocast = torch.bfloat16 if variant.get("precision") == "bf16" else None
-        data = trainer.data
-        self.xs, self.ys = data.source_train.x.to(self.device), data.source_train.y.to(self.device)
-        self.xt = data.target_train.x.to(self.device)
-        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
-        self.step_count, self.label_loss_sum = 0, 0.0
-
-    def step(self) -> None:
-        cfg, n = self.cfg, self.cfg.batch_size
-        p = min(self.step_count / cfg.steps, 1.0)
-        lambd = 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0
-        for group in self.optimizer.param_groups:
-            group["lr"] = cfg.lr / (1.0 + 10.0 * p) ** 0.75
-        si = torch.randint(len(self.xs), (n,), device=self.device, generator=self.generator)
-        ti = torch.randint(len(self.xt), (n,), device=self.device, generator=self.generator)
-        xs, ys, xt = self.xs[si], self.ys[si], self.xt[ti]
-        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            features = self.backbone(torch.cat([xs, xt]))
-            logits = self.classifier(features[:n])
-            label_loss = F.cross_entropy(logits, ys)
-            domain_logits = self.discriminator(TextbookGRL.apply(features, torch.tensor(lambd, device=self.device))).squeeze(1)
-            domain_labels = torch.cat([torch.zeros(n, device=self.device), torch.ones(n, device=self.device)])
-            domain_loss = F.binary_cross_entropy_with_logits(domain_logits.float(), domain_labels)
-            loss = label_loss + domain_loss
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        train_acc = (logits.argmax(1) == ys).float().mean()  # noqa: F841  (a separate accuracy, as logged)
-        domain_acc = ((domain_logits > 0).float() == domain_labels).float().mean()  # noqa: F841
-        self.label_loss_sum += label_loss.item()
-        self.step_count += 1
-
-
-def _copy(module: torch.nn.Module) -> torch.nn.Module:
+def textbook_loop(trainer: Trainer, variant: dict) -> TextbookDANN:
+    """The plain loop over (deep copies of) the trainer's freshly built networks, on its data and schedules."""
     import copy
 
-    return copy.deepcopy(module)
+    cfg, model, data = trainer.config, trainer.algorithm.model, trainer.data
+    return TextbookDANN(
+        *(copy.deepcopy(m) for m in (model.backbone, model.classifier, model.discriminator)),
+        data.source_train.x, data.source_train.y, data.target_train.x,
+        steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        lr_schedule=cfg.lr_schedule, lambda_=cfg.method_options.get("lambda", "schedule"),
+        gamma=float(cfg.method_options.get("gamma", 10.0)), precision=variant.get("precision", "fp32"),
+        compile=bool(variant.get("compile")), device=trainer.device, seed=cfg.seed,
+    )
 
 
 def dann_stepper(trainer: Trainer):
@@ -139,7 +101,7 @@ def bench(workload: str, variant: str, args) -> dict[str, float]:
     flags = {**WORKLOADS[workload], **VARIANTS[variant], "device": args.device, "threads": args.threads, "steps": 100_000, "eval_every": 100_000}
     cfg = config_io.resolve(flags=flags)
     trainer = Trainer(cfg)
-    textbook = TextbookDANN(trainer, VARIANTS[variant])
+    textbook = textbook_loop(trainer, VARIANTS[variant])
     sides = {"dann": dann_stepper(trainer), "textbook": textbook.step}
     for step in sides.values():  # warm-up: compilation, allocation
         chunk_seconds(step, args.warmup, trainer.device)
