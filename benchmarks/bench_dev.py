@@ -41,7 +41,7 @@ def sklearn_density_ratios(source: np.ndarray, target: np.ndarray, source_val: n
 def feature_sets(rows: int, train_steps: int, threads: int) -> dict[str, tuple[torch.Tensor, ...]]:
     """Name → (source, target, source_val) LeNet features of digits-blend, before and after training."""
     from dann_core import config as config_io
-    from dann_core.eval.selection import Candidate, SelectionData
+    from dann_core.selection import Candidate, SelectionData
     from dann_core.train import Trainer
 
     trainer = Trainer(config_io.resolve(flags={"dataset": "digits-blend", "threads": threads, "steps": 100_000, "eval_every": 100_000}))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import dann_selectors.dev as dev
-from dann_core.eval.selection import Candidate, SelectionData
+from dann_core.selection import Candidate, SelectionData
 from dann_core.specs import Split
 from dann_selectors.dev import DEV, DomainClassifier, density_ratios, dev_risk
 
@@ -99,12 +99,12 @@ class _Model(torch.nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.backbone = torch.nn.Sequential(torch.nn.Linear(2, d), torch.nn.ReLU())
-        self.head = torch.nn.Linear(d, 3)
+        self.classifier = torch.nn.Linear(d, 3)
         for p in self.parameters():
             p.data = torch.randn(p.shape, generator=g)
 
     def forward(self, x):
-        return self.head(self.backbone(x))
+        return self.classifier(self.backbone(x))
 
 
 def test_the_selector_scores_a_candidate_as_dev_risk_of_its_features():

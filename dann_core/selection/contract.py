@@ -56,10 +56,21 @@ class SelectionData:
             return x
         key = (id(x), n)
         if key not in self._views:
-            generator = torch.Generator().manual_seed(self.seed * 7919)
-            order = torch.randperm(len(x), generator=generator)
-            self._views[key] = (x, take(x, order[:n]))  # x kept alive: its id stays its own
+            self._views[key] = (x, take(x, self._order(len(x))[:n]))  # x kept alive: its id stays its own
         return self._views[key][1]
+
+    def subsample_split(self, split: Split, n: int) -> Split:
+        """At most ``n`` labelled rows of ``split`` (the same rows as :meth:`subsample` of its ``x``)."""
+        if len(split) <= n:
+            return split
+        key = (id(split), n)
+        if key not in self._views:
+            y = None if split.y is None else split.y[self._order(len(split))[:n]]
+            self._views[key] = (split, Split(self.subsample(split.x, n), y))
+        return self._views[key][1]
+
+    def _order(self, length: int) -> torch.Tensor:
+        return torch.randperm(length, generator=torch.Generator().manual_seed(self.seed * 7919))
 
 
 class Candidate:
@@ -98,7 +109,7 @@ class Candidate:
         if cached is not None and (cached[1] is not None or not features):
             return cached[1], cached[2]
         model = self.algorithm.model
-        own_predict = type(self.algorithm).predict is not Algorithm.predict  # e.g. a separate target encoder
+        own_predict = getattr(type(self.algorithm), "predict", Algorithm.predict) is not Algorithm.predict  # e.g. a target encoder
         was_training = model.training
         model.eval()
         feats, logits = [], []

@@ -269,7 +269,7 @@ class DEV(Selector):
     """Deep Embedded Validation: importance-weighted source-val loss with a control variate; lower is better.
 
     Options:
-      max_samples: rows per domain for the domain classifier (a fixed seeded subset).
+      max_samples: rows per domain for the domain classifier, and of source validation (fixed seeded subsets).
       C: inverse L2 strength of the logistic domain classifier.
     """
 
@@ -286,8 +286,9 @@ class DEV(Selector):
         data = candidate.data
         if data.source_val.y is None or len(data.source_val) < 2:
             return None
-        source = candidate.features(data.subsample(data.source_train.x, self.max_samples, salt=3))
-        target = candidate.features(data.subsample(data.target_x, self.max_samples, salt=4))
-        losses = F.cross_entropy(candidate.logits(data.source_val.x), data.source_val.y, reduction="none")
-        weights = density_ratios(source, target, candidate.features(data.source_val.x), self.C)
+        source = candidate.features(data.subsample(data.source_train.x, self.max_samples))
+        target = candidate.features(data.subsample(data.target_x, self.max_samples))
+        val = data.subsample_split(data.source_val, self.max_samples)  # bounded: memory does not grow with the data
+        losses = F.cross_entropy(candidate.logits(val.x), val.y, reduction="none")
+        weights = density_ratios(source, target, candidate.features(val.x), self.C)
         return dev_risk(losses, weights)
