@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .data import DomainData, Split  # noqa: F401  (re-exported: plugins import them from here)
 from .options import option_name
 
 
@@ -76,3 +75,13 @@ def _is_path_annotation(annotation: Any) -> bool:
         return False
     text = annotation if isinstance(annotation, str) else repr(annotation)
     return re.search(r"(?<![\w.])(pathlib\.)?Path\b", text.replace("<class 'pathlib.Path'>", "Path")) is not None
+
+
+def __getattr__(name: str):
+    """``DomainData`` and ``Split``, re-exported lazily: plugins import them from here, and a plugin
+    that only registers components must not pay for importing torch (``dann --help`` stays fast)."""
+    if name in ("DomainData", "Split"):
+        from . import data
+
+        return getattr(data, name)
+    raise AttributeError(f"module 'dann_core.specs' has no attribute '{name}'")

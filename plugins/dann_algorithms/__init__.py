@@ -8,14 +8,14 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .cdan import CDAN
-from .dann import DANN
-from .supervised import SourceOnly, TargetOracle
-
 
 @hookimpl
 def register_algorithms() -> list[ComponentSpec]:
     """The built-in training methods."""
+    from .cdan import CDAN
+    from .dann import DANN
+    from .supervised import SourceOnly, TargetOracle
+
     return [
         ComponentSpec.from_factory("dann", DANN),
         ComponentSpec.from_factory("cdan", CDAN),

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .lenet import make_lenet
-from .mlp import make_mlp
-from .resnet import make_resnet18, make_resnet50
-from .svhn_net import make_svhn_net
-
 
 @hookimpl
 def register_backbones() -> list[ComponentSpec]:
     """The built-in backbones."""
+    from .lenet import make_lenet
+    from .mlp import make_mlp
+    from .resnet import make_resnet18, make_resnet50
+    from .svhn_net import make_svhn_net
+
     return [
         ComponentSpec.from_factory("mlp", make_mlp),
         ComponentSpec.from_factory("lenet", make_lenet),

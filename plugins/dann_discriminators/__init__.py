@@ -10,12 +10,12 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .mlp import make_mlp_discriminator
-
 
 @hookimpl
 def register_discriminators() -> list[ComponentSpec]:
     """The built-in discriminators."""
+    from .mlp import make_mlp_discriminator
+
     return [
         ComponentSpec.from_factory("mlp", make_mlp_discriminator),
     ]

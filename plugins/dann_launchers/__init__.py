@@ -10,14 +10,14 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .local import LocalLauncher
-from .ray_cluster import RayLauncher
-from .slurm import SubmititLauncher
-
 
 @hookimpl
 def register_launchers() -> list[ComponentSpec]:
     """The built-in launchers."""
+    from .local import LocalLauncher
+    from .ray_cluster import RayLauncher
+    from .slurm import SubmititLauncher
+
     return [
         ComponentSpec.from_factory("local", LocalLauncher),
         ComponentSpec.from_factory("submitit", SubmititLauncher),

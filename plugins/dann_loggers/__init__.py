@@ -7,14 +7,14 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .csv_log import CsvLogger
-from .jsonl import JsonlLogger
-from .tensorboard import TensorBoardLogger
-
 
 @hookimpl
 def register_loggers() -> list[ComponentSpec]:
     """The built-in loggers."""
+    from .csv_log import CsvLogger
+    from .jsonl import JsonlLogger
+    from .tensorboard import TensorBoardLogger
+
     return [
         ComponentSpec.from_factory("jsonl", JsonlLogger),
         ComponentSpec.from_factory("csv", CsvLogger),

@@ -9,15 +9,15 @@ from __future__ import annotations
 from dann_core import hookimpl
 from dann_core.specs import ComponentSpec
 
-from .dev import DEV
-from .reverse import ReverseValidation
-from .simple import Last, SourceVal
-from .target import Entropy, SND
-
 
 @hookimpl
 def register_selectors() -> list[ComponentSpec]:
     """The built-in selectors."""
+    from .dev import DEV
+    from .reverse import ReverseValidation
+    from .simple import Last, SourceVal
+    from .target import Entropy, SND
+
     return [
         ComponentSpec.from_factory("last", Last),
         ComponentSpec.from_factory("source-val", SourceVal),

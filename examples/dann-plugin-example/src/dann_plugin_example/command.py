@@ -7,8 +7,6 @@ import click
 
 from dann_core.cli import user_errors
 
-from .csv_dataset import read_table
-
 
 @click.command("csv-summary")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -16,6 +14,8 @@ from .csv_dataset import read_table
 @click.option("--domain-column", default="domain", show_default=True)
 def csv_summary(path, label_column, domain_column):
     """Rows per domain and class of a CSV file, as the csv-table dataset reads it."""
+    from .csv_dataset import read_table  # here, not at import: listing commands must not import torch
+
     with user_errors():  # its ValueErrors become one "Error:" line, exit status 2
         features, rows = read_table(path, label_column, domain_column)
     click.echo(f"{path}: {len(rows)} rows, {len(features)} features ({', '.join(features)})")
