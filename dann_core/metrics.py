@@ -35,23 +35,41 @@ def accuracy(predict, split: Split, device: torch.device | str = "cpu") -> float
 class RunningMeans:
     """Means of each step metric since the last :meth:`pop`.
 
-    Metrics may be tensors on the run's device: they are summed there and read back (one host sync
-    per metric) only by :meth:`pop`, at evaluation time.
+    Metrics may be tensors on the run's device: a step's tensors are stacked and added in two ops
+    (not two per metric), and read back in one host sync by :meth:`pop`, at evaluation time. A mean
+    divides by the steps of the window, also for a metric some of its steps did not report.
     """
 
     def __init__(self) -> None:
-        self.sums: dict[str, Any] = {}
+        self.sums: dict[str, Any] = {}  # numbers by key
+        self.stacked: dict[tuple[str, ...], torch.Tensor] = {}  # tensor sums by the tuple of their keys
         self.count = 0
 
+    @torch.no_grad()
     def add(self, metrics: dict[str, Any]) -> None:
+        keys, values = [], []
         for key, value in metrics.items():
-            value = value.detach().float() if isinstance(value, torch.Tensor) else value
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            if isinstance(value, torch.Tensor):
+                keys.append(key)
+                values.append(value if value.dtype == torch.float32 else value.float())
+            else:
+                self.sums[key] = self.sums[key] + value if key in self.sums else value
+        if keys:
+            step = torch.stack(values)
+            group = tuple(keys)
+            if group in self.stacked:
+                self.stacked[group].add_(step)
+            else:
+                self.stacked[group] = step
         self.count += 1
 
     def pop(self) -> dict[str, float]:
-        means = {key: float(total) / self.count for key, total in self.sums.items()} if self.count else {}
-        self.sums, self.count = {}, 0
+        totals = dict(self.sums)
+        for group, total in self.stacked.items():
+            for key, value in zip(group, total.tolist()):
+                totals[key] = totals[key] + value if key in totals else value
+        means = {key: float(total) / self.count for key, total in totals.items()} if self.count else {}
+        self.sums, self.stacked, self.count = {}, {}, 0
         return means
 
 

@@ -249,3 +249,27 @@ def test_sampler_covers_each_pass_and_resumes_its_exact_sequence():
     restored.load_state_dict(saved)
     assert all(torch.equal(a, restored.next()) for a in expected)
     assert len(BatchSampler(n=2, batch_size=7, seed=0).next()) == 7  # batches larger than the split wrap
+
+
+def test_indices_drawn_where_the_rows_live_follow_the_same_sequence():
+    """The feed slices a per-pass copy of the permutation on the rows' device; the sequence (and
+    the checkpointed state) is the host sampler's, across pass boundaries too."""
+    from dann_core.train.sampler import BatchSampler
+
+    host, placed = BatchSampler(10, 4, seed=3), BatchSampler(10, 4, seed=3)
+    for _ in range(7):
+        assert torch.equal(host.next(), placed.next(torch.device("cpu")))
+    assert torch.equal(host.state_dict()["permutation"], placed.state_dict()["permutation"])
+
+
+def test_running_means_of_stacked_metrics_match_per_metric_sums():
+    from dann_core.metrics import RunningMeans
+
+    means, values = RunningMeans(), torch.rand(5, 3)
+    for row in values:
+        means.add({"a": row[0], "b": row[1], "lr": float(row[2])})
+    means.add({"a": torch.tensor(1.0), "extra": torch.tensor(6.0)})  # a step reporting other metrics
+    popped = means.pop()
+    assert popped["a"] == pytest.approx((float(values[:, 0].sum()) + 1.0) / 6)
+    assert popped["b"] == pytest.approx(float(values[:, 1].sum()) / 6) and popped["extra"] == pytest.approx(1.0)
+    assert popped["lr"] == pytest.approx(float(values[:, 2].sum()) / 6) and means.pop() == {}

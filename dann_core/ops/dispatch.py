@@ -29,6 +29,7 @@ def _load_extension() -> tuple[object | None, str]:
 
 
 _C, _missing_reason = _load_extension()
+_CUDA_KERNELS = bool(_C is not None and _C.build_info()["cuda"])  # read once: impl() runs on every op call
 _mode = "auto"
 _warned: set[str] = set()
 _env_error = ""
@@ -58,7 +59,7 @@ def _kernel_missing(device_type: str) -> str:
     if device_type in ("cpu", "meta"):
         return ""
     if device_type == "cuda":
-        return "" if _C.build_info()["cuda"] else "dann_core._C was built without CUDA kernels"
+        return "" if _CUDA_KERNELS else "dann_core._C was built without CUDA kernels"
     return f"dann_core._C has no kernels for {device_type} tensors"
 
 

@@ -82,9 +82,11 @@ class Feed:
         """(inputs on the training device, their row indices) of the next batch of ``kind``."""
         if kind in self.streams:
             return self.streams[kind].next()
-        _, idx = self.world.share(self.samplers[kind].next())
         tensor, finish = self.indexed[kind]
-        rows = tensor[idx.to(tensor.device)].to(self.device)  # no copy when the split lives on the device
+        sampler = self.samplers[kind]
+        # indices are drawn where the rows live: no host-device copy per step when the split is on the device
+        _, idx = self.world.share(sampler.next(tensor.device) if isinstance(sampler, BatchSampler) else sampler.next())
+        rows = tensor[idx.to(tensor.device)].to(self.device)
         return (finish(rows) if finish is not None else rows), idx
 
     def _labels(self, key: str, idx: torch.Tensor) -> torch.Tensor:

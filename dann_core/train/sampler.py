@@ -23,17 +23,27 @@ class BatchSampler:
         self.permutation = torch.randperm(n, generator=self.generator)
         self.position = 0
 
-    def next(self) -> torch.Tensor:
+    def next(self, device: torch.device | None = None) -> torch.Tensor:
+        """The next batch of indices; on ``device`` when given, sliced from a copy of the pass's
+        permutation made once per pass (so a step copies no indices from the host)."""
         chunks, needed = [], self.batch_size
         while needed:
             if self.position == self.n:
                 self.permutation = torch.randperm(self.n, generator=self.generator)
                 self.position = 0
             take = min(needed, self.n - self.position)
-            chunks.append(self.permutation[self.position : self.position + take])
+            chunks.append(self._on(device)[self.position : self.position + take])
             self.position += take
             needed -= take
-        return torch.cat(chunks)
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+    def _on(self, device: torch.device | None) -> torch.Tensor:
+        if device is None or device == self.permutation.device:
+            return self.permutation
+        copy = getattr(self, "_copy", None)
+        if copy is None or copy[0] is not self.permutation or copy[1].device != device:
+            self._copy = (self.permutation, self.permutation.to(device))
+        return self._copy[1]
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "permutation": self.permutation.clone(), "position": self.position}
