@@ -24,8 +24,8 @@ sooner. Absolute seconds on a shared machine mean little; the ratios within one 
   and the best variant without ``--compile`` (compiling alone outlasts the smoke run): 8 processes,
   under a minute on a quiet 2-core machine; it checks that both sides run, not how fast they are.
 
-The share of dann's wall clock spent in evaluation is not printed: metrics.jsonl records carry no
-time, and reading it otherwise would mean instrumenting dann_core. Each row also gives both sides'
+``eval %`` is the share of dann's whole-process wall clock spent evaluating (summary.json's
+``eval_seconds``: accuracies, selectors, views; the median run's). Each row also gives both sides'
 last target accuracy (dann: the last metrics.jsonl line), a check that they did the same work.
 """
 from __future__ import annotations
@@ -86,6 +86,10 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+def eval_seconds(out: Path) -> float | None:
+    return json.loads((out / "dann" / "summary.json").read_text()).get("eval_seconds")
+
+
 def last_accuracy(side: str, out: Path) -> float | None:
     if side == "dann":
         lines = (out / "dann" / "metrics.jsonl").read_text().splitlines()
@@ -98,14 +102,18 @@ def measure(workload: str, variant: str, args, env) -> dict:
     flags = variant_flags(variant, args.threads, args.quick)
     seconds: dict[str, list[float]] = {"dann": [], "plain": []}
     accuracy: dict[str, float | None] = {}
+    evaluating: list[float] = []
     for _ in range(args.repeats):
         for side in ("dann", "plain"):  # interleaved: a drift in the machine's load hits both sides alike
             with tempfile.TemporaryDirectory(prefix="bench_e2e.") as tmp:
                 command = commands(workload, steps, args.eval_every, flags, args.device, Path(tmp))[side]
                 seconds[side].append(timed(command, env))
                 accuracy[side] = last_accuracy(side, Path(tmp))
+                if side == "dann":
+                    evaluating.append((eval_seconds(Path(tmp)) or 0.0) / seconds[side][-1])
     median = {side: statistics.median(s) for side, s in seconds.items()}
-    return {"steps": steps, "flags": " ".join(flags) or "(none)", "seconds": seconds, "median": median, "accuracy": accuracy}
+    return {"steps": steps, "flags": " ".join(flags) or "(none)", "seconds": seconds, "median": median, "accuracy": accuracy,
+            "eval_share": statistics.median(evaluating)}
 
 
 def main() -> None:
@@ -134,16 +142,15 @@ def main() -> None:
     print(f"# bench_e2e on {machine()} ({len(os.sched_getaffinity(0))} CPUs), torch {torch.__version__}, device {args.device}; "
           f"{args.repeats} repeat(s) per side, interleaved; whole-process wall clock; load average {os.getloadavg()[0]:.2f}"
           + (" [--quick: a smoke run, not a measurement]" if args.quick else ""))
-    print(f"{'workload':<11} {'variant':<8} {'steps':>5} {'dann s':>8} {'plain s':>8} {'plain/dann':>10} {'dann acc':>8} {'plain acc':>9}  flags; every run's seconds (dann | plain)")
+    print(f"{'workload':<11} {'variant':<8} {'steps':>5} {'dann s':>8} {'plain s':>8} {'plain/dann':>10} {'eval %':>6} {'dann acc':>8} {'plain acc':>9}  flags; every run's seconds (dann | plain)")
     for workload in args.workloads.split(","):
         for variant in args.variants.split(","):
             r = measure(workload, variant, args, env)
             m, acc = r["median"], r["accuracy"]
             runs = " ".join(f"{s:.1f}" for s in r["seconds"]["dann"]) + " | " + " ".join(f"{s:.1f}" for s in r["seconds"]["plain"])
             print(f"{workload:<11} {variant:<8} {r['steps']:>5} {m['dann']:>8.2f} {m['plain']:>8.2f} {m['plain'] / m['dann']:>9.2f}x "
-                  f"{_acc(acc['dann']):>8} {_acc(acc['plain']):>9}  {r['flags']}; {runs}", flush=True)
-    print(f"# load average after: {os.getloadavg()[0]:.2f}; evaluation share of dann's wall clock: not measurable from "
-          "metrics.jsonl (its records carry no time)")
+                  f"{100 * r['eval_share']:>6.1f} {_acc(acc['dann']):>8} {_acc(acc['plain']):>9}  {r['flags']}; {runs}", flush=True)
+    print(f"# load average after: {os.getloadavg()[0]:.2f}")
 
 
 def _acc(value: float | None) -> str:

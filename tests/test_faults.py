@@ -142,7 +142,7 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_metrics(tmp_path)
     assert finished.returncode == 0, (kill_after, finished.stderr)
     assert (out / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes(), kill_after
     summary, expected = json.loads(finished.stdout), json.loads((reference / "summary.json").read_text())
-    drop = ("seconds", "run_dir")
+    drop = ("seconds", "eval_seconds", "run_dir")
     assert {k: v for k, v in summary.items() if k not in drop} == {k: v for k, v in expected.items() if k not in drop}
     assert not leftover.exists() and not list(out.glob(".*.tmp")) and users.read_text() == "mine"
     modes = {path.name: path.stat().st_mode & 0o777 for path in out.rglob("*") if path.is_file()}

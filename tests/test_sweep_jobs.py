@@ -97,7 +97,7 @@ def test_another_experiment_under_the_same_id_is_refused(tmp_path):
 
 def _experiment_files(run_dir: Path):
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("seconds", "run_dir"):
+    for key in ("seconds", "eval_seconds", "run_dir"):
         summary.pop(key)
     return (run_dir / "metrics.jsonl").read_text(), summary
 

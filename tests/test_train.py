@@ -14,7 +14,7 @@ from dann_core.specs import DomainData, Split
 from dann_algorithms.dann import DANN
 from dann_core.train import DivergedError, RunError, Trainer, fit, load_run, resume, train
 
-VOLATILE = ("seconds", "run_dir")
+VOLATILE = ("seconds", "eval_seconds", "run_dir")
 
 
 def stable(summary: dict) -> dict:

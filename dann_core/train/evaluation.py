@@ -6,6 +6,7 @@ target test accuracy is reported and never used to choose anything.
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -70,6 +71,7 @@ class Evaluation:
         self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
         self.best_state: dict[str, Any] | None = None
         self.last: dict[str, Any] = {}
+        self.seconds = 0.0  # wall-clock spent evaluating (summary.json: eval_seconds)
 
     def candidate(self, step: int) -> Candidate:
         return Candidate(step, self.method, self.selection_data, self.device, self.config, self.registry)
@@ -77,6 +79,7 @@ class Evaluation:
     def record(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> dict[str, Any]:
         """Evaluate at ``step`` in one pass per input (the accuracies and every selector share the
         candidate's outputs); returns the metrics record (the caller logs it)."""
+        started = time.perf_counter()
         candidate = self.candidate(step)
         scores = {"source_val_acc": split_accuracy(candidate, self.data.source_val),
                   "target_test_acc": split_accuracy(candidate, self.data.target_test)}
@@ -84,6 +87,7 @@ class Evaluation:
         self._store_views(step, candidate)
         record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
         self.last = record
+        self.seconds += time.perf_counter() - started
         return record
 
     def _store_views(self, step: int, candidate: Candidate) -> None:
@@ -125,6 +129,7 @@ class Evaluation:
     def finish(self) -> None:
         """Selectors that are not per-evaluation score the kept candidates now; a selector that scored
         nothing leaves best.pt at the last step."""
+        started = time.perf_counter()
         name, method = self.config.select, self.method
         if name not in self.pool.per_eval:
             live = copy.deepcopy(method.state_dict())
@@ -139,12 +144,14 @@ class Evaluation:
                 self._set_best(chosen, scored[chosen], stored[chosen])
         if self.best["step"] is None and self.pool.history:
             self._set_best(self.pool.history[-1]["step"], None, self.candidate_state)
+        self.seconds += time.perf_counter() - started
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": dict(self.best), "selection": self.pool.state_dict(), "last_eval": dict(self.last)}
+        return {"best": dict(self.best), "selection": self.pool.state_dict(), "last_eval": dict(self.last), "eval_seconds": self.seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.last = dict(state["best"]), dict(state["last_eval"])
+        self.seconds = float(state.get("eval_seconds", 0.0))
         self.pool.load_state_dict(state["selection"])
 
 

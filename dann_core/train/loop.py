@@ -225,6 +225,7 @@ class Trainer:
             "final": final,
             "selection": SELECTION,
             "seconds": round(self.seconds, 3),
+            "eval_seconds": round(self.evaluation.seconds, 3),
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
 
