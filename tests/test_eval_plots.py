@@ -73,3 +73,16 @@ def test_curves_need_records(tmp_path):
         plot_curves([], tmp_path / "c.png")
     path = plot_curves([{"step": 1, "label_loss": 0.5}, {"step": 2, "label_loss": 0.4}], tmp_path / "c.png")
     assert_png_not_blank(path)
+
+
+def test_plot_without_matplotlib_is_one_line_naming_the_extra(moons_run, monkeypatch):
+    import sys
+
+    from click.testing import CliRunner
+
+    from dann_core.cli import build_cli
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it now raises ImportError
+    result = CliRunner().invoke(build_cli(), ["plot", str(moons_run)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == "Error: dann plot needs matplotlib, which is not installed: pip install 'dann[eval]'"

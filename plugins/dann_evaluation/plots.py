@@ -23,8 +23,9 @@ DEFAULT_MAX_POINTS = 1000
 
 
 def _pyplot():
-    import matplotlib
+    from dann_core.extras import require
 
+    matplotlib = require("matplotlib", "eval", "dann plot")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
