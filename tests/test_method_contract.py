@@ -150,3 +150,29 @@ def test_a_run_directory_written_before_the_engine_resumes_exactly(tmp_path):
                                 "domain_loss": 0.6924581527709961, "domain_acc": 0.540625}
     fresh = train(RunConfig(dataset="moons", steps=20, batch_size=16, eval_every=10, lr=0.1, threads=1), tmp_path / "fresh")
     assert fresh["final"] == summary["final"]
+
+
+def test_channels_last_trains_an_image_model_like_the_default_layout_and_resumes_exactly(tmp_path, monkeypatch):
+    cfg = RunConfig(dataset="digits-blend", backbone="lenet", steps=12, batch_size=16, eval_every=6, lr=0.03, threads=1)
+    default = train(cfg, tmp_path / "default")
+    cl = dataclasses.replace(cfg, channels_last=True)
+    trainer = Trainer(cl)
+    conv = next(p for p in trainer.algorithm.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    full = train(cl, tmp_path / "full")
+    for key in ("source_val_acc", "target_test_acc"):  # NHWC kernels sum in another order: same within float noise
+        assert abs(full["final"][key] - default["final"][key]) <= 0.02, key
+    assert full["final"]["label_loss"] == pytest.approx(default["final"]["label_loss"], rel=1e-3)
+
+    original = Trainer.next_batch
+
+    def dying(self):
+        if self.algorithm.steps_done == 8:
+            raise Killed
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "next_batch", dying)
+    with pytest.raises(Killed):
+        train(cl, tmp_path / "killed")
+    monkeypatch.setattr(Trainer, "next_batch", original)
+    assert resume(tmp_path / "killed")["final"] == full["final"]

@@ -37,10 +37,12 @@ class Engine:
         compile: torch.compile each module of the model in place (state dict keys unchanged); where
             compile does not work it warns once and stays eager.
         data_parallel: average gradients (and the loss the guard checks) across processes.
+        channels_last: 4-D weights and batch inputs in the channels-last memory format (same values;
+            convolutions pick NHWC kernels, tensor cores on a GPU).
     """
 
     def __init__(self, method: Algorithm, device: torch.device | str, precision: str = "fp32", compile: bool = False,
-                 data_parallel: bool = False) -> None:
+                 data_parallel: bool = False, channels_last: bool = False) -> None:
         device = torch.device(device)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision '{precision}'; use {', '.join(PRECISIONS)}")
@@ -53,6 +55,9 @@ class Engine:
         self._primed: set[str] = set()
         self._found: torch.Tensor | None = None  # 1.0 once a loss was non-finite (on the device)
         self._skipped: torch.Tensor | None = None  # steps skipped since then
+        self.memory_format = torch.channels_last if channels_last else None
+        if channels_last:
+            method.to(memory_format=torch.channels_last)  # only 4-D parameters change layout
         if compile and _compile_works(device):
             for module in (method.model.backbone, method.model.classifier, method.model.discriminator):
                 if module is not None:
@@ -95,6 +100,8 @@ class Engine:
         for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = schedules.lr_at(p, group["initial_lr"], method.optim.lr_schedule)
+        if self.memory_format is not None:
+            batch = _in_format(batch, self.memory_format)
         metrics = method.update(batch, self)
         if self._found is not None:
             self._skipped.add_(self._found)
@@ -205,6 +212,13 @@ class Engine:
 
 
 _COMPILE_WARNED = False
+
+
+def _in_format(batch: Batch, memory_format: torch.memory_format) -> Batch:
+    """The batch with its 4-D tensors (images) in ``memory_format``."""
+    fields = {name: value.contiguous(memory_format=memory_format) if isinstance(value, torch.Tensor) and value.dim() == 4 else value
+              for name, value in vars(batch).items()}
+    return Batch(**fields)
 
 
 def _compile_works(device: torch.device) -> bool:

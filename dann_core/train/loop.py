@@ -63,7 +63,8 @@ class Trainer:
         self.data, method = build_components(cfg, data, self.registry, restoring)
         self.algorithm = method.to(self.device)
         try:
-            self.engine = Engine(self.algorithm, self.device, cfg.precision, cfg.compile, data_parallel=self.world.size > 1)
+            self.engine = Engine(self.algorithm, self.device, cfg.precision, cfg.compile, data_parallel=self.world.size > 1,
+                                 channels_last=cfg.channels_last)
         except ValueError as exc:
             raise RunError(str(exc)) from None
         self.feed = Feed(self.data, self.algorithm.needs, cfg.batch_size, cfg.seed, self.device, self.world)
