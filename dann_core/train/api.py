@@ -77,7 +77,8 @@ def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = No
     """
     run_dir = Path(run_dir)
     cfg, registry = rundir.read_run_config(run_dir, registry)
-    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=True)
+    # restoring: a checkpoint's weights replace the initial ones (none for a run stopped before its first)
+    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=(run_dir / "last.pt").exists())
     trainer.restore()
     return rundir.read_summary(run_dir) if trainer.finished else trainer.run()
 

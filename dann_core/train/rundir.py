@@ -12,12 +12,22 @@ Files (all written by rank 0 of a run with a directory)::
     candidates/     the kept candidate checkpoints (the last, the best few per selector) for
                     ``dann eval select``
     summary.json    written when the run finishes
+    .lock           held (flock) by the one process that writes the run, for as long as it runs; it
+                    holds that process's id, which a second writer is told
 
 Order of writes at an evaluation: the metrics line, then the candidate and best.pt, then last.pt,
 so a run killed anywhere resumes from last.pt, drops the lines logged after it and replays the same steps.
+A run killed after config.json and before its first last.pt (which :func:`create` writes at step 0)
+holds only config.json: :func:`started_without_checkpoint` recognises it, and ``--resume`` starts it
+again from step 0.
+
+Nothing is written or deleted through a symbolic link inside a run directory
+(:func:`dann_core.files.refuse_links`).
 """
 from __future__ import annotations
 
+import errno
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +41,7 @@ from .errors import RunError
 
 CHECKPOINT_FORMAT = 2
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json")
+LOCK_FILE = ".lock"
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -44,28 +55,103 @@ def check_new_run_dir(run_dir: Path) -> None:
         return
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a directory; pick another --out")
-    if not any(run_dir.iterdir()):
+    if not any(p.name != LOCK_FILE for p in run_dir.iterdir()):
         return
     if (run_dir / "last.pt").exists() and (run_dir / "config.json").exists():
         raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
+    if started_without_checkpoint(run_dir):
+        raise RunError(f"{run_dir} holds a run stopped before its first checkpoint; start it again with --resume {run_dir} "
+                       "or pick another --out")
     raise RunError(f"{run_dir} is not empty and holds no resumable run; a run needs a new or empty directory: pick another --out")
 
 
-def create(run_dir: Path, write: Callable[[], None]) -> None:
+def create(run_dir: Path, write: Callable[[], None]) -> "RunLock":
     """Make ``run_dir`` a run directory by calling ``write()``; only a missing or empty directory
-    qualifies (a user's files are never overwritten), and a failed write removes what it wrote."""
+    qualifies (a user's files are never overwritten), and a failed write removes what it wrote.
+    Returns the directory's :class:`RunLock`, held from before the write."""
     check_new_run_dir(run_dir)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    held = lock(run_dir)
+    try:
+        check_new_run_dir(run_dir)  # again, under the lock: another process may have started it meanwhile
+    except BaseException:
+        held.release()
+        raise
     try:
         write()
     except BaseException:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        files.sweep_temporaries(run_dir, RUN_FILES)
-        if created:
-            run_dir.rmdir()
+        try:
+            for name in RUN_FILES:
+                if not (run_dir / name).is_symlink():
+                    (run_dir / name).unlink(missing_ok=True)
+            files.sweep_temporaries(run_dir, RUN_FILES)
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)  # the directory is left as it was found
+            if created:
+                run_dir.rmdir()
+        finally:
+            held.release()
         raise
+    return held
+
+
+def started_without_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run killed between writing config.json and its first last.pt:
+    a readable dann config.json and no other file of a run (temporaries and the lock aside)."""
+    names = {p.name for p in run_dir.iterdir() if p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(".tmp"))}
+    if names != {"config.json"}:
+        return False
+    try:
+        config_io.load(run_dir / "config.json")
+    except Exception:  # not a dann config: a user's file, never taken over
+        return False
+    return True
+
+
+class RunLock:
+    """The exclusive lock of a run directory: ``flock`` on ``RUN_DIR/.lock``, held until
+    :meth:`release` or the end of the process, however it ends (the kernel drops it with the file
+    descriptor). A second writer gets a :class:`RunError` naming the holder's process id."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import fcntl
+
+        self.run_dir, self.path = Path(run_dir), Path(run_dir) / LOCK_FILE
+        files.refuse_links(self.path)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:
+            raise files.name_file(exc, self.path) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip()
+            os.close(self.fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise files.name_file(exc, self.path) from None
+            who = f"pid {holder}" if holder.isdigit() else "another process"
+            raise RunError(f"{run_dir} is in use: a dann process ({who}) is writing it; wait for it to end or stop it, "
+                           f"then continue with --resume {run_dir}") from None
+
+    def claim(self) -> None:
+        """Write this process's id in the lock file (what a second writer is told)."""
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+
+def lock(run_dir: Path, claim: bool = True) -> RunLock | None:
+    """The run directory's :class:`RunLock` (None where the directory does not exist yet)."""
+    if not Path(run_dir).is_dir():
+        return None
+    held = RunLock(run_dir)
+    if claim:
+        held.claim()
+    return held
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
