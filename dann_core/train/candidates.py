@@ -66,7 +66,7 @@ class CandidatePool:
         for step in [s for s in self.in_memory if s not in kept]:
             del self.in_memory[step]
         if self.directory is not None and files.refuse_links(self.directory, self.run_dir).exists():
-            for path in _candidate_files(self.directory):
+            for path in candidate_files(self.directory):
                 if _step_of(path) not in kept:
                     path.unlink(missing_ok=True)
             for leftover in self.directory.glob(".step-*.tmp"):  # a write killed half-way
@@ -76,7 +76,7 @@ class CandidatePool:
         """step → loader of the kept candidate's state."""
         if self.directory is None:
             return {step: (lambda s=step: self.in_memory[s]) for step in sorted(self.in_memory)}
-        paths = _candidate_files(self.directory) if self.directory.exists() else []
+        paths = candidate_files(self.directory) if self.directory.exists() else []
         return {_step_of(p): (lambda p=p: ckpt.load(p)) for p in paths}
 
     def best_logged(self, name: str) -> int | None:
@@ -96,7 +96,7 @@ class CandidatePool:
 _CANDIDATE = re.compile(r"step-(\d+)\.pt")
 
 
-def _candidate_files(directory: Path) -> list[Path]:
+def candidate_files(directory: Path) -> list[Path]:
     """The candidates in ``directory``, sorted; files not named as :func:`candidate_name` names
     them (``step-abc.pt``, a user's copy) are not dann's: never read, never deleted."""
     return sorted(p for p in directory.glob("step-*.pt") if _CANDIDATE.fullmatch(p.name))

@@ -153,6 +153,8 @@ class Trainer:
             self.lock = None
 
     def _restore(self) -> None:
+        if self.run_dir is not None:
+            rundir.refuse_links(self.run_dir)
         path = self.source_dir / "last.pt"
         if not path.exists() and rundir.started_without_checkpoint(self.source_dir):
             self.restarted = True

@@ -12,6 +12,7 @@ Files (all written by rank 0 of a run with a directory)::
     candidates/     the kept candidate checkpoints (the last, the best few per selector) for
                     ``dann eval select``
     summary.json    written when the run finishes
+    select-cache.json  scores ``dann eval select`` computed for the kept candidates (reverse-val)
     .lock           held (flock) by the one process that writes the run, for as long as it runs; it
                     holds that process's id, which a second writer is told
 
@@ -95,6 +96,14 @@ def create(run_dir: Path, write: Callable[[], None]) -> "RunLock":
     return held
 
 
+def refuse_links(run_dir: Path) -> None:
+    """LinkRefusedError (an OSError, one line) when a file or folder dann manages in ``run_dir`` is a
+    symbolic link: checked before a run continues, so it stops before writing anything; every writer
+    checks its own file again (:func:`dann_core.files.refuse_links`)."""
+    for name in (*RUN_FILES, LOCK_FILE, "candidates", "plots"):
+        files.refuse_links(run_dir / name, run_dir)
+
+
 def started_without_checkpoint(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run killed between writing config.json and its first last.pt:
     a readable dann config.json and no other file of a run (temporaries and the lock aside)."""
@@ -116,6 +125,7 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         import fcntl
 
+        self.fd: int | None = None
         self.run_dir, self.path = Path(run_dir), Path(run_dir) / LOCK_FILE
         files.refuse_links(self.path)
         try:
@@ -125,8 +135,9 @@ class RunLock:
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip()
-            os.close(self.fd)
+            fd, self.fd = self.fd, None
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise files.name_file(exc, self.path) from None
             who = f"pid {holder}" if holder.isdigit() else "another process"
@@ -142,6 +153,8 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor drops the flock
             self.fd = None
+
+    __del__ = release  # a trainer dropped without running lets go of its directory
 
 
 def lock(run_dir: Path, claim: bool = True) -> RunLock | None:
@@ -170,8 +183,18 @@ def read_run_config(run_dir: Path, registry):
         raise RunError(f"{run_dir} is not a run directory (no config.json)")
     cfg = config_io.load(path)
     registry = registry if registry is not None else get_registry()
-    check_installed(cfg, config_io.load_provenance(path), registry)
+    check_installed(cfg, _provenance(path), registry)
     return cfg, registry
+
+
+def _provenance(path: Path) -> dict[str, Any]:
+    """config.json's provenance, checked to be what :func:`.assembly.provenance` writes (tables)."""
+    recorded = config_io.load_provenance(path)
+    components = recorded.get("components", {}) if isinstance(recorded, dict) else None
+    if not isinstance(components, dict) or not all(isinstance(entry, dict) for entry in components.values()):
+        raise RunError(f"{path}: its provenance is not the table dann writes (components by kind); "
+                       "restore config.json from a copy, or delete its provenance entry")
+    return recorded
 
 
 def check_format(state: dict[str, Any], path: Path) -> None:
