@@ -297,3 +297,38 @@ def test_a_provenance_that_is_not_a_table_is_one_line(tmp_path, reference, prove
         result = cli(*command)
         if result.exit_code != 0:  # a run whose components are installed needs no provenance
             assert_one_line_error(result, "config.json", "provenance")
+
+
+# --------------------------------------------------------------- 14: a method's loss that is not a scalar
+
+
+class PerSampleLoss:
+    """A method plugin whose objective forgets to reduce its loss (one value per sample)."""
+
+    @staticmethod
+    def module():
+        import types
+
+        import torch.nn.functional as F
+
+        from dann_core import hookimpl
+        from dann_core.algorithms import SOURCE, Algorithm
+        from dann_core.specs import ComponentSpec
+
+        class Unreduced(Algorithm):
+            needs = frozenset({SOURCE})
+
+            def objective(self, batch):
+                logits = self.model.classifier(self.model.backbone(batch.source_x))
+                return F.cross_entropy(logits, batch.source_y, reduction="none"), {}
+
+        module = types.ModuleType("unreduced_plugin")
+        module.register_algorithms = hookimpl(lambda: [ComponentSpec.from_factory("unreduced", Unreduced)])
+        return module
+
+
+def test_an_objective_that_returns_a_non_scalar_is_one_line_naming_the_method_and_leaves_no_run(tmp_path, dann_cli):
+    out = tmp_path / "out"
+    result = dann_cli("run", *TINY, "--method", "unreduced", "--out", str(out), plugins=[PerSampleLoss.module()], catch_exceptions=True)
+    assert_one_line_error(result, "method Unreduced", "must be a scalar tensor", "shape (16,)", "--method unreduced")
+    assert not out.exists()

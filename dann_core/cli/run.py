@@ -153,6 +153,8 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
     from ..rows import RowReadError
     from ..train import DivergedError, Trainer, WorkerLostError, default_run_dir, read_run_config, read_summary
     from ..train import distributed
+    from ..train.errors import MethodContractError
+    from ..train.rundir import discard_unstarted
 
     flags = _explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
@@ -201,6 +203,10 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         raise common.UserError(f"{exc}; fix or remove it, then continue with: dann run --resume {run_dir}") from None
     except OSError as exc:  # disk full, permissions: the atomic writes left the last complete checkpoint
         raise common.UserError(f"{common.describe_os_error(exc)}; fix that, then continue with: dann run --resume {run_dir}") from None
+    except MethodContractError as exc:
+        if not resume and trainer.run_dir is not None:
+            discard_unstarted(run_dir)
+        raise common.UserError(f"{exc} (--method {cfg.method})") from None
     except WorkerLostError as exc:
         raise common.UserError(f"{exc}; continue with: dann run --resume {run_dir}") from None
     except RuntimeError as exc:

@@ -19,7 +19,7 @@ from ..specs import DomainData
 from . import rundir
 from .assembly import build_components, resolve_device, restore_normalization
 from .engine import Engine
-from .errors import RunError
+from .errors import MethodContractError, RunError
 from .loop import Trainer
 
 
@@ -65,7 +65,12 @@ def train(
     """
     trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, registry=registry)
     trainer.start()
-    return trainer.run()
+    try:
+        return trainer.run()
+    except MethodContractError:
+        if trainer.run_dir is not None:
+            rundir.discard_unstarted(trainer.run_dir)
+        raise
 
 
 def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None, registry=None) -> dict[str, Any]:

@@ -13,3 +13,8 @@ class DivergedError(RuntimeError):
 class WorkerLostError(RuntimeError):
     """A process the run depends on died (a DataLoader worker, another data-parallel process); the
     run directory keeps the last checkpoint, so the run can be resumed."""
+
+
+class MethodContractError(RunError):
+    """A method broke its contract at its first step (an objective that is not a scalar loss); one
+    line naming the method. A new run that fails so is removed: it never trained."""

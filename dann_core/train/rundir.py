@@ -104,6 +104,22 @@ def refuse_links(run_dir: Path) -> None:
         files.refuse_links(run_dir / name, run_dir)
 
 
+def discard_unstarted(run_dir: Path) -> None:
+    """Remove what :func:`create` wrote for a run that failed before its first evaluation (nothing
+    logged): the directory is left as a new run found it (removed when empty)."""
+    if (run_dir / "metrics.jsonl").exists():
+        return
+    for name in (*RUN_FILES, LOCK_FILE):
+        if not (run_dir / name).is_symlink():
+            (run_dir / name).unlink(missing_ok=True)
+    files.sweep_temporaries(run_dir, RUN_FILES)
+    for folder in (run_dir / "candidates", run_dir):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or not there): not ours to remove
+            pass
+
+
 def started_without_checkpoint(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run killed between writing config.json and its first last.pt:
     a readable dann config.json and no other file of a run (temporaries and the lock aside)."""
