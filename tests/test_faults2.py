@@ -332,3 +332,124 @@ def test_an_objective_that_returns_a_non_scalar_is_one_line_naming_the_method_an
     result = dann_cli("run", *TINY, "--method", "unreduced", "--out", str(out), plugins=[PerSampleLoss.module()], catch_exceptions=True)
     assert_one_line_error(result, "method Unreduced", "must be a scalar tensor", "shape (16,)", "--method unreduced")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ 3, 9: --nproc and processes that die
+
+
+def children(pid: int) -> set[int]:
+    """The direct children of ``pid`` (Linux /proc)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+NPROC_RUN = [*KILL_RUN, "--nproc", "2"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killing_the_nproc_launcher_stops_every_process_and_nothing_writes_after_it(tmp_path):
+    run_dir = tmp_path / "run"
+    launcher = popen_dann("run", *NPROC_RUN, "--out", str(run_dir))
+    try:
+        wait_for_metrics(launcher, run_dir, timeout=180)
+        ranks = children(launcher.pid)
+        assert len(ranks) == 2, ranks
+    finally:
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in ranks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in ranks)
+    before = snapshot(run_dir)
+    time.sleep(1.0)
+    assert snapshot(run_dir) == before
+    assert dann("run", "--resume", str(run_dir)).returncode == 0
+
+
+def test_ctrl_c_on_nproc_prints_one_line_once(tmp_path):
+    run_dir = tmp_path / "run"
+    launcher = popen_dann("run", *NPROC_RUN, "--out", str(run_dir), start_new_session=True)
+    wait_for_metrics(launcher, run_dir, timeout=180)
+    os.killpg(launcher.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    _, stderr = launcher.communicate(timeout=60)
+    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith(("recommended settings applied", "warning:"))]
+    assert launcher.returncode == 130, stderr.decode()
+    assert lines == [f"interrupted; continue with: dann run --resume {run_dir}"], stderr.decode()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_nproc_process_is_one_line_not_a_traceback(tmp_path):
+    run_dir = tmp_path / "run"
+    launcher = popen_dann("run", *NPROC_RUN, "--out", str(run_dir))
+    wait_for_metrics(launcher, run_dir, timeout=180)
+    ranks = sorted(children(launcher.pid))
+    os.kill(ranks[-1], signal.SIGKILL)
+    _, stderr = launcher.communicate(timeout=120)
+    text = stderr.decode()
+    assert launcher.returncode == 1, text
+    assert "Traceback" not in text, text
+    assert f"continue with: dann run --resume {run_dir}" in text or "a process failed" in text, text
+
+
+def test_a_killed_dataloader_worker_is_one_line_with_the_resume_command(tmp_path, dann_cli):
+    import types
+
+    from test_streaming import NoisyRows, lazy_moons
+
+    from dann_core import hookimpl
+    from dann_core.specs import ComponentSpec
+
+    class DyingRows(NoisyRows):
+        """Rows whose DataLoader worker dies (SIGKILL, as the out-of-memory killer does) at its first read."""
+
+        parent = os.getpid()
+
+        def read(self, index, augment_seed=None):
+            if os.getpid() != self.parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().read(index, augment_seed)
+
+    def make(seed, n_per_class: int = 30, n_test_per_class: int = 40):
+        from dann_datasets.moons import make_moons_problem
+
+        data = lazy_moons(make_moons_problem(seed, n_per_class=30, n_test_per_class=40), 0.0, 1)
+        data.source_train.x.__class__ = DyingRows
+        return data
+
+    module = types.ModuleType("dying_rows_plugin")
+    module.register_datasets = hookimpl(lambda: [ComponentSpec.from_factory("dying-moons", make)])
+    out = tmp_path / "out"
+    result = dann_cli("run", *TINY, "--dataset", "dying-moons", "--out", str(out), plugins=[module], catch_exceptions=True)
+    assert_one_line_error(result, "a data-loading worker process died", f"continue with: dann run --resume {out}")
+
+
+# ------------------------------------------------------------ 12: dann eval select shows progress, caches
+
+
+def test_eval_select_shows_progress_caches_its_scores_and_can_skip_reverse_val(tmp_path, reference):
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    first = cli("eval", "select", str(run_dir), "--json")
+    assert first.exit_code == 0, first.stderr
+    kept = len(list((run_dir / "candidates").glob("step-*.pt")))
+    progress = [line for line in first.stderr.splitlines() if line.startswith("reverse-val: scoring candidate")]
+    assert len(progress) == kept and progress[-1].startswith(f"reverse-val: scoring candidate {kept} of {kept}")
+    assert (run_dir / "select-cache.json").exists()
+    again = cli("eval", "select", str(run_dir), "--json")
+    assert again.exit_code == 0 and "scoring candidate" not in again.stderr
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    skipped = cli("eval", "select", str(run_dir), "--json", "--skip", "reverse-val", "--no-cache")
+    assert skipped.exit_code == 0 and "scoring candidate" not in skipped.stderr
+    assert "reverse-val" not in [row["selector"] for row in json.loads(skipped.stdout)["rows"]]
+    assert_one_line_error(cli("eval", "select", str(run_dir), "--skip", "reverse-vall"), "--skip reverse-vall: no such selector")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 
 import click
@@ -247,7 +248,11 @@ def _interrupted(ctx: click.Context) -> None:
         silent = distributed.launched()
     except ValueError:
         silent = False
-    if not silent:
+    if silent:  # a plain exit would end the interpreter under gloo's threads ("terminate called ...")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    else:
         run_dir = ctx.meta.get("dann.run_dir")
         if run_dir is not None and (run_dir / "config.json").exists():
             click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)

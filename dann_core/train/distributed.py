@@ -133,8 +133,11 @@ def launch(nproc: int, args: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     os.environ[LAUNCHER_PID] = str(os.getpid())  # inherited by the processes: see die_with_launcher
-    # torchrun logs each stopped process and a failure table; the processes print their own one line
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # torchrun logs a banner, each stopped process and a failure table; the processes print their own
+    # one line. Its modules' loggers carry their own levels, so each is set (all are imported by now).
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         torchrun.main(["--standalone", f"--nproc-per-node={nproc}", "-m", "dann_core", *args])
     except ChildFailedError:
