@@ -476,3 +476,24 @@ def test_mlp_on_large_images_warns_with_one_line_naming_a_backbone(capsys):
     make_mlp((3, 32, 32))
     make_mlp((2,))
     assert capsys.readouterr().err == ""
+
+
+def test_a_full_disk_under_the_image_cache_is_one_line_naming_it(office, tmp_path, monkeypatch):
+    """Issue 22: rows written through the cache's mapping into a full disk ended the process (SIGBUS)."""
+    import errno
+    import os
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    result = CliRunner().invoke(build_cli(), [
+        "run", "--dataset", "image-folder", "--backbone", "lenet", "--steps", "2", "--batch-size", "8",
+        "--out", str(tmp_path / "run"), "--set", f"dataset.source={images(office, 'amazon')}",
+        "--set", f"dataset.target={images(office, 'webcam')}", "--set", "dataset.size=32", "--set", "dataset.workers=0",
+        "--set", "dataset.cache=disk", "--set", f"dataset.cache_dir={tmp_path / 'cache'}",
+    ])
+    assert result.exit_code == 2, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: ") and "No space left on device (the image cache" in error and str(tmp_path / "cache") in error
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()

@@ -50,8 +50,9 @@ class CandidatePool:
             if self.directory is None:
                 self.in_memory[step] = copy.deepcopy(state())
             else:
-                files.refuse_links(self.directory, self.run_dir).mkdir(exist_ok=True)
-                ckpt.atomic_save(state(), self.directory / candidate_name(step), root=self.run_dir)
+                path = files.refuse_links(self.directory / candidate_name(step), self.run_dir)  # no link in the way
+                self.directory.mkdir(exist_ok=True)
+                ckpt.atomic_save(state(), path)
         self.prune(kept)
 
     def kept_steps(self) -> set[int]:
