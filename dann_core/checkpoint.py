@@ -12,9 +12,41 @@ import torch
 from . import files
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj, path)`` such that ``path`` always holds a complete checkpoint."""
-    files.atomic_write(path, lambda file: torch.save(obj, file))
+def atomic_save(obj: Any, path: str | Path, root: str | Path | None = None) -> None:
+    """``torch.save(obj, path)`` such that ``path`` always holds a complete checkpoint.
+
+    A failed write (a full disk) raises the OSError the file raised, naming ``path``, where torch
+    would say ``[enforce fail at inline_container.cc] unexpected pos``. ``root``: see
+    :func:`dann_core.files.atomic_write` (no symbolic link below it)."""
+
+    def write(file) -> None:
+        recorder = _RecordingWriter(file)
+        try:
+            torch.save(obj, recorder)
+        except RuntimeError:
+            if recorder.error is not None:
+                raise recorder.error from None
+            raise
+
+    files.atomic_write(path, write, root)
+
+
+class _RecordingWriter:
+    """A binary file that remembers the OSError its ``write`` raised (torch's writer replaces it
+    with a RuntimeError that names neither the file nor the reason)."""
+
+    def __init__(self, file) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 class CorruptCheckpointError(files.CorruptFileError):

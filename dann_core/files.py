@@ -5,9 +5,15 @@ over the destination with ``os.replace`` (atomic on POSIX) and fsyncs the direct
 point leaves either the previous file or the new one, never a torn one, and no temporary file
 (except after SIGKILL, which no handler sees: such leftovers are named ``.NAME.*.tmp`` and
 :func:`sweep_temporaries` removes them). A failed write raises OSError naming the destination.
+
+Nothing is written or deleted through a symbolic link inside a directory dann manages (a run
+directory): :func:`refuse_links` is the one check, and every writer of such a directory calls it
+(:func:`atomic_write` itself, :func:`open_append`, the pruning of candidates). A link there raises
+:class:`LinkRefusedError`, one line naming it; the run directory itself may be a link.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -16,9 +22,54 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Replace ``path`` with what ``write(file)`` writes to a binary file, atomically."""
+class LinkRefusedError(OSError):
+    """A symbolic link where dann writes or deletes a file it manages (str: ``LINK: is a symbolic link; ...``)."""
+
+
+def refuse_links(path: str | Path, root: str | Path | None = None) -> Path:
+    """``path``, having checked that neither it nor a folder between ``root`` (default: ``path``'s
+    folder) and it is a symbolic link; else :class:`LinkRefusedError` naming the link.
+
+    ``root`` itself may be a link (a user's choice of where the run lives); what dann creates
+    inside it never is, so a link there was put by someone else and following it would write or
+    delete files outside the directory."""
     path = Path(path)
+    root = Path(root) if root is not None else path.parent
+    try:
+        inside = path.relative_to(root).parts
+    except ValueError:
+        raise ValueError(f"{path} is not inside {root}") from None
+    current = root
+    for part in inside:
+        current = current / part
+        if current.is_symlink():
+            raise LinkRefusedError(
+                errno.ELOOP,
+                "is a symbolic link; dann never writes or deletes through a link inside a run directory "
+                "(replace it with a real file or folder, or remove it)",
+                str(current),
+            )
+    return path
+
+
+def open_append(path: str | Path):
+    """``path`` opened for appending text (created if missing), never through a symbolic link."""
+    path = refuse_links(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # made a link between the check and the open
+            refuse_links(path)
+        raise name_file(exc, path) from None
+    return os.fdopen(fd, "a")
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], root: str | Path | None = None) -> None:
+    """Replace ``path`` with what ``write(file)`` writes to a binary file, atomically.
+
+    Refuses (:class:`LinkRefusedError`) when ``path`` or a folder below ``root`` (default: its
+    folder) is a symbolic link."""
+    path = refuse_links(path, root)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -55,14 +106,14 @@ def sweep_temporaries(directory: str | Path, names) -> list[Path]:
     return removed
 
 
-def write_json(data: Any, path: str | Path) -> None:
+def write_json(data: Any, path: str | Path, root: str | Path | None = None) -> None:
     """Write ``data`` as indented JSON, replacing ``path`` atomically."""
     text = (json.dumps(data, indent=2) + "\n").encode()
-    atomic_write(path, lambda file: file.write(text))
+    atomic_write(path, lambda file: file.write(text), root)
 
 
-def write_text(text: str, path: str | Path) -> None:
-    atomic_write(path, lambda file: file.write(text.encode()))
+def write_text(text: str, path: str | Path, root: str | Path | None = None) -> None:
+    atomic_write(path, lambda file: file.write(text.encode()), root)
 
 
 class CorruptFileError(ValueError):

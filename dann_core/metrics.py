@@ -80,13 +80,13 @@ class MetricsLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        try:
-            with self.path.open("a") as file:
+        with files.open_append(self.path) as file:  # never through a link (files.refuse_links)
+            try:
                 file.write(json.dumps(record) + "\n")
                 file.flush()
                 os.fsync(file.fileno())
-        except OSError as exc:
-            raise files.name_file(exc, self.path) from None
+            except OSError as exc:
+                raise files.name_file(exc, self.path) from None
 
     def read(self) -> list[dict[str, Any]]:
         """Every record. A last line without its newline (torn by a kill mid-write) is skipped; any

@@ -312,7 +312,8 @@ def dann_cli(monkeypatch):
             def with_plugins(autoload=None):
                 pm = original(autoload=autoload)
                 for module in plugins:
-                    pm.register(module, name=_plugin_name(module))
+                    if not pm.is_registered(module) and pm.get_plugin(_plugin_name(module)) is None:  # installed too (pip -e)
+                        pm.register(module, name=_plugin_name(module))
                 return pm
 
             monkeypatch.setattr(plugins_module, "get_plugin_manager", with_plugins)

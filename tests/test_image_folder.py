@@ -448,3 +448,52 @@ def test_a_run_is_evaluated_with_the_statistics_it_trained_with_after_the_files_
     assert torch.equal(after["mean"], before["mean"]) and torch.equal(after["std"], before["std"])
     accuracy = (run.model.predict(run.data.target_test.x[:]).argmax(1) == run.data.target_test.y).float().mean().item()
     assert accuracy == pytest.approx(summary["target_test_acc"])
+
+
+def test_a_small_tree_trains_at_the_default_batch_size_capped_with_a_note(office, tmp_path):
+    """Issue 22: a copy-paste command on a small tree stopped with "batch_size 64 is larger than every split"."""
+    result = CliRunner().invoke(build_cli(), [
+        "run", "--dataset", "image-folder", "--backbone", "lenet", "--steps", "2", "--eval-every", "2", "--kernels", "reference",
+        "--out", str(tmp_path / "run"), "--set", f"dataset.source={images(office, 'amazon')}",
+        "--set", f"dataset.target={images(office, 'webcam')}", "--set", "dataset.size=32", "--set", "dataset.workers=0",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "note: the default batch_size 64 is larger than every split the run samples; training with batch_size" in result.stderr
+    explicit = CliRunner().invoke(build_cli(), [
+        "run", "--dataset", "image-folder", "--backbone", "lenet", "--batch-size", "500", "--out", str(tmp_path / "explicit"),
+        "--set", f"dataset.source={images(office, 'amazon')}", "--set", f"dataset.target={images(office, 'webcam')}",
+        "--set", "dataset.size=32", "--set", "dataset.workers=0",
+    ])
+    assert explicit.exit_code == 2 and "batch_size 500 is larger than every split" in explicit.stderr  # the user's choice stays
+
+
+def test_mlp_on_large_images_warns_with_one_line_naming_a_backbone(capsys):
+    from dann_backbones.mlp import make_mlp
+
+    make_mlp((3, 224, 224))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "backbone mlp flattens 3×224×224 images" in lines[0] and "--backbone resnet18" in lines[0]
+    make_mlp((3, 32, 32))
+    make_mlp((2,))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_full_disk_under_the_image_cache_is_one_line_naming_it(office, tmp_path, monkeypatch):
+    """Issue 22: rows written through the cache's mapping into a full disk ended the process (SIGBUS)."""
+    import errno
+    import os
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    result = CliRunner().invoke(build_cli(), [
+        "run", "--dataset", "image-folder", "--backbone", "lenet", "--steps", "2", "--batch-size", "8",
+        "--out", str(tmp_path / "run"), "--set", f"dataset.source={images(office, 'amazon')}",
+        "--set", f"dataset.target={images(office, 'webcam')}", "--set", "dataset.size=32", "--set", "dataset.workers=0",
+        "--set", "dataset.cache=disk", "--set", f"dataset.cache_dir={tmp_path / 'cache'}",
+    ])
+    assert result.exit_code == 2, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: ") and "No space left on device (the image cache" in error and str(tmp_path / "cache") in error
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()

@@ -106,6 +106,16 @@ def test_fixtures_from_the_pytest11_entry_point(dann_tiny_config, dann_registry,
     assert any(row["name"] == "dann_testplugin_blobs" for row in json.loads(result.stdout)["plugins"])
 
 
+def test_dann_cli_with_a_plugin_that_is_also_installed(tmp_path, dann_cli, monkeypatch):
+    """Issue 22: a plugin's own tests pass it to dann_cli while its package is installed (pip -e)."""
+    source = (TEST_PLUGINS / "dann_testplugin_blobs.py").read_text()
+    install_distribution(tmp_path, monkeypatch, "blobs-plugin", {"blobs": "dann_testplugin_blobs"}, {"dann_testplugin_blobs": source})
+    module = importlib.import_module("dann_testplugin_blobs")
+    result = dann_cli("plugins", "--json", plugins=[module])
+    names = [row["name"] for row in json.loads(result.stdout)["plugins"]]
+    assert names.count("blobs") + names.count("dann_testplugin_blobs") == 1, names
+
+
 def test_a_plugin_declaring_a_newer_major_api_is_skipped_with_one_line(tmp_path, monkeypatch):
     major = int(PLUGIN_API_VERSION.split(".")[0])
     install_distribution(tmp_path, monkeypatch, "future-plugin", {"future": "future_module"},

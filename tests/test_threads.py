@@ -14,23 +14,18 @@ from dann_core.train import threads
 
 
 @pytest.mark.parametrize(
-    "tiny, cores, processes, idle, expected",
+    "tiny, cores, processes, expected",
     [
-        (True, 16, 1, 1.0, 1),  # a tiny step: one thread, however many cores are idle
-        (True, 2, 2, None, 1),
-        (False, 2, 1, None, 2),  # idle unknown: the whole share
-        (False, 2, 1, 0.98, 2),  # a quiet 2-core machine: both cores
-        (False, 2, 1, 0.6, 1),  # one core (and a bit) taken by others
-        (False, 2, 1, 0.0, 1),  # a busy machine still gets one thread
-        (False, 16, 1, 0.5, 8),
-        (False, 16, 2, 1.0, 8),  # two processes share the machine's cores
-        (False, 16, 2, 0.5, 4),
-        (False, 2, 4, 1.0, 1),  # more processes than cores
-        (False, 16, 1, 0.74, 12),  # idle cores round to the nearest
+        (True, 16, 1, 1),  # a tiny step: one thread, however many cores
+        (True, 2, 2, 1),
+        (False, 2, 1, 2),
+        (False, 16, 1, 16),
+        (False, 16, 2, 8),  # two processes share the machine's cores
+        (False, 2, 4, 1),  # more processes than cores
     ],
 )
-def test_auto_threads_rule(tiny, cores, processes, idle, expected):
-    assert threads.auto_threads(tiny, cores, processes, idle) == expected
+def test_auto_threads_rule(tiny, cores, processes, expected):
+    assert threads.auto_threads(tiny, cores, processes) == expected
 
 
 @pytest.mark.parametrize(
@@ -51,22 +46,66 @@ def test_tiny_step_reads_the_backbone_and_its_width(backbone, options, tiny):
     assert threads.tiny_step(backbone, options) is tiny
 
 
-def test_resolve_keeps_an_explicit_count_and_samples_load_only_for_steps_that_are_not_tiny(monkeypatch):
+def test_resolve_keeps_an_explicit_count_and_reads_the_machine_never_its_load(monkeypatch):
     monkeypatch.setattr(threads, "physical_cores", lambda: 8)
-    monkeypatch.setattr(threads, "idle_fraction", lambda seconds=threads.SAMPLE_S: 0.5)
+    monkeypatch.setattr(threads, "cpu_quota", lambda: None)
     assert threads.resolve(RunConfig(threads=3, backbone="lenet")) == 3
-    assert threads.resolve(RunConfig(backbone="lenet")) == 4
-    assert threads.resolve(RunConfig(backbone="lenet"), processes=2) == 2
+    assert threads.resolve(RunConfig(backbone="lenet")) == 8
+    assert threads.resolve(RunConfig(backbone="lenet"), processes=2) == 4
+    monkeypatch.setattr(threads, "cpu_quota", lambda: 3)  # a container allowed 2.5 CPUs
+    assert threads.resolve(RunConfig(backbone="lenet")) == 3
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert threads.resolve(RunConfig(backbone="lenet")) == 1
-    monkeypatch.setattr(threads, "idle_fraction", lambda seconds=threads.SAMPLE_S: pytest.fail("a tiny step samples nothing"))
     assert threads.resolve(RunConfig()) == 1
+
+
+def test_the_automatic_count_is_the_same_on_a_busy_and_a_quiet_machine():
+    """Issue 22: the same command gave different metrics under load (threads were read from idle cores)."""
+    import os
+    import subprocess
+    import sys
+
+    quiet = threads.resolve(RunConfig(backbone="lenet"))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        busy = threads.resolve(RunConfig(backbone="lenet"))
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert busy == quiet
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "250000 100000"}, 3),
+        ({"cpu.max": "50000 100000"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "400000", "cpu/cpu.cfs_period_us": "100000"}, 4),
+        ({}, None),
+    ],
+)
+def test_cpu_quota_reads_cgroup_v1_and_v2(tmp_path, monkeypatch, files, expected):
+    from pathlib import Path
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text + "\n")
+    real = Path
+
+    def rooted(path, *rest):
+        path = str(path)
+        return real(str(tmp_path) + path[len("/sys/fs/cgroup"):]) if path.startswith("/sys/fs/cgroup") else real(path, *rest)
+
+    monkeypatch.setattr(threads, "Path", rooted)
+    assert threads.cpu_quota() == expected
 
 
 def test_machine_facts_are_sane():
     assert threads.physical_cores() >= 1
-    idle = threads.idle_fraction(0.01)
-    assert idle is None or 0.0 <= idle <= 1.0
+    assert threads.machine_cores() >= 1
 
 
 def test_apply_sets_torch_and_returns_the_resolved_config(monkeypatch):

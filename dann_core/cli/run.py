@@ -1,8 +1,10 @@
 """``dann run``: its options are generated from :class:`dann_core.config.RunConfig`, one per setting."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 
 import click
@@ -136,41 +138,64 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     directory gets config.json, metrics.jsonl, last.pt, best.pt (chosen by --select) and
     summary.json; --resume DIR continues a killed run to the same result.
     """
+    from ..train import distributed
+
+    with _stop_signals():
+        try:
+            _run(ctx, config_file, sets, resume, quiet, as_json, seeds, nproc)
+        except KeyboardInterrupt:
+            _interrupted(ctx)
+
+
+def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, nproc) -> None:
     from pathlib import Path
 
     from .. import config as config_io
     from ..rows import RowReadError
-    from ..train import DivergedError, Trainer, default_run_dir, read_run_config, read_summary
+    from ..train import DivergedError, Trainer, WorkerLostError, default_run_dir, read_run_config, read_summary
+    from ..train import distributed
+    from ..train.errors import MethodContractError
+    from ..train.rundir import discard_unstarted
 
     flags = _explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
     if nproc > 1:
-        _launch(nproc, config_file, sets, flags, resume, seeds, registry)
+        _launch(ctx, nproc, config_file, sets, flags, resume, seeds, registry)
         return
     if seeds is not None:
         _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry)
         return
     with common.user_errors():
+        rank = distributed.rank()
         if resume:
             if flags or config_file or sets:
                 given = [f"--{k.replace('_', '-')}" for k in flags] + (["--config"] if config_file else []) + (["--set"] if sets else [])
                 raise common.UserError(f"--resume continues with the run's saved config.json; drop {', '.join(given)}")
             run_dir = Path(resume)
+            ctx.meta["dann.run_dir"] = run_dir
             cfg, _ = read_run_config(run_dir, registry)
         else:
             cfg = config_io.resolve(config_file, sets, flags, registry=registry)
             run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-            if not as_json and trainer_rank() == 0:
+            if not as_json and rank == 0:
                 _print_recommended(cfg)
-        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or trainer_rank() > 0, registry=registry, restoring=bool(resume))
+        # restoring: a checkpoint's weights replace the initial ones (none for a run stopped before its first)
+        restoring = bool(resume) and (run_dir / "last.pt").exists()
+        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or rank > 0, registry=registry, restoring=restoring)
         if resume:
             trainer.restore()
         else:
             trainer.start()
+        ctx.meta["dann.run_dir"] = run_dir  # written from here on: an interruption can be resumed
     if trainer.finished:
         click.echo(f"{run_dir} already finished (step {cfg.steps} of {cfg.steps}); nothing was trained or rewritten", err=True)
         _print_summary(read_summary(run_dir), as_json)
         return
+    if resume and rank == 0:
+        if trainer.restarted:
+            click.echo(f"{run_dir} was stopped before its first checkpoint; starting it again from step 0 of {cfg.steps}", err=True)
+        else:
+            click.echo(f"resuming {run_dir} at step {trainer.algorithm.steps_done} of {cfg.steps}", err=True)
     try:
         summary = trainer.run()
     except DivergedError as exc:
@@ -179,20 +204,64 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
         raise common.UserError(f"{exc}; fix or remove it, then continue with: dann run --resume {run_dir}") from None
     except OSError as exc:  # disk full, permissions: the atomic writes left the last complete checkpoint
         raise common.UserError(f"{common.describe_os_error(exc)}; fix that, then continue with: dann run --resume {run_dir}") from None
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)
-        sys.exit(130)
+    except MethodContractError as exc:
+        if not resume and trainer.run_dir is not None:
+            discard_unstarted(run_dir)
+        raise common.UserError(f"{exc} (--method {cfg.method})") from None
+    except WorkerLostError as exc:
+        raise common.UserError(f"{exc}; continue with: dann run --resume {run_dir}") from None
+    except RuntimeError as exc:
+        if not distributed.launched():
+            raise
+        # another process died (killed, out of memory): the collective call fails in the survivors
+        reason = common.first_line(exc)[:200]
+        raise common.UserError(f"process {rank} lost the other processes of the run ({reason}); "
+                               f"continue with: dann run --resume {run_dir}") from None
     if trainer.world.writes:
         _print_summary(summary, as_json)
 
 
-def trainer_rank() -> int:
-    import os
+@contextlib.contextmanager
+def _stop_signals():
+    """SIGTERM and SIGHUP (a batch scheduler's stop, a closed terminal) end the run as Ctrl-C does:
+    KeyboardInterrupt, the last checkpoint kept, one line saying how to continue."""
+    import signal
 
-    return int(os.environ.get("RANK", "0"))
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
-def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
+def _interrupted(ctx: click.Context) -> None:
+    """The one line of an interrupted ``dann run`` (none from the processes ``--nproc`` started:
+    their launcher prints it), exit status 130."""
+    from ..train import distributed
+
+    try:
+        silent = distributed.launched()
+    except ValueError:
+        silent = False
+    if silent:  # a plain exit would end the interpreter under gloo's threads ("terminate called ...")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    else:
+        run_dir = ctx.meta.get("dann.run_dir")
+        if run_dir is not None and (run_dir / "config.json").exists():
+            click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)
+        else:
+            click.echo("\ninterrupted before training started; no run directory was written", err=True)
+    sys.exit(130)
+
+
+def _launch(ctx, nproc, config_file, sets, flags, resume, seeds, registry) -> None:
     """``dann run --nproc N``: this command line, less --nproc, in N processes under torch.distributed.run;
     the run directory and the thread count (when auto) are chosen here, so that every process uses the same."""
     from pathlib import Path
@@ -214,10 +283,13 @@ def _launch(nproc, config_file, sets, flags, resume, seeds, registry) -> None:
             args.append(arg)
         if not resume:
             cfg = config_io.resolve(config_file, sets, flags, registry=registry)
+            run_dir = Path(cfg.out) if cfg.out else Path(default_run_dir(cfg))
             if not cfg.out:
-                args += ["--out", str(Path(default_run_dir(cfg)))]
+                args += ["--out", str(run_dir)]
             if not cfg.threads:  # auto: resolved once here, so every process uses (and config.json records) one count
                 args += ["--threads", str(threads.resolve(cfg, processes=nproc))]
+    # for the one "interrupted" line (a run stopped before it wrote anything can be resumed too)
+    ctx.meta["dann.run_dir"] = Path(resume) if resume else run_dir
     sys.exit(distributed.launch(nproc, args))
 
 

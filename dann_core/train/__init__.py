@@ -12,7 +12,7 @@ from ..algorithms import Algorithm, Batch, NonFiniteLossError
 from .api import TrainedRun, fit, load_run, resume, train
 from .assembly import build_components, build_dataset, resolve_device
 from .engine import Engine
-from .errors import DivergedError, RunError
+from .errors import DivergedError, RunError, WorkerLostError
 from .evaluation import SELECTION
 from .loop import Trainer
 from .rundir import default_run_dir, read_run_config, read_summary
@@ -27,6 +27,7 @@ __all__ = [
     "RunError",
     "TrainedRun",
     "Trainer",
+    "WorkerLostError",
     "build_components",
     "build_dataset",
     "default_run_dir",

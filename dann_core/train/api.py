@@ -19,7 +19,7 @@ from ..specs import DomainData
 from . import rundir
 from .assembly import build_components, resolve_device, restore_normalization
 from .engine import Engine
-from .errors import RunError
+from .errors import MethodContractError, RunError
 from .loop import Trainer
 
 
@@ -65,7 +65,12 @@ def train(
     """
     trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, registry=registry)
     trainer.start()
-    return trainer.run()
+    try:
+        return trainer.run()
+    except MethodContractError:
+        if trainer.run_dir is not None:
+            rundir.discard_unstarted(trainer.run_dir)
+        raise
 
 
 def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None, registry=None) -> dict[str, Any]:
@@ -77,7 +82,8 @@ def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = No
     """
     run_dir = Path(run_dir)
     cfg, registry = rundir.read_run_config(run_dir, registry)
-    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=True)
+    # restoring: a checkpoint's weights replace the initial ones (none for a run stopped before its first)
+    trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=(run_dir / "last.pt").exists())
     trainer.restore()
     return rundir.read_summary(run_dir) if trainer.finished else trainer.run()
 

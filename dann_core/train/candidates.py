@@ -9,10 +9,12 @@ that are not per-evaluation (reverse validation) score the kept candidates once,
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import checkpoint as ckpt
+from .. import files
 from ..selection import Candidate, Selector, choose, top_steps
 
 CANDIDATE_DIR = "candidates"
@@ -28,6 +30,7 @@ class CandidatePool:
     def __init__(self, selectors: dict[str, Selector], chosen: str, keep: int, run_dir: Path | None) -> None:
         self.selectors, self.chosen, self.keep = selectors, chosen, keep
         self.directory = run_dir / CANDIDATE_DIR if run_dir is not None else None
+        self.run_dir = run_dir
         self.history: list[dict[str, Any]] = []
         self.in_memory: dict[int, dict[str, Any]] = {}
 
@@ -47,8 +50,9 @@ class CandidatePool:
             if self.directory is None:
                 self.in_memory[step] = copy.deepcopy(state())
             else:
+                path = files.refuse_links(self.directory / candidate_name(step), self.run_dir)  # no link in the way
                 self.directory.mkdir(exist_ok=True)
-                ckpt.atomic_save(state(), self.directory / candidate_name(step))
+                ckpt.atomic_save(state(), path)
         self.prune(kept)
 
     def kept_steps(self) -> set[int]:
@@ -62,8 +66,8 @@ class CandidatePool:
     def prune(self, kept: set[int]) -> None:
         for step in [s for s in self.in_memory if s not in kept]:
             del self.in_memory[step]
-        if self.directory is not None and self.directory.exists():
-            for path in self.directory.glob("step-*.pt"):
+        if self.directory is not None and files.refuse_links(self.directory, self.run_dir).exists():
+            for path in candidate_files(self.directory):
                 if _step_of(path) not in kept:
                     path.unlink(missing_ok=True)
             for leftover in self.directory.glob(".step-*.tmp"):  # a write killed half-way
@@ -73,7 +77,7 @@ class CandidatePool:
         """step → loader of the kept candidate's state."""
         if self.directory is None:
             return {step: (lambda s=step: self.in_memory[s]) for step in sorted(self.in_memory)}
-        paths = sorted(self.directory.glob("step-*.pt")) if self.directory.exists() else []
+        paths = candidate_files(self.directory) if self.directory.exists() else []
         return {_step_of(p): (lambda p=p: ckpt.load(p)) for p in paths}
 
     def best_logged(self, name: str) -> int | None:
@@ -88,6 +92,15 @@ class CandidatePool:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = copy.deepcopy(state["history"])
+
+
+_CANDIDATE = re.compile(r"step-(\d+)\.pt")
+
+
+def candidate_files(directory: Path) -> list[Path]:
+    """The candidates in ``directory``, sorted; files not named as :func:`candidate_name` names
+    them (``step-abc.pt``, a user's copy) are not dann's: never read, never deleted."""
+    return sorted(p for p in directory.glob("step-*.pt") if _CANDIDATE.fullmatch(p.name))
 
 
 def _step_of(path: Path) -> int:

@@ -7,6 +7,10 @@ averaged across processes in one all-reduce before the optimiser step, so every 
 same weights and the global batch is the one the user asked for. Sampler and RNG states are equal
 on every process, so rank 0's last.pt resumes all of them exactly. Metrics are averaged across
 processes at each evaluation; only rank 0 writes the run directory. gloo on CPU, NCCL on CUDA.
+
+The processes ``dann run --nproc`` starts die with it (:func:`die_with_launcher`): a launcher killed
+with SIGKILL, which no handler sees, takes its processes along at once, so nothing writes the run
+directory after it.
 """
 from __future__ import annotations
 
@@ -36,17 +40,58 @@ class World:
         return self.rank * size, idx[self.rank * size : (self.rank + 1) * size]
 
 
+LAUNCHER_PID = "DANN_LAUNCHER_PID"
+"""Set by ``dann run --nproc`` for its processes: the launcher's process id."""
+
+
+def env_int(name: str, default: int) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset); ValueError naming it."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not an integer (torchrun sets it for each process); "
+                         f"unset it, or start data-parallel runs with dann run --nproc N") from None
+
+
+def rank() -> int:
+    """This process's rank (RANK; 0 when unset)."""
+    return env_int("RANK", 0)
+
+
 def launched() -> bool:
     """Whether this process was started by torchrun with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return env_int("WORLD_SIZE", 1) > 1
+
+
+def die_with_launcher() -> None:
+    """In a process ``dann run --nproc`` started: ask the kernel for SIGKILL when the launcher dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``), and exit now if it already has. Nothing elsewhere."""
+    launcher = os.environ.get(LAUNCHER_PID, "")
+    if not launcher.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(launcher):  # the launcher died before the request: no signal will come
+        os._exit(1)
 
 
 def setup(device: torch.device) -> tuple[World, torch.device]:
     """Join the process group torchrun describes (once); returns the world and this process's device."""
     if not launched():
         return World(), device
+    die_with_launcher()
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = torch.device("cuda", env_int("LOCAL_RANK", 0))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -76,13 +121,30 @@ def mean_metrics(window: dict[str, float]) -> dict[str, float]:
 
 
 def launch(nproc: int, args: list[str]) -> int:
-    """Run ``python -m dann_core ARGS`` in ``nproc`` processes through torch.distributed.run."""
+    """Run ``python -m dann_core ARGS`` in ``nproc`` processes through torch.distributed.run.
+
+    Returns the exit status: 0, 1 when a process failed (its one-line error is above), 130 when
+    the launcher was interrupted (SIGINT, SIGTERM, SIGHUP: torchrun stops the processes and raises
+    its SignalException, turned into KeyboardInterrupt here so the caller prints one line)."""
+    import logging
+
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # inherited by the processes: see die_with_launcher
+    # torchrun logs a banner, each stopped process and a failure table; the processes print their own
+    # one line. Its modules' loggers carry their own levels, so each is set (all are imported by now).
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         torchrun.main(["--standalone", f"--nproc-per-node={nproc}", "-m", "dann_core", *args])
     except ChildFailedError:
         print(f"dann run --nproc {nproc}: a process failed (its error is above)", file=sys.stderr)
         return 1
+    except SignalException:
+        raise KeyboardInterrupt from None
+    finally:
+        os.environ.pop(LAUNCHER_PID, None)
     return 0

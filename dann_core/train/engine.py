@@ -21,6 +21,7 @@ from .. import schedules
 from ..algorithms import Algorithm, Batch, NonFiniteLossError
 from ..config import PRECISIONS
 from . import distributed
+from .errors import MethodContractError
 
 MAIN = "main"
 """The name of a method's only optimiser (checkpoints store it as ``optimizer``, as before names existed)."""
@@ -112,6 +113,10 @@ class Engine:
     def minimize(self, loss: torch.Tensor, optimizers: str | list[str] | None = None, retain_graph: bool = False) -> None:
         """Backward ``loss`` and step the named optimisers (default: all), unless a loss of this run
         was ever non-finite. Gradients of those optimisers' parameters are zeroed first."""
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:  # shape only: no read from the device
+            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}"
+            raise MethodContractError(f"method {type(self.method).__name__}: the loss to minimise (objective()'s first value) "
+                                      f"must be a scalar tensor, got {got}; reduce it, e.g. loss.mean()")
         chosen = self._chosen(optimizers)
         for optimizer in chosen:
             optimizer.zero_grad(set_to_none=True)

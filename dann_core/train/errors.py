@@ -1,4 +1,4 @@
-"""The two ways a run stops that a user can act on, each one line."""
+"""The ways a run stops that a user can act on, each one line."""
 from __future__ import annotations
 
 
@@ -8,3 +8,13 @@ class RunError(ValueError):
 
 class DivergedError(RuntimeError):
     """Training produced a NaN/inf loss; the run directory keeps the last good checkpoint."""
+
+
+class WorkerLostError(RuntimeError):
+    """A process the run depends on died (a DataLoader worker, another data-parallel process); the
+    run directory keeps the last checkpoint, so the run can be resumed."""
+
+
+class MethodContractError(RunError):
+    """A method broke its contract at its first step (an objective that is not a scalar loss); one
+    line naming the method. A new run that fails so is removed: it never trained."""

@@ -7,11 +7,13 @@ resident tensor, :mod:`.stream`).
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
 
 from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Batch
+from ..config import FIELDS
 from ..rows import is_lazy
 from ..specs import DomainData
 from .assembly import num_domains
@@ -19,6 +21,10 @@ from .distributed import World
 from .errors import RunError
 from .sampler import BatchSampler, DomainBalancedSampler
 from .stream import StreamedRows
+
+
+DEFAULT_BATCH_SIZE = FIELDS["batch_size"].default
+"""A run left at the default batch size on data smaller than it trains with the largest split's size."""
 
 
 def sampler_seed(seed: int, kind: str) -> int:
@@ -39,6 +45,13 @@ class Feed:
         data = self.data
         sizes = {SOURCE: len(data.source_train), TARGET: len(data.target_train), TARGET_LABELLED: len(data.target_train)}
         largest = max(sizes[kind] for kind in needs)
+        if batch > largest and batch == DEFAULT_BATCH_SIZE and largest >= self.world.size:
+            # the default, not the user's choice: a small tree (image-folder) trains with what it has
+            capped = largest - largest % self.world.size
+            if self.world.writes:
+                print(f"note: the default batch_size {batch} is larger than every split the run samples; "
+                      f"training with batch_size {capped} (the largest split has {largest} rows; --batch-size sets it)", file=sys.stderr)
+            batch = capped
         if batch > largest:
             raise RunError(f"batch_size {batch} is larger than every split the run samples (the largest has {largest} rows); use at most {largest}")
         samplers = {}

@@ -75,6 +75,8 @@ class Trainer:
         self.evaluation = Evaluation(cfg, self.registry, self.algorithm, self.data, self.device, self.run_dir, self.candidate_state)
         self.seconds = 0.0
         self.finished = False
+        self.restarted = False  # restore() found a run stopped before its first checkpoint
+        self.lock: rundir.RunLock | None = None  # held while this trainer writes run_dir
 
     def next_batch(self):
         return self.feed.next_batch()
@@ -124,15 +126,43 @@ class Trainer:
             config_io.save(self.config, self.run_dir / "config.json", provenance(self.config, self.registry))
             self.save("last.pt")
 
-        rundir.create(self.run_dir, write)
+        self.lock = rundir.create(self.run_dir, write)
 
     def restore(self) -> None:
         """Continue from ``run_dir/last.pt``: weights, optimisers, step, samplers, RNGs, best so far.
 
         Sets ``finished`` (and touches no file) when the run already reached its last step and
-        wrote summary.json; :meth:`run` must not be called then.
+        wrote summary.json; :meth:`run` must not be called then. A run stopped before its first
+        checkpoint (only config.json) starts again from step 0 and sets ``restarted``.
         """
+        if self.run_dir is not None:
+            self.lock = rundir.lock(self.run_dir, claim=False)
+        try:
+            self._restore()
+        except BaseException:
+            self.release()
+            raise
+        if self.finished:
+            self.release()
+        elif self.lock is not None:
+            self.lock.claim()
+
+    def release(self) -> None:
+        """Let go of the run directory's lock (the end of the process does it too)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _restore(self) -> None:
+        if self.run_dir is not None:
+            rundir.refuse_links(self.run_dir)
         path = self.source_dir / "last.pt"
+        if not path.exists() and rundir.started_without_checkpoint(self.source_dir):
+            self.restarted = True
+            if self.run_dir is not None:
+                files.sweep_temporaries(self.run_dir, rundir.RUN_FILES)
+                self.save("last.pt")  # what start() writes after config.json
+            return
         if not path.exists():
             raise RunError(f"cannot resume {self.source_dir}: it has no last.pt")
         state = ckpt.load(path, map_location=self.device)
@@ -149,6 +179,12 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         """Train up to ``config.steps``; returns the summary (also written to summary.json)."""
+        try:
+            return self._train()
+        finally:
+            self.release()
+
+    def _train(self) -> dict[str, Any]:
         cfg, engine = self.config, self.engine
         means = RunningMeans()
         started = time.perf_counter() - self.seconds

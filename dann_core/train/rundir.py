@@ -15,12 +15,23 @@ Files (all written by rank 0 of a run with a directory)::
                     subsample) when they cost no extra decoding: ``dann eval select`` scores
                     logit-only selectors at every evaluated step from them
     summary.json    written when the run finishes
+    select-cache.json  scores ``dann eval select`` computed for the kept candidates (reverse-val)
+    .lock           held (flock) by the one process that writes the run, for as long as it runs; it
+                    holds that process's id, which a second writer is told (removed when it ends)
 
 Order of writes at an evaluation: the metrics line, then the candidate and best.pt, then last.pt,
 so a run killed anywhere resumes from last.pt, drops the lines logged after it and replays the same steps.
+A run killed after config.json and before its first last.pt (which :func:`create` writes at step 0)
+holds only config.json: :func:`started_without_checkpoint` recognises it, and ``--resume`` starts it
+again from step 0.
+
+Nothing is written or deleted through a symbolic link inside a run directory
+(:func:`dann_core.files.refuse_links`).
 """
 from __future__ import annotations
 
+import errno
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +45,7 @@ from .errors import RunError
 
 CHECKPOINT_FORMAT = 2
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json")
+LOCK_FILE = ".lock"
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -47,28 +59,151 @@ def check_new_run_dir(run_dir: Path) -> None:
         return
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a directory; pick another --out")
-    if not any(run_dir.iterdir()):
+    if not any(p.name != LOCK_FILE for p in run_dir.iterdir()):
         return
     if (run_dir / "last.pt").exists() and (run_dir / "config.json").exists():
         raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
+    if started_without_checkpoint(run_dir):
+        raise RunError(f"{run_dir} holds a run stopped before its first checkpoint; start it again with --resume {run_dir} "
+                       "or pick another --out")
     raise RunError(f"{run_dir} is not empty and holds no resumable run; a run needs a new or empty directory: pick another --out")
 
 
-def create(run_dir: Path, write: Callable[[], None]) -> None:
+def create(run_dir: Path, write: Callable[[], None]) -> "RunLock":
     """Make ``run_dir`` a run directory by calling ``write()``; only a missing or empty directory
-    qualifies (a user's files are never overwritten), and a failed write removes what it wrote."""
+    qualifies (a user's files are never overwritten), and a failed write removes what it wrote.
+    Returns the directory's :class:`RunLock`, held from before the write."""
     check_new_run_dir(run_dir)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    held = lock(run_dir)
+    try:
+        check_new_run_dir(run_dir)  # again, under the lock: another process may have started it meanwhile
+    except BaseException:
+        held.release()
+        raise
     try:
         write()
     except BaseException:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        files.sweep_temporaries(run_dir, RUN_FILES)
-        if created:
-            run_dir.rmdir()
+        try:
+            for name in RUN_FILES:
+                if not (run_dir / name).is_symlink():
+                    (run_dir / name).unlink(missing_ok=True)
+            files.sweep_temporaries(run_dir, RUN_FILES)
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)  # the directory is left as it was found
+            if created:
+                run_dir.rmdir()
+        finally:
+            held.release()
         raise
+    return held
+
+
+def refuse_links(run_dir: Path) -> None:
+    """LinkRefusedError (an OSError, one line) when a file or folder dann manages in ``run_dir`` is a
+    symbolic link: checked before a run continues, so it stops before writing anything; every writer
+    checks its own file again (:func:`dann_core.files.refuse_links`)."""
+    for name in (*RUN_FILES, LOCK_FILE, "candidates", "plots"):
+        files.refuse_links(run_dir / name, run_dir)
+
+
+def discard_unstarted(run_dir: Path) -> None:
+    """Remove what :func:`create` wrote for a run that failed before its first evaluation (nothing
+    logged): the directory is left as a new run found it (removed when empty)."""
+    if (run_dir / "metrics.jsonl").exists():
+        return
+    for name in (*RUN_FILES, LOCK_FILE):
+        if not (run_dir / name).is_symlink():
+            (run_dir / name).unlink(missing_ok=True)
+    files.sweep_temporaries(run_dir, RUN_FILES)
+    for folder in (run_dir / "candidates", run_dir):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or not there): not ours to remove
+            pass
+
+
+def started_without_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run killed between writing config.json and its first last.pt:
+    a readable dann config.json and no other file of a run (temporaries and the lock aside)."""
+    names = {p.name for p in run_dir.iterdir() if p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(".tmp"))}
+    if names != {"config.json"}:
+        return False
+    try:
+        config_io.load(run_dir / "config.json")
+    except Exception:  # not a dann config: a user's file, never taken over
+        return False
+    return True
+
+
+class RunLock:
+    """The exclusive lock of a run directory: ``flock`` on ``RUN_DIR/.lock``, held until
+    :meth:`release` (which removes the file) or the end of the process, however it ends (the kernel
+    drops the lock with the file descriptor; a killed process leaves the file, unlocked, for the next
+    one). A second writer gets a :class:`RunError` naming the holder's process id."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.fd: int | None = None
+        self.run_dir, self.path = Path(run_dir), Path(run_dir) / LOCK_FILE
+        for _ in range(10):  # the file may be removed by a holder between our open and our flock
+            self._open()
+            if self._still_ours():
+                return
+            os.close(self.fd)
+            self.fd = None
+        raise RunError(f"{run_dir}: could not lock {self.path} (it keeps being replaced); is another dann starting there?")
+
+    def _open(self) -> None:
+        import fcntl
+
+        files.refuse_links(self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:
+            raise files.name_file(exc, self.path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise files.name_file(exc, self.path) from None
+            who = f"pid {holder}" if holder.isdigit() else "another process"
+            raise RunError(f"{self.run_dir} is in use: a dann process ({who}) is writing it; wait for it to end or stop it, "
+                           f"then continue with --resume {self.run_dir}") from None
+        self.fd = fd
+
+    def _still_ours(self) -> bool:
+        """Whether the locked file is still the one at ``.lock`` (not removed by a holder releasing it)."""
+        try:
+            return os.path.samestat(os.fstat(self.fd), os.stat(self.path, follow_symlinks=False))
+        except OSError:
+            return False
+
+    def claim(self) -> None:
+        """Write this process's id in the lock file (what a second writer is told)."""
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Remove the lock file and let go of the lock (a run directory that ends keeps only its files)."""
+        if self.fd is not None:
+            if self._still_ours():
+                self.path.unlink(missing_ok=True)
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    __del__ = release  # a trainer dropped without running lets go of its directory
+
+
+def lock(run_dir: Path, claim: bool = True) -> RunLock | None:
+    """The run directory's :class:`RunLock` (None where the directory does not exist yet)."""
+    if not Path(run_dir).is_dir():
+        return None
+    held = RunLock(run_dir)
+    if claim:
+        held.claim()
+    return held
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -87,8 +222,18 @@ def read_run_config(run_dir: Path, registry):
         raise RunError(f"{run_dir} is not a run directory (no config.json)")
     cfg = config_io.load(path)
     registry = registry if registry is not None else get_registry()
-    check_installed(cfg, config_io.load_provenance(path), registry)
+    check_installed(cfg, _provenance(path), registry)
     return cfg, registry
+
+
+def _provenance(path: Path) -> dict[str, Any]:
+    """config.json's provenance, checked to be what :func:`.assembly.provenance` writes (tables)."""
+    recorded = config_io.load_provenance(path)
+    components = recorded.get("components", {}) if isinstance(recorded, dict) else None
+    if not isinstance(components, dict) or not all(isinstance(entry, dict) for entry in components.values()):
+        raise RunError(f"{path}: its provenance is not the table dann writes (components by kind); "
+                       "restore config.json from a copy, or delete its provenance entry")
+    return recorded
 
 
 def check_format(state: dict[str, Any], path: Path) -> None:

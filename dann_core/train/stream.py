@@ -16,6 +16,7 @@ import torch
 
 from ..rows import LazyRows, loader, read_batches
 from .distributed import World
+from .errors import WorkerLostError
 
 _SEED_MASK = (1 << 63) - 1
 
@@ -53,7 +54,13 @@ class StreamedRows:
         if self.iterator is None:
             self._loader_iterator = iter(loader(self.rows, 0, self.device, batch_sampler=self._keys()))
             self.iterator = read_batches(self._loader_iterator)
-        raw = next(self.iterator)
+        try:
+            raw = next(self.iterator)
+        except RuntimeError as exc:
+            if "DataLoader worker" not in str(exc):
+                raise
+            reason = str(exc).strip().splitlines()[0]
+            raise WorkerLostError(f"a data-loading worker process died ({reason}); killed, or out of memory?") from None
         _, idx = self.pending.popleft()
         return self.rows.finish(raw.to(self.device, non_blocking=True)), self.world.share(idx)[1]
 

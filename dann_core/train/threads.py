@@ -8,21 +8,26 @@ The rule (benchmarks/threads.md has the measurements; ``python -m benchmarks.ben
    step is dispatch and autograd overhead, which more threads only add barriers to. Tiny means the
    ``mlp`` backbone no wider than :data:`TINY_MLP_UNITS` units in all (width × depth); the rule is
    decided before the data and networks exist, so it reads the config, not a FLOP count.
-2. Otherwise **every idle core this process may use**: this process's share of the physical cores
-   (``cores // LOCAL_WORLD_SIZE`` under torchrun), capped by the cores idle right now (sampled from
-   /proc/stat over :data:`SAMPLE_S`). LeNet (2.7 GFLOP per step) is 1.8× faster on 2 threads than 1
-   and 5× on 16; ResNet-18 on 28×28 images 2× and 7×. But on a busy machine every extra thread
-   waits for a core at each parallel region: with the cores taken by other processes, 2 threads ran
-   LeNet 3× slower than 1, 4 threads 5× slower. So a busy machine gets fewer threads, down to 1.
+2. Otherwise **this process's share of the machine**: the physical cores it may run on (its CPU
+   affinity), capped by the container's CPU quota (cgroup ``cpu.max`` / ``cfs_quota_us``), divided
+   among the run's processes on the machine (``LOCAL_WORLD_SIZE`` under torchrun). LeNet (2.7 GFLOP
+   per step) is 1.8× faster on 2 threads than 1 and 5× on 16; ResNet-18 on 28×28 images 2× and 7×.
+
+The count depends on the machine, never on its momentary load: thread counts change the order of
+float reductions, so a count read from the load (an earlier rule sampled idle cores) gave the same
+command different metrics on a busy and a quiet machine. On a busy machine more threads than free
+cores are slow (2 threads ran LeNet 3× slower than 1 with the cores taken): pass ``--threads 1``
+there; the metrics then differ from a run with another count, as they would anyway.
 
 The number is resolved once, when the run starts, and written to config.json in place of 0, so a
-resumed run uses the same count (thread counts change the rounding of parallel reductions).
+resumed run uses the same count. Settings that change results bit for bit: the seed, the thread
+count, ``--nproc``, precision, ``--compile``, ``--kernels`` and the device; workers of a streamed
+dataset do not.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from pathlib import Path
 
 import torch
@@ -31,10 +36,6 @@ TINY_MLP_UNITS = 64
 """An ``mlp`` backbone with at most this many hidden units in all (width × depth) has a tiny step.
 Measured: 15 units (the toy, ~1 MFLOP per step) fastest on 1 thread; 3 × 512 units at batch 256
 (~1.8 GFLOP) 1.5× faster on 2 threads and 2.8× on 8. The bound sits between, nearer the toy."""
-SAMPLE_S = 0.1
-"""How long the idle cores are sampled (only for steps that are not tiny)."""
-
-
 def physical_cores() -> int:
     """Physical cores this process may run on (hyperthreads of one core count once), at least 1."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
@@ -48,28 +49,32 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-def _cpu_times() -> tuple[int, int] | None:
-    """(idle, total) jiffies of all CPUs from /proc/stat, or None where there is none."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    if len(fields) < 4:
-        return None
-    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
+def cpu_quota() -> int | None:
+    """CPUs the cgroup quota allows this process (rounded up), or None where there is no quota."""
+    candidates = [("/sys/fs/cgroup/cpu.max", None), ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")]
+    for path, period_path in candidates:
+        try:
+            text = Path(path).read_text().split()
+            if period_path is None:  # cgroup v2: "max 100000" or "200000 100000"
+                quota, period = text[0], text[1]
+            else:
+                quota, period = text[0], Path(period_path).read_text().split()[0]
+        except (OSError, IndexError):
+            continue
+        if quota in ("max", "-1"):
+            return None
+        try:
+            return max(1, -(-int(quota) // int(period)))
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
 
 
-def idle_fraction(seconds: float = SAMPLE_S) -> float | None:
-    """Fraction of the machine's CPU time idle over the next ``seconds`` (None where unknown)."""
-    before = _cpu_times()
-    if before is None:
-        return None
-    time.sleep(seconds)
-    after = _cpu_times()
-    if after is None or after[1] <= before[1]:
-        return None
-    return min(1.0, max(0.0, (after[0] - before[0]) / (after[1] - before[1])))
+def machine_cores() -> int:
+    """The cores this process may use: its physical cores, capped by the CPU quota."""
+    quota = cpu_quota()
+    cores = physical_cores()
+    return cores if quota is None else max(1, min(cores, quota))
 
 
 def tiny_step(backbone: str, backbone_options: dict) -> bool:
@@ -84,16 +89,11 @@ def tiny_step(backbone: str, backbone_options: dict) -> bool:
     return units <= TINY_MLP_UNITS
 
 
-def auto_threads(tiny: bool, cores: int, processes: int = 1, idle: float | None = None) -> int:
-    """The rule: 1 for a tiny step; else this process's share of ``cores`` (``processes`` per machine),
-    capped by the idle cores (``idle``: the idle fraction of the machine; None: unknown, not capped)."""
+def auto_threads(tiny: bool, cores: int, processes: int = 1) -> int:
+    """The rule: 1 for a tiny step; else this process's share of ``cores`` (``processes`` per machine)."""
     if tiny:
         return 1
-    share = max(1, cores // max(1, processes))
-    if idle is None:
-        return share
-    free = int(idle * cores + 0.5) // max(1, processes)  # idle cores, rounded, split among this run's processes
-    return max(1, min(share, free))
+    return max(1, cores // max(1, processes))
 
 
 def local_processes() -> int:
@@ -109,7 +109,7 @@ def resolve(cfg, processes: int | None = None) -> int:
     if cfg.threads:
         return cfg.threads
     tiny = tiny_step(cfg.backbone, cfg.backbone_options)
-    return auto_threads(tiny, physical_cores(), processes or local_processes(), None if tiny else idle_fraction())
+    return auto_threads(tiny, 1 if tiny else machine_cores(), processes or local_processes())
 
 
 def apply(cfg):

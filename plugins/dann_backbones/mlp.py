@@ -41,4 +41,14 @@ def make_mlp(input_shape: tuple[int, ...], width: int = 15, depth: int = 1, acti
       depth: number of hidden layers.
       activation: sigmoid | relu | tanh.
     """
+    if len(input_shape) == 3 and min(input_shape[1:]) >= LARGE_IMAGE:
+        import sys
+
+        c, h, w = input_shape
+        print(f"warning: backbone mlp flattens {c}×{h}×{w} images into {math.prod(input_shape)} inputs per row; for images use "
+              f"--backbone resnet18 (or lenet with --set dataset.size=32)", file=sys.stderr)
     return MLPBackbone(tuple(input_shape), width, depth, activation)
+
+
+LARGE_IMAGE = 64
+"""Images at least this many pixels a side are no input for an MLP (image-folder's default is 224)."""

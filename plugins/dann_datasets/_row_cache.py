@@ -69,6 +69,24 @@ def disk_cache(n: int, row_shape: tuple[int, ...], path: Path) -> "RowCache":
     return cache
 
 
+def _reserve(path: Path) -> None:
+    """Give the (sparse) cache file its disk blocks now: rows written through the mapping into a
+    full disk would kill the process with SIGBUS; here a full disk is an OSError naming the file."""
+    import errno
+
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None:
+        return
+    try:
+        with open(path, "rb+") as file:
+            allocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without fallocate: cache as before
+            return
+        raise OSError(exc.errno, f"{exc.strerror} (the image cache; free space or set dataset.cache_dir elsewhere)", str(path)) from None
+
+
 class RowCache:
     """``n`` uint8 rows of ``row_shape``; ``get(i)`` is None until ``put(i, row)``.
 
@@ -98,6 +116,7 @@ class RowCache:
             if not (partial.is_file() and flags.is_file() and flags.stat().st_size == n):
                 partial.unlink(missing_ok=True)
                 np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
+                _reserve(partial)
                 flags.write_bytes(bytes(n))
             self.rows = np.load(partial, mmap_mode="r+")
             self.filled = np.memmap(flags, dtype=np.uint8, mode="r+", shape=(n,))

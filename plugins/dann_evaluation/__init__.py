@@ -78,18 +78,21 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
 @click.command("select")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--device", default="cpu", show_default=True, help="torch device for re-scoring candidates.")
+@click.option("--skip", multiple=True, metavar="SELECTOR", help="Leave this selector out (reverse-val trains a model per candidate); repeatable.")
+@click.option("--no-cache", is_flag=True, help="Score every candidate again (scores are kept in RUN_DIR/select-cache.json).")
 @json_option
-def select_command(run_dir, device, as_json) -> None:
+def select_command(run_dir, device, skip, no_cache, as_json) -> None:
     """Every selector's choice among RUN_DIR's checkpoints: step, target accuracy and regret (reported only).
 
     Per-evaluation selectors choose among all evaluated steps from the scores in metrics.jsonl; the
-    others (reverse-val) score the kept candidates. No selector reads a target label; the target
+    others (reverse-val) score the kept candidates, one line of progress each, and their scores are
+    kept in RUN_DIR/select-cache.json for the next call. No selector reads a target label; the target
     accuracy and the regret against the best evaluated step are shown for judging selectors only.
     """
     from .report import select_report
 
     with user_errors():
-        report = select_report(run_dir, registry=registry(), device=device)
+        report = select_report(run_dir, registry=registry(), device=device, skip=skip, progress=_echo_err, cache=not no_cache)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

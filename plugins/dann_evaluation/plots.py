@@ -208,6 +208,10 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path, title: str = ""
     return path
 
 
+FIGURES = ("embedding_pca.png", "embedding_tsne.png", "boundary.png", "curves.png")
+"""The files :func:`plot_run` writes."""
+
+
 def plot_run(
     run_dir: str | Path,
     checkpoint: str = "best",
@@ -231,7 +235,13 @@ def plot_run(
 
     run_dir = Path(run_dir)
     run = load_run(run_dir, checkpoint, registry=registry)
-    out = Path(out) if out is not None else run_dir / "plots"
+    if out is None:  # inside the run directory: never through a link (files.refuse_links)
+        from dann_core import files
+
+        out = run_dir / "plots"
+        for name in ("", *FIGURES):
+            files.refuse_links(out / name, run_dir)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     notice = notice or (lambda message: None)
     written: list[Path] = []

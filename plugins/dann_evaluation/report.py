@@ -9,7 +9,14 @@ REPORT_NOTE = ("target accuracy and regret are reported only: no selector reads 
                "target accuracy among all evaluated steps minus that of the chosen step")
 
 
-def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str, dict] | None = None) -> dict[str, Any]:
+CACHE_FILE = "select-cache.json"
+"""Scores of the kept candidates by the selectors that are not per-evaluation, kept in the run
+directory by ``dann eval select`` (each keyed by selector, options and the candidate file's size and
+modification time, so a changed candidate is scored again)."""
+
+
+def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str, dict] | None = None,
+                  skip=(), progress=None, cache: bool = True) -> dict[str, Any]:
     """Every selector's choice among a finished run's checkpoints, with its (reported-only) regret.
 
     A per-evaluation selector whose scores metrics.jsonl holds for every evaluation chooses among all
@@ -17,19 +24,26 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
     (``RUN_DIR/views``: source-val, entropy, snd); any other selector scores the kept candidates
     (``RUN_DIR/candidates``).
     ``options`` maps selector names to options (default: the run's select_options for its own selector).
+    ``skip``: selector names left out (reverse-val trains a model per candidate). ``progress``
+    receives one line per candidate scored. ``cache``: read and write ``RUN_DIR/select-cache.json``.
     """
+    import json
     from pathlib import Path
 
     from dann_core import checkpoint as ckpt
+    from dann_core import files
     from dann_core.metrics import MetricsLog
     from dann_core.train import load_run
-    from dann_core.train.candidates import CANDIDATE_DIR
+    from dann_core.train.candidates import CANDIDATE_DIR, candidate_files
     from dann_core.train.evaluation import VIEWS_DIR
 
     from dann_core.plugins import get_registry
 
     run_dir = Path(run_dir)
     registry = registry if registry is not None else get_registry()
+    unknown = sorted(set(skip) - set(registry.selectors))
+    if unknown:
+        raise ValueError(f"--skip {unknown[0]}: no such selector; choose from {', '.join(registry.selectors)}")
     run = load_run(run_dir, "last", device=device, registry=registry)
     records = MetricsLog(run_dir / "metrics.jsonl").read()
     if not records:
@@ -37,12 +51,16 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
     accuracy = {r["step"]: r.get("target_test_acc") for r in records}
     known = [a for a in accuracy.values() if a is not None]
     hindsight = max(known) if known else None
-    candidates = sorted((run_dir / CANDIDATE_DIR).glob("step-*.pt"))
+    candidates = candidate_files(run_dir / CANDIDATE_DIR) if (run_dir / CANDIDATE_DIR).is_dir() else []
+    cache_path = run_dir / CACHE_FILE
+    cached = _read_cache(cache_path) if cache else {}
     data = SelectionData.of(run.data, run.config.seed)
     views = {int(p.stem.split("-")[1]): p for p in (run_dir / VIEWS_DIR).glob("step-*.pt")}
     steps = [r["step"] for r in records]
     rows = []
     for name in registry.selectors:
+        if name in skip:
+            continue
         chosen_options = (options or {}).get(name, run.config.select_options if name == run.config.select else {})
         selector = registry.build("selector", name, chosen_options)
         logged = [(r["step"], (r.get("selectors") or {}).get(name)) for r in records]
@@ -53,11 +71,21 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
             pool, scored_on = _score_views(selector, data, steps, views, run.config), "every evaluation (stored views)"
         if pool is None:
             pool, scored_on = [], f"{len(candidates)} kept candidates"
-            for path in candidates:
+            for number, path in enumerate(candidates, start=1):
+                stat = path.stat()
+                key = f"{name} {json.dumps(chosen_options, sort_keys=True, default=str)} {path.name} {stat.st_size} {stat.st_mtime_ns}"
+                if key in cached:
+                    pool.append(tuple(cached[key]))
+                    continue
+                if progress is not None:
+                    progress(f"{name}: scoring candidate {number} of {len(candidates)} ({path.name})")
                 state = ckpt.load(path, map_location=device)
                 run.algorithm.load_state_dict(state["algorithm"])
                 score = selector.score(Candidate(int(state["step"]), run.algorithm, data, device, run.config, registry))
                 pool.append((int(state["step"]), None if score is None else float(score)))
+                cached[key] = list(pool[-1])
+                if cache:
+                    files.write_json(cached, cache_path)  # after each candidate: an interrupted report keeps its work
         step = choose(pool, selector)
         acc = accuracy.get(step)
         rows.append({
@@ -86,3 +114,17 @@ def _score_views(selector, data: SelectionData, steps: list[int], views: dict, c
             return None
         pool.append((step, None if score is None else float(score)))
     return pool
+
+
+def _read_cache(path) -> dict[str, Any]:
+    """The score cache, or an empty one when it is missing or not what :func:`select_report` writes."""
+    from dann_core import files
+
+    try:
+        cached = files.read_json(path)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(cached, dict):
+        return {}
+    return {key: value for key, value in cached.items()
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and (value[1] is None or isinstance(value[1], (int, float)))}
