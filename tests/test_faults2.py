@@ -123,11 +123,11 @@ def outside_files(tmp_path: Path) -> Path:
     return outside
 
 
-@pytest.mark.parametrize("name", ["candidates", "metrics.jsonl", "best.pt", "summary.json"])
+@pytest.mark.parametrize("name", ["candidates", "views", "metrics.jsonl", "best.pt", "summary.json"])
 def test_a_link_inside_a_run_dir_is_refused_and_nothing_outside_is_touched(tmp_path, name):
     run_dir = started(tmp_path / "run")
     outside = outside_files(tmp_path)
-    target = outside if name == "candidates" else outside / name
+    target = outside if name in ("candidates", "views") else outside / name
     (run_dir / name).symlink_to(target)
     before = snapshot(outside)
     result = cli("run", "--resume", str(run_dir))

@@ -13,11 +13,12 @@ from typing import Any, Callable
 import torch
 
 from .. import checkpoint as ckpt
+from .. import files
 from ..config import RunConfig
 from ..rows import is_lazy
 from ..selection import Candidate, SelectionData, Selector, choose, view_inputs
 from ..specs import DomainData
-from .candidates import CandidatePool
+from .candidates import CandidatePool, candidate_name
 
 VIEWS_DIR = "views"
 
@@ -104,8 +105,9 @@ class Evaluation:
                 logits[name] = candidate.logits(x)
         if logits:
             directory = self.run_dir / VIEWS_DIR
+            path = files.refuse_links(directory / candidate_name(step), self.run_dir)  # never through a link
             directory.mkdir(exist_ok=True)
-            ckpt.atomic_save({"step": step, "logits": logits}, directory / f"step-{step:07d}.pt")
+            ckpt.atomic_save({"step": step, "logits": logits}, path)
             for leftover in directory.glob(".step-*.tmp"):  # a write killed half-way
                 leftover.unlink(missing_ok=True)
 

@@ -103,7 +103,7 @@ def refuse_links(run_dir: Path) -> None:
     """LinkRefusedError (an OSError, one line) when a file or folder dann manages in ``run_dir`` is a
     symbolic link: checked before a run continues, so it stops before writing anything; every writer
     checks its own file again (:func:`dann_core.files.refuse_links`)."""
-    for name in (*RUN_FILES, LOCK_FILE, "candidates", "plots"):
+    for name in (*RUN_FILES, LOCK_FILE, "candidates", "views", "plots"):
         files.refuse_links(run_dir / name, run_dir)
 
 

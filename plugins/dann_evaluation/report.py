@@ -55,7 +55,7 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
     cache_path = run_dir / CACHE_FILE
     cached = _read_cache(cache_path) if cache else {}
     data = SelectionData.of(run.data, run.config.seed)
-    views = {int(p.stem.split("-")[1]): p for p in (run_dir / VIEWS_DIR).glob("step-*.pt")}
+    views = {int(p.stem.split("-")[1]): p for p in candidate_files(run_dir / VIEWS_DIR)} if (run_dir / VIEWS_DIR).is_dir() else {}
     steps = [r["step"] for r in records]
     rows = []
     for name in registry.selectors:
