@@ -116,12 +116,12 @@ def run_pass(side: str, root: Path, mode: str, workers: int, batch: int) -> dict
 # ------------------------------------------------------------------------------------ dann run RSS
 
 
-def run_rss(root: Path, out: Path, workers: int) -> tuple[float, float]:
+def run_rss(root: Path, out: Path, workers: int, size: int = 32, steps: int = 20, select: str = "last") -> tuple[float, float]:
     """(peak RSS in MiB, seconds) of a short `dann run` on ``root`` (source = target)."""
     command = [str(Path(sys.executable).with_name("dann")), "run", "--dataset", "image-folder", "--backbone", "lenet",
-               "--steps", "20", "--eval-every", "20", "--batch-size", "16", "--kernels", "reference", "--quiet",
+               "--steps", str(steps), "--eval-every", str(steps), "--batch-size", "16", "--kernels", "reference", "--quiet",
                "--threads", "1", "--out", str(out), "--set", f"dataset.source={root}", "--set", f"dataset.target={root}",
-               "--set", "dataset.size=32", "--set", f"dataset.workers={workers}"]
+               "--set", f"dataset.size={size}", "--set", f"dataset.workers={workers}", "--select", select]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -142,6 +142,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--tree", type=Path, default=None, help="folder for the generated trees (default: a temporary one)")
     parser.add_argument("--one", nargs=3, metavar=("SIDE", "MODE", "ROOT"), help=argparse.SUPPRESS)
+    parser.add_argument("--rss-only", action="store_true", help="only the peak RSS of dann run on 1× and 8× the images")
+    parser.add_argument("--rss-size", type=int, default=32, help="image size of the peak-RSS runs (224: the Office recipe)")
+    parser.add_argument("--rss-steps", type=int, default=20)
+    parser.add_argument("--rss-select", default="last", help="--select of the peak-RSS runs (dev: features of the fixed views)")
     args = parser.parse_args()
     if args.one:
         side, mode, root = args.one
@@ -156,7 +160,7 @@ def main() -> None:
                  f"{args.rounds} interleaved rounds (median); one subprocess per pass.\n",
                  "| transform | dann images/s | torchvision images/s | speed ratio (dann / tv) | dann peak MiB main / worker | tv peak MiB main / worker |",
                  "|---|---|---|---|---|---|"]
-        for mode, label in (("train", "RandomResizedCrop 224 + flip"), ("eval", "Resize 256 + CenterCrop 224")):
+        for mode, label in () if args.rss_only else (("train", "RandomResizedCrop 224 + flip"), ("eval", "Resize 256 + CenterCrop 224")):
             results = {"dann": [], "tv": []}
             for _ in range(args.rounds):
                 for side in ("dann", "tv"):
@@ -166,16 +170,19 @@ def main() -> None:
             lines.append(f"| {label} | {rate['dann']:.1f} | {rate['tv']:.1f} | {rate['dann'] / rate['tv']:.2f}× | "
                          f"{peak['dann'][0]:.0f} / {peak['dann'][1]:.0f} | {peak['tv'][0]:.0f} / {peak['tv'][1]:.0f} |")
             print(lines[-1], flush=True)
-        rss1, s1 = run_rss(small, base / "run1", args.workers)
-        rss8, s8 = run_rss(large, base / "run8", args.workers)
-        lines += ["", "`dann run --dataset image-folder --backbone lenet` (size 32, 20 steps, one evaluation), peak RSS (wait4):", "",
+        rss = (args.workers, args.rss_size, args.rss_steps, args.rss_select)
+        rss1, s1 = run_rss(small, base / "run1", *rss)
+        rss8, s8 = run_rss(large, base / "run8", *rss)
+        lines += ["", f"`dann run --dataset image-folder --backbone lenet --select {args.rss_select}` (size {args.rss_size}, "
+                  f"{args.rss_steps} steps, one evaluation), peak RSS (wait4):", "",
                   "| images | peak RSS MiB | seconds |", "|---|---|---|",
                   f"| {CLASSES * args.per_class} (1×) | {rss1:.0f} | {s1:.1f} |",
                   f"| {CLASSES * args.per_class * 8} (8×) | {rss8:.0f} | {s8:.1f} |",
                   "", f"Peak RSS growth at 8× the images: {rss8 / rss1:.2f}×."]
         print("\n".join(lines[-7:]))
-    MD.write_text("\n".join(lines) + "\n")
-    print(f"wrote {MD}")
+    if not args.rss_only:
+        MD.write_text("\n".join(lines) + "\n")
+        print(f"wrote {MD}")
 
 
 if __name__ == "__main__":
