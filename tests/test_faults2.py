@@ -455,6 +455,6 @@ def test_eval_select_shows_progress_caches_its_scores_and_can_skip_reverse_val(t
     assert again.exit_code == 0 and "scoring candidate" not in again.stderr
     assert json.loads(again.stdout) == json.loads(first.stdout)
     skipped = cli("eval", "select", str(run_dir), "--json", "--skip", "reverse-val", "--no-cache")
-    assert skipped.exit_code == 0 and "scoring candidate" not in skipped.stderr
+    assert skipped.exit_code == 0 and "reverse-val: scoring candidate" not in skipped.stderr
     assert "reverse-val" not in [row["selector"] for row in json.loads(skipped.stdout)["rows"]]
     assert_one_line_error(cli("eval", "select", str(run_dir), "--skip", "reverse-vall"), "--skip reverse-vall: no such selector")

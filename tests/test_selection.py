@@ -136,7 +136,7 @@ def test_eval_select_reports_every_selector_with_its_regret(tmp_path, tiny_confi
     train(tiny_config, tmp_path / "run")
     result = CliRunner().invoke(build_cli(), ["eval", "select", str(tmp_path / "run"), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     rows = {row["selector"]: row for row in report["rows"]}
     assert set(rows) == set(get_registry().selectors)
     assert rows["last"]["step"] == 20 and rows["last"]["run_selector"]
