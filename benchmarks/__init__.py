@@ -1,1 +1,1 @@
-"""Side-by-side benchmarks of dann's ops: `python -m benchmarks` (see README, Benchmarks)."""
+"""Side-by-side benchmarks of dann's ops: `python -m benchmarks` (see docs/benchmarks.md)."""

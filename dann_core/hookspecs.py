@@ -22,6 +22,7 @@ Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes 
   :class:`~dann_core.algorithms.Algorithm` subclass itself).
 - selector: ``factory(**options) -> Selector`` (:mod:`dann_core.selection`).
 - logger: ``factory(run_dir: pathlib.Path, **options) -> Logger`` (:mod:`dann_core.loggers`).
+- launcher: ``factory(workers: int, **options) -> Launcher`` (see :func:`register_launchers`).
 
 Any spec may carry ``recommended`` settings (``ComponentSpec.from_factory(..., recommended={...})``),
 applied when the component is chosen, below --config, --set and explicit flags.
@@ -106,6 +107,20 @@ def register_loggers() -> list[ComponentSpec]:
     selectors' scores under ``"selectors"``), ``resume(step)`` drops what was logged after ``step``
     when a killed run continues, ``close()`` ends the run. The factory must not write anything
     (the run directory is checked for being new after it is built).
+    """
+
+
+@hookspec
+def register_launchers() -> list[ComponentSpec]:
+    """Return the engines that run the jobs of ``dann sweep`` / ``dann table`` (``--launcher NAME``).
+
+    ``factory(workers: int, **options)`` returns an object with ``launch(tasks, report) -> None``.
+    Each task has ``id``, ``job_dir``, ``argv(threads)`` (a command line that runs the job in a fresh
+    process) and ``run(threads)`` (the same, as a picklable call). ``launch`` runs every task at most
+    once, up to ``workers`` at a time, calls ``report(task, "started")`` and ``report(task, "ended")``
+    from the calling thread or any other, and returns when all have ended. A job's outcome is read
+    from its directory afterwards, so a task that dies (kill -9, a lost node) needs no special care:
+    it is seen as interrupted and resumed by the next launch.
     """
 
 

@@ -1,4 +1,8 @@
-"""The shapes plugins and the trainer agree on: what a registered component is, what a dataset yields."""
+"""What a registered component is: :class:`ComponentSpec` (name, factory, options, recommendations).
+
+What a dataset yields (:class:`DomainData`, :class:`Split`) lives in :mod:`dann_core.data`; it is
+re-exported here because plugins import ``dann_core.specs.DomainData``.
+"""
 from __future__ import annotations
 
 import inspect
@@ -6,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import torch
+from .data import DomainData, Split  # noqa: F401  (re-exported: plugins import them from here)
+from .options import option_name
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,6 @@ class ComponentSpec:
         A parameter annotated ``pathlib.Path`` (or ``Path | None``) is a path option: the factory
         gets a ``Path``, and a resolved config records it as an absolute path.
         """
-        from .plugins.options import option_name
-
         parameters = [
             param
             for param in inspect.signature(factory).parameters.values()
@@ -73,36 +76,3 @@ def _is_path_annotation(annotation: Any) -> bool:
         return False
     text = annotation if isinstance(annotation, str) else repr(annotation)
     return re.search(r"(?<![\w.])(pathlib\.)?Path\b", text.replace("<class 'pathlib.Path'>", "Path")) is not None
-
-
-@dataclass
-class Split:
-    """Inputs (a float tensor, or a :class:`dann_core.rows.LazyRows` read on demand) and (possibly
-    absent) integer class labels of one split."""
-
-    x: Any
-    y: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-
-@dataclass
-class DomainData:
-    """What a dataset plugin returns.
-
-    source_train: labelled source; source_val: held-out labelled source (model selection);
-    target_train: target inputs (labels kept only for the target-oracle method and never used by
-    dann/source-only); target_test: labelled target for reporting. ``domains`` (optional, int64, one
-    per source_train row) marks the source domain of each row for multi-source DANN.
-    """
-
-    source_train: Split
-    source_val: Split
-    target_train: Split
-    target_test: Split
-    num_classes: int
-    input_shape: tuple[int, ...]
-    class_names: list[str] | None = None
-    domains: torch.Tensor | None = None
-    num_source_domains: int = 1

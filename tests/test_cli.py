@@ -45,7 +45,7 @@ def test_run_writes_run_dir_and_prints_summary(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["steps"] == 10 and summary["run_dir"] == str(out)
-    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json", "candidates"}
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json", "candidates", "views"}
     text = invoke("run", *TINY, "--out", str(tmp_path / "again"), "--quiet").output
     assert "target test acc" in text and "reported only" in text
 

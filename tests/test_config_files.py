@@ -64,3 +64,30 @@ def test_path_options_are_recorded_absolute_and_reach_the_factory_as_paths(tmp_p
 
     assert validate_options(spec, {"path": "~/x.csv"})["path"] == Path.home() / "x.csv"
     assert validate_options(spec, {"path": ""})["path"] is None
+
+
+def test_toml_files_read_with_tomli_where_tomllib_is_missing(tmp_path, monkeypatch):
+    """requires-python is >=3.10: there tomllib is absent and the tomli dependency reads TOML files."""
+    import importlib
+    import sys
+    import tomllib
+    import types
+
+    from dann_core.config import sources
+
+    tomli = types.ModuleType("tomli")
+    tomli.loads, tomli.TOMLDecodeError = tomllib.loads, tomllib.TOMLDecodeError
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` raises ModuleNotFoundError, as on 3.10
+    monkeypatch.setitem(sys.modules, "tomli", tomli)
+    try:
+        reloaded = importlib.reload(sources)
+        assert reloaded.tomllib is tomli
+        (tmp_path / "run.toml").write_text("steps = 7\n[dataset]\nname = 'moons'\n")
+        assert reloaded.load_file(tmp_path / "run.toml") == {"steps": 7, "dataset": {"name": "moons"}}
+        (tmp_path / "bad.toml").write_text("steps = = 7\n")
+        with pytest.raises(config.ConfigError, match="cannot parse config file"):
+            reloaded.load_file(tmp_path / "bad.toml")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(sources)
+    assert sources.tomllib is tomllib

@@ -36,7 +36,7 @@ def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactl
     assert [p.name for p in (tmp_path / "cwd").iterdir()] == ["runs"]
     (whole,) = (tmp_path / "cwd" / "runs").iterdir()
     split = tmp_path / "split"
-    assert sorted(p.name for p in whole.iterdir()) == ["best.pt", "candidates", "config.json", "last.pt", "metrics.jsonl", "summary.json"]
+    assert sorted(p.name for p in whole.iterdir()) == ["best.pt", "candidates", "config.json", "last.pt", "metrics.jsonl", "summary.json", "views"]
     assert [json.loads(line)["step"] for line in (whole / "metrics.jsonl").read_text().splitlines()] == [5, 10, 15, 20]
 
     # the global batch: two processes of 8 rows each train what one process of 16 rows trains

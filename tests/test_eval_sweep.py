@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
 
 from dann_evaluation.sweep import SweepError, parse_grid, run_sweep, validate_grid
-from dann_core.plugins import get_plugin_manager, get_registry
+from dann_core.plugins import get_plugin_manager, get_registry  # noqa: F401
 
 
 def test_parse_grid_values_and_geomspace(tmp_path):
+    from dann_evaluation.sweep import Range
+
     grid = parse_grid(["lambda=0,schedule,0.5", "lr=geomspace:0.01:1:3", "gamma=1,geomspace:10:1000:3"])
     assert grid == {"lambda": [0, "schedule", 0.5], "lr": [0.01, 0.1, 1.0], "gamma": [1, 10.0, 100.0, 1000.0]}
+    assert parse_grid(["lr=logrange:0.001:0.1", "steps=range:10:50"]) == {"lr": [Range(0.001, 0.1, log=True)], "steps": [Range(10, 50)]}
     path = tmp_path / "grid.yaml"
     path.write_text("grid:\n  lr: [0.1, 0.2]\n  discriminator.hidden: ['8', '16']\n")
     assert parse_grid(["lr=0.3"], path) == {"lr": [0.3], "discriminator.hidden": ["8", "16"]}
@@ -28,6 +32,9 @@ def test_parse_grid_values_and_geomspace(tmp_path):
         (["lr=geomspace:0:1:3"], "geomspace:START:STOP:NUM"),
         (["lr=0.1,,0.2"], "empty value"),
         (["discriminator.widht=8"], "widht"),
+        (["lr=range:1:0.1"], "LOW < HIGH"),
+        (["lr=0.1,range:0.1:1"], "a range is the key's only value"),
+        (["select=dev,snd"], "the sweep's selector is --select"),
     ],
 )
 def test_bad_grids_are_one_line_errors(items, match, tiny_config):
@@ -52,10 +59,19 @@ def _read_csv(path):
         return list(csv.DictReader(file))
 
 
-@pytest.mark.parametrize("select", ["reverse-validation", "source-val"])
-def test_sweep_files_are_complete_and_parseable(tmp_path, tiny_config, select):
+@pytest.fixture
+def registry():
+    import dann_launchers
+    from dann_core.testing import registry_with
+
+    return registry_with(dann_launchers)
+
+
+@pytest.mark.parametrize("select", ["reverse-val", "source-val"])
+def test_sweep_files_are_complete_and_parseable(tmp_path, tiny_config, select, registry):
+    base = dataclasses.replace(tiny_config, select=select, select_options={"steps": 10} if select == "reverse-val" else {})
     grid = {"lambda": [0.0, 0.3], "lr": [0.3]}
-    result = run_sweep(tiny_config, grid, out=tmp_path, select=select)
+    result = run_sweep(base, grid, tmp_path, select=select, registry=registry, workers=2)
     rows = _read_csv(tmp_path / "sweep.csv")
     assert len(rows) == 2 and [r["lambda"] for r in rows] == ["0", "0.3"]
     assert "target_test_acc_reported_only" in rows[0]
@@ -68,56 +84,54 @@ def test_sweep_files_are_complete_and_parseable(tmp_path, tiny_config, select):
     assert "never used to select" in data["selection"]
     markdown = (tmp_path / "sweep.md").read_text()
     assert "target test acc (reported only)" in markdown and markdown.count("**yes**") == 1
-    if select == "reverse-validation":
-        risks = [float(r["rv_risk"]) for r in rows]
-        assert result["selected"]["rv_risk"] == min(risks)
-    else:
-        accs = [float(r["source_val_acc"]) for r in rows]
-        assert result["selected"]["source_val_acc"] == max(accs)
+    scores = [float(r["score"]) for r in rows]
+    best = min(scores) if select == "reverse-val" else max(scores)  # a risk is lowered, an accuracy raised
+    assert result["selected"]["score"] == best
+    for job in (tmp_path / "jobs").iterdir():  # every job is an ordinary run selected by the sweep's selector
+        assert json.loads((job / "run" / "summary.json").read_text())["selector"] == select
 
 
-def test_selection_ignores_target_accuracy(monkeypatch, tiny_config):
+def test_the_old_rule_name_is_the_reverse_val_selector(registry):
+    from dann_evaluation.sweep import sweep_selector
+
+    assert type(sweep_selector("reverse-validation", registry)) is type(sweep_selector("reverse-val", registry))
+
+
+def _row(lam, score, target, status="ok"):
+    return {"id": f"job{lam}", "lambda": lam, "status": status, "score": score, "target_test_acc_reported_only": target}
+
+
+def test_selection_ignores_target_accuracy(registry):
     """Rigged scores: the best target accuracy belongs to the worse reverse-validation risk."""
-    from dann_evaluation import reverse_validation as rv
+    from dann_evaluation.sweep import select_best, sweep_selector
 
-    def fake(config, data=None, holdout=0.1, registry=None):
-        lam = float(config.method_options["lambda"])
-        return rv.ReverseValidationResult(risk=0.3 if lam == 0 else 0.1, reverse_accuracy=0.0, reverse_loss=0.5, forward_source_val_acc=0.9,
-                                          target_test_acc=0.99 if lam == 0 else 0.5, pseudo_label_agreement=None,
-                                          n_source_holdout=1, seconds=0.0)
-
-    monkeypatch.setattr(rv, "reverse_validation", fake)
-    result = run_sweep(tiny_config, {"lambda": [0.0, 1.0]})
-    assert result["selected"]["lambda"] == "1"
+    rows = [_row("0", 0.3, 0.99), _row("1", 0.1, 0.5)]
+    assert select_best(rows, sweep_selector("reverse-val", registry))["lambda"] == "1"
 
 
-def test_equal_risks_are_broken_by_reverse_cross_entropy(monkeypatch, tiny_config):
-    from dann_evaluation import reverse_validation as rv
+def test_equal_scores_go_to_the_first_listed(registry):
+    from dann_evaluation.sweep import select_best, sweep_selector
 
-    def fake(config, data=None, holdout=0.1, registry=None):
-        loss = {0.0: 0.4, 1.0: 0.2, 2.0: 0.2}[float(config.method_options["lambda"])]
-        return rv.ReverseValidationResult(risk=0.0, reverse_accuracy=1.0, reverse_loss=loss, forward_source_val_acc=0.9,
-                                          target_test_acc=0.5, pseudo_label_agreement=None, n_source_holdout=1, seconds=0.0)
-
-    monkeypatch.setattr(rv, "reverse_validation", fake)
-    result = run_sweep(tiny_config, {"lambda": [0.0, 1.0, 2.0]})
-    assert result["selected"]["lambda"] == "1"  # lowest loss; of the two equal, the first listed
+    rows = [_row("0", 0.4, 0.5), _row("1", 0.2, 0.5), _row("2", 0.2, 0.9)]
+    assert select_best(rows, sweep_selector("reverse-val", registry))["lambda"] == "1"
 
 
-def test_diverged_configuration_ranks_last(tmp_path, tiny_config, monkeypatch):
-    import dann_core.train as train_api
+def test_diverged_configuration_ranks_last(registry):
+    from dann_evaluation.sweep import select_best, sweep_selector
 
-    real_fit = train_api.fit
+    selector = sweep_selector("source-val", registry)
+    rows = [_row("5", None, None, "diverged"), _row("0.3", 0.6, 0.7)]
+    assert select_best(rows, selector)["lambda"] == "0.3"
+    everything_diverged = [_row("5", None, None, "diverged"), _row("8", None, None, "failed")]
+    assert select_best(everything_diverged, selector) is None
 
-    def fit(config, data=None, quiet=True, registry=None):
-        if config.lr > 1:
-            raise train_api.DivergedError("training diverged: label_loss is nan at step 3")
-        return real_fit(config, data=data, quiet=quiet)
 
-    monkeypatch.setattr(train_api, "fit", fit)
-    result = run_sweep(tiny_config, {"lr": [5.0, 0.3]}, out=tmp_path, select="source-val")
-    assert [row["status"] for row in result["rows"]] == ["diverged", "ok"]
-    assert result["selected"]["lr"] == "0.3"
+def test_a_diverged_job_is_a_result_not_a_failure(tmp_path, tiny_config):
+    from dann_evaluation import jobs
+    from dann_evaluation.sweep import collect
+
+    job_dir = jobs.write_job(tmp_path, dataclasses.replace(tiny_config, select="source-val"), {"lr": "5"}, 0, "sweep")
+    (job_dir / "diverged").write_text("training diverged: label_loss is nan at step 3\n")
+    result = collect(tmp_path)
+    assert [row["status"] for row in result["rows"]] == ["diverged"] and result["selected"] is None
     assert _read_csv(tmp_path / "sweep.csv")[0]["source_val_acc"] == ""
-    everything_diverged = run_sweep(tiny_config, {"lr": [5.0, 8.0]}, select="source-val")
-    assert everything_diverged["selected"] is None and not any(r["selected"] for r in everything_diverged["rows"])

@@ -299,7 +299,16 @@ def test_every_bad_npz_is_one_line_naming_the_file(tmp_path):
         (["--gamma", "inf"], "option 'gamma' expects a finite float"),
         (["--set", "method.gamma=nan"], "option 'gamma' expects a finite float"),
         (["--seed", "99999999999999999999"], "seed must be an integer in [0, 4294967295]"),
-        (["--batch-size", "1000000000"], "batch_size 1000000000 is larger than every split"),
+        (["--batch-size", "100000"], "batch_size 100000 is larger than every split"),
+        (["--batch-size", "1000000000"], "batch_size must be at most 1048576, got 1000000000"),
+        (["--threads", "100000"], "threads must be at most 1024, got 100000"),  # segfaulted and starved the machine
+        (["--steps", "10000000000"], "steps must be at most 1000000000"),
+        (["--eval-every", "10000000000"], "eval_every must be at most 1000000000"),
+        (["--keep-candidates", "100000"], "keep_candidates must be at most 1000"),
+        (["--set", "bottleneck=1e9"], "bottleneck must be at most 16384"),  # a 60 GB allocation traceback
+        (["--lambda", "1e308"], "method.lambda must be a finite number of magnitude at most 1000"),  # float32 overflow traceback
+        (["--set", "method.lambda=1e308"], "method.lambda must be a finite number of magnitude at most 1000"),
+        (["--gamma", "1e308"], "method.gamma must be a finite number of magnitude at most 1000"),
         (["--device", "meta"], "device 'meta' cannot train"),
         (["--device", "bogus"], "unknown device 'bogus'"),
         (["--device", "mps"], "device 'mps'"),
@@ -316,6 +325,21 @@ def test_bad_setting_is_one_line_and_creates_no_run_dir(tmp_path, monkeypatch, a
     tiny = STEPS if "resnet18" in args else TINY
     assert_one_line_error(cli("run", *tiny, *args, "--out", str(out)), fragment)
     assert not out.exists()
+
+
+def test_alias_bomb_config_is_one_short_line_and_creates_no_run_dir(tmp_path):
+    """A 1.4 KB YAML alias bomb once grew to a 58 MB error line (1.1 GB in memory)."""
+    levels = ["a0: &a0 [" + ", ".join(["lol"] * 10) + "]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\ndataset_options: {x: *a9}\n")
+    assert bomb.stat().st_size < 1600  # 10^10 strings once expanded
+    out = tmp_path / "out"
+    error = assert_one_line_error(cli("run", *TINY, "--config", str(bomb), "--out", str(out)), "aliases expand to more than 100000 values")
+    assert len(error) < 500 and not out.exists()
+    flat = "{" + ", ".join(levels) + "}"
+    error = assert_one_line_error(cli("run", *TINY, "--set", f"dataset.x={flat}", "--out", str(out)), "--set 'dataset.x': YAML")
+    assert len(error) < 500 and not out.exists()
 
 
 def test_eval_with_a_bad_device_is_one_line(run_copy):

@@ -128,7 +128,7 @@ def test_dann_plugins_lists_nested_subcommands_a_plugin_adds(tmp_path, monkeypat
         "@hookimpl\ndef register_commands(cli):\n    cli.add_command(tools)\n    cli.commands['eval'].add_command(extra)\n"
     )
     install_distribution(tmp_path, monkeypatch, "tool-plugin", {"tools": "tool_module"}, {"tool_module": source})
-    row = next(r for r in plugin_listing(get_plugin_manager()) if r["name"] == "tools")
+    row = next(r for r in plugin_listing(get_plugin_manager(), command_group=lambda: build_cli(load_plugins=False)) if r["name"] == "tools")
     assert row["provides"]["commands"] == ["eval extra", "tools", "tools data", "tools data show"]
 
 

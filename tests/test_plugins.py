@@ -1,6 +1,7 @@
 """The plugin manager, the registry, option coercion and the ``dann plugins`` listing."""
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 import pytest
 
 from dann_core import hookspecs
+from dann_core.cli import build_cli
 from dann_core.plugins import (
     AUTOLOAD_ENV,
     ComponentError,
@@ -77,7 +79,7 @@ def register_datasets():
 
 def test_every_hook_is_specified_with_a_docstring():
     specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
-    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_algorithms", "register_selectors", "register_loggers", "register_commands"}
+    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_algorithms", "register_selectors", "register_loggers", "register_launchers", "register_commands"}
     for name, fn in specs.items():
         assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
 
@@ -178,6 +180,79 @@ def test_non_spec_return_value_names_the_plugin_and_skips_it(test_plugin):
         "its register_discriminators() returned a list holding a str, expected a list of dann_core.specs.ComponentSpec"
     )
     assert "mlp" in registry.discriminators
+
+
+def test_factory_parameter_without_default_outside_the_context_is_one_error_at_registration():
+    class Plugin:
+        @staticmethod
+        @__import__("dann_core").hookimpl
+        def register_datasets():
+            def needs_angle(seed: int, angle, size: int = 3):
+                """A dataset whose 'angle' forgot its default."""
+
+            return [ComponentSpec.from_factory("no-default", needs_angle)]
+
+    pm = get_plugin_manager(autoload=False)
+    pm.register(Plugin(), name="forgetful")
+    with pytest.warns(PluginWarning, match="plugin 'forgetful' is broken"):
+        registry = get_registry(pm)
+    assert pm.broken["forgetful"].error == (
+        "its register_datasets() returned dataset 'no-default' whose factory parameter 'angle' has no default; "
+        "give it one (it is an option) — the context arguments of a dataset factory are seed"
+    )
+    assert "no-default" not in registry.datasets and "moons" in registry.datasets
+
+
+def test_the_kinds_table_matches_the_hook_specs_and_the_config():
+    from dann_core.config import COMPONENT_KINDS, COMPONENTS
+    from dann_core.plugins import KINDS
+    from dann_core.plugins.kinds import BY_NAME, TABLE
+
+    specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
+    assert {kind.hook for kind in TABLE} == set(specs)
+    for kind in TABLE:  # every context argument the host passes is documented with the hook
+        documented = (specs[kind.hook].__doc__ or "") + (hookspecs.__doc__ or "")
+        for argument in kind.context:
+            assert f"{argument}" in documented, (kind.name, argument)
+    assert KINDS == ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
+    assert COMPONENT_KINDS == {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
+    assert COMPONENTS == tuple(COMPONENT_KINDS) and not BY_NAME["command"].component
+
+
+def test_algorithm_contract_is_structural():
+    """Any nn.Module with needs, predict and objective (or update) passes; the plugins layer never imports dann_core.algorithms."""
+    import torch
+
+    from dann_core.plugins.kinds import contract_problem
+
+    class DuckMethod(torch.nn.Module):
+        needs = frozenset({"source"})
+
+        def predict(self, x):
+            return x
+
+        def objective(self, batch):
+            return torch.zeros(()), {}
+
+    class Updates(DuckMethod):
+        objective = None
+
+        def update(self, batch):
+            return {}
+
+    class NoPredict(DuckMethod):
+        predict = None
+
+    class StringNeeds(DuckMethod):
+        needs = "source"
+
+    assert contract_problem("algorithm", DuckMethod()) is None and contract_problem("algorithm", Updates()) is None
+    assert contract_problem("algorithm", NoPredict()) == "returned a NoPredict, expected a dann_core.algorithms.Algorithm (no predict(x))"
+    assert contract_problem("algorithm", StringNeeds()) == (
+        "returned a StringNeeds, expected a dann_core.algorithms.Algorithm (its needs is 'source', not a set of batch kinds)"
+    )
+    assert contract_problem("algorithm", "dann") == "returned a str, expected a dann_core.algorithms.Algorithm (it is not a torch.nn.Module)"
+    assert contract_problem("selector", object()) == "returned an object without a score(candidate) method, expected a Selector (see the register_selectors hook)"
 
 
 def test_unknown_name_suggests_the_closest_and_lists_choices():
@@ -287,7 +362,9 @@ def test_from_factory_reads_options_and_description_from_the_factory():
 def test_plugin_listing_and_its_text(test_plugin):
     pm = get_plugin_manager(autoload=False)
     pm.register(test_plugin("dann_testplugin_blobs"), name="blobs")
-    listing = {row["name"]: row for row in plugin_listing(pm)}
+    listing = {row["name"]: row for row in plugin_listing(pm, command_group=lambda: build_cli(load_plugins=False))}
+    bare = {row["name"]: row for row in plugin_listing(pm)}  # without a CLI to add them to, commands are not listed
+    assert bare["blobs"]["provides"] == {"datasets": ["test-blobs"]}
     assert listing["blobs"] == {
         "name": "blobs",
         "distribution": None,
@@ -329,6 +406,49 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
     assert pm.broken["typo"].error == (
         "implements unknown hook 'register_dataset'; did you mean 'register_datasets'? "
         "hooks: register_algorithms, register_backbones, register_commands, register_datasets, register_discriminators, "
-        "register_loggers, register_selectors"
+        "register_launchers, register_loggers, register_selectors"
     )
     assert "typo" not in dict(pm.list_name_plugin())
+
+
+# ------------------------------------------------------------------------------------- layering
+
+
+LOWER_LAYERS = {  # module or package → the dann_core modules it may import besides its own; bottom first
+    "options": set(),
+    "data": set(),
+    "files": set(),
+    "specs": {"options", "data"},
+    "loggers": set(),
+    "hookspecs": {"specs"},
+    "plugins": {"", "options", "data", "specs", "hookspecs"},  # "": the package root (version, hookimpl)
+    "config": {"options", "plugins", "loggers", "files"},
+}
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """The dann_core modules (relative to it, "" for the root) that ``path`` imports, inside functions too."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            head = ".".join(parts + ([node.module] if node.module else []))
+            # `from .. import files` imports the module dann_core.files; `from .. import hookimpl` the root
+            found |= {head} if node.module else {f"{head}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    modules = {path.stem for path in (Path(__file__).parents[1] / "dann_core").iterdir()}
+    relative = {name.removeprefix("dann_core").lstrip(".") for name in found if name.split(".")[0] == "dann_core"}
+    return {name if name.split(".")[0] in modules else "" for name in relative}  # a name of the root: ""
+
+
+def test_lower_layers_import_only_downward():
+    """options/data < specs < hookspecs < plugins < config: none imports a layer above it (issue 17)."""
+    root = Path(__file__).parents[1] / "dann_core"
+    for layer, allowed in LOWER_LAYERS.items():
+        paths = sorted((root / layer).rglob("*.py")) if (root / layer).is_dir() else [root / f"{layer}.py"]
+        for path in paths:
+            package = ".".join(["dann_core", *path.relative_to(root).parent.parts])
+            for target in _imported_modules(path, package):
+                top = target.split(".")[0]
+                assert top == layer or top in allowed, f"{path.relative_to(root)} imports dann_core.{target}, above its layer"

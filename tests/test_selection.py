@@ -12,9 +12,10 @@ from click.testing import CliRunner
 
 from dann_core.cli import build_cli
 from dann_core.selection import Selector, choose, top_steps
-from dann_core.plugins import get_registry
+from dann_core.plugins import UnknownComponentError, get_registry
 from dann_core.specs import Split
 from dann_core.train import fit, train
+from dann_evaluation.report import select_report
 from dann_selectors.dev import density_ratios, dev_risk
 from dann_selectors.target import soft_neighbourhood_density
 
@@ -81,16 +82,16 @@ def test_selectors_never_read_target_labels(tiny_config):
 
     runs = []
     for d in (data, poisoned):
-        trainer = Trainer(dataclasses.replace(tiny_config, select="dev"), data=d, registry=registry)
+        trainer = Trainer(dataclasses.replace(tiny_config, select="dev", score="all"), data=d, registry=registry)
         trainer.run()
         runs.append(trainer)
-    assert _selector_scores(runs[0].pool.history) == _selector_scores(runs[1].pool.history)
+    assert _selector_scores(runs[0].evaluation.pool.history) == _selector_scores(runs[1].evaluation.pool.history)
     assert runs[0].best["step"] == runs[1].best["step"]
     assert runs[0].best["target_test_acc"] != runs[1].best["target_test_acc"]  # the labels did change
 
 
 def test_run_keeps_a_bounded_set_of_candidates_and_best_follows_the_selector(tmp_path, tiny_config):
-    cfg = dataclasses.replace(tiny_config, steps=40, eval_every=5, select="source-val", keep_candidates=1)
+    cfg = dataclasses.replace(tiny_config, steps=40, eval_every=5, select="source-val", keep_candidates=1, score="all")
     summary = train(cfg, tmp_path / "run")
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     per_eval = set(lines[0]["selectors"])
@@ -101,6 +102,28 @@ def test_run_keeps_a_bounded_set_of_candidates_and_best_follows_the_selector(tmp
     assert summary["best_step"] == chosen and summary["selector"] == "source-val"
     assert summary["target_test_acc"] == next(line["target_test_acc"] for line in lines if line["step"] == chosen)
     assert summary["final"]["step"] == 40
+
+
+def test_a_run_scores_its_selector_and_last_unless_asked_for_more(tmp_path, tiny_config):
+    train(dataclasses.replace(tiny_config, select="entropy"), tmp_path / "default")
+    lines = [json.loads(line) for line in (tmp_path / "default" / "metrics.jsonl").read_text().splitlines()]
+    assert all(set(line["selectors"]) == {"entropy", "last"} for line in lines)
+    train(dataclasses.replace(tiny_config, score="dev, snd"), tmp_path / "more")
+    lines = [json.loads(line) for line in (tmp_path / "more" / "metrics.jsonl").read_text().splitlines()]
+    assert all(set(line["selectors"]) == {"last", "dev", "snd"} for line in lines)
+    with pytest.raises(UnknownComponentError, match="unknown selector 'dve'"):
+        train(dataclasses.replace(tiny_config, score="dve"), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_eval_select_from_stored_views_chooses_as_scores_logged_during_training(tmp_path, tiny_config):
+    train(tiny_config, tmp_path / "views")
+    train(dataclasses.replace(tiny_config, score="all"), tmp_path / "logged")
+    reports = [{row["selector"]: row for row in select_report(tmp_path / run)["rows"]} for run in ("views", "logged")]
+    for name in ("source-val", "entropy", "snd"):
+        assert reports[0][name]["scored_on"] == "every evaluation (stored views)"
+        assert reports[1][name]["scored_on"] == "every evaluation"
+        assert (reports[0][name]["step"], reports[0][name]["score"]) == (reports[1][name]["step"], reports[1][name]["score"]), name
 
 
 def test_reverse_val_scores_the_kept_candidates_when_the_run_ends(tiny_config):
@@ -119,6 +142,9 @@ def test_eval_select_reports_every_selector_with_its_regret(tmp_path, tiny_confi
     assert rows["last"]["step"] == 20 and rows["last"]["run_selector"]
     assert all(row["regret_reported_only"] >= 0 for row in rows.values())
     assert rows["reverse-val"]["scored_on"].endswith("kept candidates")
+    assert rows["dev"]["scored_on"].endswith("kept candidates")  # it needs features: not in the stored views
+    for name in ("source-val", "entropy", "snd"):
+        assert rows[name]["scored_on"] == "every evaluation (stored views)", name
     text = CliRunner().invoke(build_cli(), ["eval", "select", str(tmp_path / "run")]).output
     assert "regret" in text and "reported only" in text
 

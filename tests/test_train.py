@@ -38,7 +38,7 @@ def assert_same_weights(a, b):
 def test_run_dir_holds_every_file_and_one_metrics_line_per_evaluation(tmp_path, tiny_config):
     summary = train(tiny_config, tmp_path / "run")
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "candidates", "config.json", "last.pt", "metrics.jsonl", "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "candidates", "config.json", "last.pt", "metrics.jsonl", "summary.json", "views"]
     lines = read_metrics(run)
     assert [line["step"] for line in lines] == [5, 10, 15, 20]
     for key in ("label_loss", "domain_loss", "domain_acc", "lambda", "lr", "source_val_acc", "target_test_acc"):

@@ -79,6 +79,7 @@ def build_cli(load_plugins: bool = True) -> click.Group:
         """Domain-adversarial training (DANN) for PyTorch. Start with: dann run"""
 
     cli.load_plugins = load_plugins
+    cli.scratch_group = lambda: build_cli(load_plugins=False)  # what `dann plugins` adds each plugin's commands to
     for command in (run_command, make_eval_group(), plugins_command, info_command, new_group):
         cli.add_command(command)
     return cli

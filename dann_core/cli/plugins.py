@@ -17,7 +17,9 @@ def plugins_command(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     from ..plugins import format_listing, plugin_listing
 
     registry = common.registry(ctx)  # calls every hook once, so a plugin whose hook fails is listed as broken
-    listing = plugin_listing(common.plugin_manager(ctx))
+    # the plugins layer cannot import the CLI: the root group says how to build a scratch one (built-ins only)
+    scratch = getattr(ctx.find_root().command, "scratch_group", None)
+    listing = plugin_listing(common.plugin_manager(ctx), command_group=scratch)
     components = registry.describe()["components"] if verbose else None
     if as_json:
         click.echo(json.dumps({"plugins": listing, **({"components": components} if verbose else {})}, indent=2, default=str))

@@ -3,7 +3,7 @@
 - :mod:`.manager`: :func:`get_plugin_manager` (specs, then the ``dann`` entry points).
 - :mod:`.registry`: :class:`Registry` (lookup, option validation, factories, provenance) and
   :func:`get_registry`.
-- :mod:`.options`: the one coercer of option and setting values.
+- :mod:`dann_core.options` (re-exported here): the one coercer of option and setting values.
 - :mod:`.listing`: the data and text of ``dann plugins``.
 
 Errors are one line and name the culprit: :class:`PluginLoadError`, :class:`DuplicateComponentError`,
@@ -22,7 +22,7 @@ from .manager import (
     check_hook_names,
     get_plugin_manager,
 )
-from .options import coerce_option, validate_options
+from ..options import coerce_option, validate_options
 from .registry import KINDS, Registry, get_registry
 
 __all__ = [

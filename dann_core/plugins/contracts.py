@@ -1,37 +1,82 @@
 """What each kind of factory must return, checked once when the registry builds a component.
 
 A plugin that breaks the contract fails at build time with one line naming the component and the
-plugin, instead of as a shape or attribute error deep inside the first training step.
+plugin, instead of as a shape or attribute error deep inside the first training step. Each check
+returns why a built component is invalid (in words) or None; :mod:`.kinds` says which kind uses which.
 """
 from __future__ import annotations
 
 from typing import Any
 
 
-def problem(kind: str, built: Any) -> str | None:
-    """Why ``built`` is not a valid ``kind`` (in words), or None."""
+def dataset_problem(built: Any) -> str | None:
+    from ..data import DomainData
+
+    if not isinstance(built, DomainData):
+        return f"returned {_what(built)}, expected a dann_core.specs.DomainData"
+    return None
+
+
+def module_problem(built: Any) -> str | None:
     from torch import nn
 
-    from ..specs import DomainData
-
-    if kind == "dataset" and not isinstance(built, DomainData):
-        return f"returned {_what(built)}, expected a dann_core.specs.DomainData"
-    if kind in ("backbone", "discriminator") and not isinstance(built, nn.Module):
+    if not isinstance(built, nn.Module):
         return f"returned {_what(built)}, expected a torch.nn.Module"
-    if kind == "backbone":
-        width = getattr(built, "out_features", None)
-        if type(width) is not int or width < 1:
-            return f"returned {_what(built)} whose out_features is {width!r}, expected a positive int (the feature width)"
-        if not callable(getattr(built, "default_head", None)):
-            return f"returned {_what(built)} without a default_head(num_classes) method"
-        return _pretrained_problem(built)
-    if kind == "algorithm":
-        from ..algorithms import Algorithm
+    return None
 
-        if not isinstance(built, Algorithm):
-            return f"returned {_what(built)}, expected a dann_core.algorithms.Algorithm"
-    if kind == "logger" and not callable(getattr(built, "log", None)):
+
+def backbone_problem(built: Any) -> str | None:
+    problem = module_problem(built)
+    if problem:
+        return problem
+    width = getattr(built, "out_features", None)
+    if type(width) is not int or width < 1:
+        return f"returned {_what(built)} whose out_features is {width!r}, expected a positive int (the feature width)"
+    if not callable(getattr(built, "default_head", None)):
+        return f"returned {_what(built)} without a default_head(num_classes) method"
+    return _pretrained_problem(built)
+
+
+def algorithm_problem(built: Any) -> str | None:
+    """The method contract, checked by shape rather than by base class.
+
+    The plugins layer sits below dann_core.algorithms, so it cannot import the Algorithm base:
+    an algorithm is an nn.Module with a ``needs`` collection, a callable ``predict`` and a callable
+    ``objective`` or ``update``.
+    """
+    from torch import nn
+
+    missing = []
+    if not isinstance(built, nn.Module):
+        missing.append("it is not a torch.nn.Module")
+    else:
+        needs = getattr(built, "needs", None)
+        if isinstance(needs, (str, bytes)) or not isinstance(needs, (set, frozenset, tuple, list)):
+            missing.append("no needs set of batch kinds" if needs is None else f"its needs is {needs!r}, not a set of batch kinds")
+        if not callable(getattr(built, "predict", None)):
+            missing.append("no predict(x)")
+        if not any(callable(getattr(built, name, None)) for name in ("objective", "update")):
+            missing.append("neither objective(batch) nor update(batch)")
+    if missing:
+        return f"returned {_what(built)}, expected a dann_core.algorithms.Algorithm ({'; '.join(missing)})"
+    return None
+
+
+def selector_problem(built: Any) -> str | None:
+    if not callable(getattr(built, "score", None)):
+        return f"returned {_what(built)} without a score(candidate) method, expected a Selector (see the register_selectors hook)"
+    return None
+
+
+def logger_problem(built: Any) -> str | None:
+    if not callable(getattr(built, "log", None)):
         return f"returned {_what(built)} without a log(record) method, expected a dann_core.loggers.Logger"
+    return None
+
+
+def launcher_problem(built: Any) -> str | None:
+    if not callable(getattr(built, "launch", None)):
+        return f"returned {_what(built)} without a launch(tasks, report) method, expected a launcher (see docs/sweeps.md)"
     return None
 
 

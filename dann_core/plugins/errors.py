@@ -1,7 +1,7 @@
 """The plugin errors; each message is one line naming the plugin, component or option at fault."""
 from __future__ import annotations
 
-import difflib
+from ..options import InvalidOptionError, suggest  # defined with the coercer, below the plugins
 
 
 class PluginLoadError(RuntimeError):
@@ -24,11 +24,4 @@ class UnknownComponentError(ValueError):
     """A component name that no plugin registered."""
 
 
-class InvalidOptionError(ValueError):
-    """An option a component does not take, or a value that cannot be coerced to its type."""
-
-
-def suggest(name: str, choices) -> str:
-    """``"did you mean 'x'? "`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'? " if close else ""
+__all__ = ["ComponentError", "DuplicateComponentError", "InvalidOptionError", "PluginLoadError", "PluginWarning", "UnknownComponentError", "suggest"]

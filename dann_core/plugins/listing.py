@@ -1,13 +1,12 @@
 """``dann plugins``: one row per loaded plugin (distribution, version, hooks, what it provides)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
 from ..specs import ComponentSpec
-
-_LISTED_KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
+from .kinds import TABLE
 
 
 def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None, **kwargs: Any):
@@ -27,14 +26,16 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, only: str | None = None,
             yield impl.plugin_name, result
 
 
-def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+def plugin_listing(pm: pluggy.PluginManager, command_group: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
     """One dict per registered plugin, sorted by name, for ``dann plugins`` (and ``--json``).
 
     Keys: ``name``; ``distribution`` and ``version`` (None for a plugin registered directly rather
     than through an entry point); ``hooks`` (sorted hook names it implements); ``provides``
     (``{"datasets": [...], "backbones": [...], "discriminators": [...], "algorithms": [...],
-    "commands": [...]}``, only the non-empty kinds; commands are found by calling
-    ``register_commands`` on a scratch ``dann`` group, subcommands of groups as ``group sub``).
+    "commands": [...]}``, only the kinds it implements). ``command_group`` makes a scratch ``dann``
+    group with the built-in commands only (the CLI passes ``lambda: build_cli(load_plugins=False)``):
+    a plugin's commands are what its ``register_commands`` adds to it, subcommands as ``group sub``.
+    Without it, commands are not listed (the plugins layer sits below the CLI and cannot build one).
     A broken plugin (``pm.broken``) has empty hooks and provides, and ``error``: its one-line error.
     """
     sources = getattr(pm, "sources", {})
@@ -50,7 +51,7 @@ def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
                 "distribution": source.distribution if source else None,
                 "version": source.version if source else None,
                 "hooks": hooks,
-                "provides": _provides(pm, name, hooks),
+                "provides": _provides(pm, name, hooks, command_group),
             }
         )
     rows = [row for row in rows if row["name"] not in getattr(pm, "broken", {})]  # broke while listing
@@ -59,27 +60,23 @@ def plugin_listing(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["name"])
 
 
-def _provides(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str]) -> dict[str, list[str]]:
+def _provides(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str], command_group) -> dict[str, list[str]]:
     provides: dict[str, list[str]] = {}
-    for kind in _LISTED_KINDS:
-        hook_name = f"register_{kind}s"
-        if hook_name in hooks:
-            provides[f"{kind}s"] = sorted(
+    for kind in TABLE:
+        if kind.component and kind.hook in hooks:
+            provides[kind.plural] = sorted(
                 spec.name
-                for _, returned in call_each(pm, hook_name, only=plugin_name)
+                for _, returned in call_each(pm, kind.hook, only=plugin_name)
                 for spec in returned or []
                 if isinstance(spec, ComponentSpec)
             )
-    if "register_commands" in hooks:
-        provides["commands"] = _commands_added_by(pm, plugin_name)
+    if "register_commands" in hooks and command_group is not None:
+        provides["commands"] = _commands_added_by(pm, plugin_name, command_group())
     return provides
 
 
-def _commands_added_by(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:
-    """Every command the plugin adds, subcommands included (``group sub``), also under built-in groups."""
-    from ..cli import build_cli
-
-    scratch = build_cli(load_plugins=False)
+def _commands_added_by(pm: pluggy.PluginManager, plugin_name: str, scratch) -> list[str]:
+    """Every command the plugin adds to ``scratch``, subcommands included (``group sub``), also under built-in groups."""
     before = set(_command_paths(scratch))
     for _ in call_each(pm, "register_commands", only=plugin_name, cli=scratch):
         pass

@@ -22,7 +22,7 @@ import pluggy
 
 from .. import hookspecs
 from .errors import PluginLoadError, PluginWarning, suggest
-from .options import TRUE_WORDS
+from ..options import TRUE_WORDS
 
 PROJECT_NAME = "dann"
 ENTRY_POINT_GROUP = "dann"

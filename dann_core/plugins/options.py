@@ -1,184 +1,20 @@
-"""The one coercer of option and setting values: strings from ``--set`` or files to typed values.
+"""The old home of the option coercer, kept so ``dann_core.plugins.options`` imports keep working.
 
-Component options are coerced to the type of their default (:func:`coerce_option`); run settings
-(:mod:`dann_core.config`) use the same word lists through :func:`to_bool`, so "yes", "on" and "1"
-mean true everywhere.
+The coercer now lives in :mod:`dann_core.options`, below specs, plugins and config.
 """
-from __future__ import annotations
-
-import keyword
-import math
-import os
-from pathlib import Path
-from typing import Any
-
-from .errors import InvalidOptionError, suggest
-
-TRUE_WORDS = frozenset({"true", "1", "yes", "on", "y", "t"})
-FALSE_WORDS = frozenset({"false", "0", "no", "off", "n", "f"})
-NONE_WORDS = frozenset({"none", "null", "~"})
-
-
-def option_name(parameter: str) -> str:
-    """The public name of a factory parameter: ``lambda_`` (a Python keyword plus ``_``) → ``lambda``."""
-    stripped = parameter[:-1] if parameter.endswith("_") else parameter
-    return stripped if keyword.iskeyword(stripped) else parameter
-
-
-def parameter_name(option: str) -> str:
-    """The factory parameter of a public option name (inverse of :func:`option_name`)."""
-    return f"{option}_" if keyword.iskeyword(option) else option
-
-
-def validate_options(spec, options: dict[str, Any], *, kind: str = "component") -> dict[str, Any]:
-    """``options`` with names checked against ``spec.options`` and values coerced to the defaults' types.
-
-    Option names may use ``-`` for ``_``. Returns public option names (call the factory through
-    :func:`as_parameters`).
-    """
-    coerced = {}
-    for raw_key, value in options.items():
-        key = str(raw_key).replace("-", "_")
-        if key not in spec.options:
-            valid = ", ".join(sorted(spec.options)) or "(it takes no options)"
-            raise InvalidOptionError(
-                f"unknown option '{raw_key}' for {kind} '{spec.name}'; {suggest(key, spec.options)}valid options: {valid}"
-            )
-        where = f"{kind} '{spec.name}' option '{key}'"
-        if key in getattr(spec, "path_options", ()):
-            coerced[key] = to_path(value, where)
-        else:
-            coerced[key] = coerce_option(value, spec.options[key], where=where)
-    return coerced
-
-
-def to_path(value: Any, where: str) -> Path | None:
-    """A path option's value: a ``Path`` (``~`` expanded), or None for None, "" and none/null."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in NONE_WORDS | {""}):
-        return None
-    if isinstance(value, (str, os.PathLike)):
-        return Path(value).expanduser()
-    raise InvalidOptionError(f"{where} expects a file or folder path, got {value!r}")
-
-
-def absolute_path(value: Any) -> Any:
-    """The text of ``value`` as an absolute path (relative to the current directory); None and "" unchanged.
-
-    A comma-separated list (``source=A,B``) is made absolute part by part, unless the whole text names
-    an existing path."""
-    path = to_path(value, "path option")
-    if path is None:
-        return value
-    if "," in str(value) and not path.exists():
-        return ",".join(str(Path(part.strip()).expanduser().absolute()) for part in str(value).split(",") if part.strip())
-    return str(path.absolute())
-
-
-def as_parameters(options: dict[str, Any]) -> dict[str, Any]:
-    """Public option names → factory keyword arguments."""
-    return {parameter_name(key): value for key, value in options.items()}
-
-
-def to_bool(value: Any, where: str) -> bool:
-    """A bool from a bool, 0/1 or a true/false word; InvalidOptionError naming ``where`` otherwise."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-    raise InvalidOptionError(f"{where} expects true or false (also yes/no, on/off, 1/0), got {value!r}")
-
-
-def coerce_option(value: Any, default: Any, *, where: str = "option") -> Any:
-    """Coerce ``value`` to the type of ``default``.
-
-    Strings: bool from true/false/1/0/yes/no/on/off; int; float; tuple/list from comma-separated
-    items (each coerced like the default's first item, or as a number when the default is empty;
-    ``""`` gives an empty sequence); a ``None`` default accepts a number or a string ("none"/"null"
-    give None). Non-strings are checked (an int is accepted for a float, 0/1 for a bool, a scalar
-    for a one-item sequence); a string default keeps a YAML-parsed value's text (``yes`` stays
-    ``'yes'``, not ``'True'``). Raises :class:`InvalidOptionError` naming ``where`` and the type.
-    """
-    if default is None:
-        if isinstance(value, str):
-            if value.strip().lower() in NONE_WORDS:
-                return None
-            return _number_or_text(value)
-        return value
-    if isinstance(default, bool):
-        return to_bool(value, where)
-    if isinstance(default, (tuple, list)):
-        return _to_sequence(value, default, where)
-    for kind in (int, float, str):
-        if isinstance(default, kind):
-            return _to_scalar(value, kind, where)
-    return value
-
-
-def _to_scalar(value: Any, kind: type, where: str) -> Any:
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return str(value).lower()
-        return str(value)
-    if isinstance(value, bool):
-        raise InvalidOptionError(f"{where} expects {_article(kind)}, got {value!r}")
-    try:
-        if kind is int and isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError
-            return int(value)
-        if kind is int and isinstance(value, str):
-            number = float(value.strip())
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        number = kind(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidOptionError(f"{where} expects {_article(kind)}, got {value!r}") from None
-    if kind is float and not math.isfinite(number):
-        raise InvalidOptionError(f"{where} expects a finite float, got {value!r}")
-    return number
-
-
-def _to_sequence(value: Any, default: tuple | list, where: str) -> tuple | list:
-    if isinstance(value, str):
-        items = [item.strip() for item in value.split(",") if item.strip()]
-    elif isinstance(value, (tuple, list)):
-        items = list(value)
-    else:
-        items = [value]
-    if default:
-        template = default[0]
-        items = [coerce_option(item, template, where=where) for item in items]
-    else:
-        items = [_number_or_text(item) if isinstance(item, str) else item for item in items]
-    return type(default)(items)
-
-
-def _number_or_text(text: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(text.strip())
-        except ValueError:
-            pass
-    return text
-
-
-def expected(default: Any) -> str:
-    """What :func:`coerce_option` accepts for ``default``'s type, in words ("an int", "true or false")."""
-    if isinstance(default, bool):
-        return "true or false"
-    if isinstance(default, float):
-        return "a finite float"
-    return _article(type(default)) if isinstance(default, int) else "a string"
-
-
-def _article(kind: type) -> str:
-    return {int: "an int", float: "a float"}.get(kind, kind.__name__)
+from ..options import (  # noqa: F401
+    FALSE_WORDS,
+    NONE_WORDS,
+    TRUE_WORDS,
+    InvalidOptionError,
+    absolute_path,
+    as_parameters,
+    coerce_option,
+    expected,
+    option_name,
+    parameter_name,
+    suggest,
+    to_bool,
+    to_path,
+    validate_options,
+)

@@ -12,15 +12,14 @@ from typing import Any
 import pluggy
 
 from ..specs import ComponentSpec
-from . import contracts
 from .errors import ComponentError, DuplicateComponentError, InvalidOptionError, UnknownComponentError, suggest
+from .kinds import BY_NAME, COMPONENT_KINDS, contract_problem
 from .listing import call_each, plugin_listing
 from .manager import describe_exception, mark_broken
-from .options import as_parameters, validate_options
+from ..options import as_parameters, shown, validate_options
 
-KINDS = ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger")
-"""Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them."""
-HOOK_OF_KIND = {kind: f"register_{kind}s" for kind in KINDS}
+KINDS = COMPONENT_KINDS
+"""Component kinds, singular, as :meth:`Registry.get` and :meth:`Registry.build` take them (from :mod:`.kinds`)."""
 
 
 class Registry:
@@ -34,7 +33,7 @@ class Registry:
         self.pm = pm
         self.provider: dict[tuple[str, str], str] = {}
         for kind in KINDS:
-            setattr(self, f"{kind}s", self._collect(kind))
+            setattr(self, BY_NAME[kind].plural, self._collect(kind))
         broken = set(getattr(pm, "broken", {}))  # a plugin found broken by a later hook loses its earlier components too
         for (kind, name), plugin in list(self.provider.items()):
             if plugin in broken:
@@ -42,11 +41,15 @@ class Registry:
 
     def _collect(self, kind: str) -> dict[str, ComponentSpec]:
         specs: dict[str, ComponentSpec] = {}
-        hook = HOOK_OF_KIND[kind]
+        hook = BY_NAME[kind].hook
         for plugin_name, returned in call_each(self.pm, hook):
             wrong = _not_a_spec_list(returned)
             if wrong:
                 mark_broken(self.pm, plugin_name, f"its {hook}() returned {wrong}, expected a list of dann_core.specs.ComponentSpec")
+                continue
+            unfilled = next((problem for spec in returned or [] if (problem := _unfilled_parameter(kind, spec))), None)
+            if unfilled:
+                mark_broken(self.pm, plugin_name, f"its {hook}() returned {unfilled}")
                 continue
             for spec in returned or []:
                 if spec.name in specs:
@@ -62,7 +65,7 @@ class Registry:
         """The name → spec table of ``kind`` (one of :data:`KINDS`)."""
         if kind not in KINDS:
             raise ValueError(f"unknown component kind '{kind}'; choices: {', '.join(KINDS)}")
-        return getattr(self, f"{kind}s")
+        return getattr(self, BY_NAME[kind].plural)
 
     def get(self, kind: str, name: str) -> ComponentSpec:
         """The spec registered as ``name``; :class:`UnknownComponentError` lists the choices otherwise."""
@@ -71,7 +74,7 @@ class Registry:
             return table[name]
         broken = getattr(self.pm, "broken", {})
         hint = "".join(f"; broken plugin '{b.name}' was skipped ({b.error})" for b in broken.values())
-        raise UnknownComponentError(f"unknown {kind} '{name}'; {suggest(name, table)}choices: {_names(table)}{hint}")
+        raise UnknownComponentError(f"unknown {kind} {shown(name)}; {suggest(name, table)}choices: {_names(table)}{hint}")
 
     def origin(self, kind: str, name: str) -> str:
         """``plugin 'x' (distribution version)`` of a registered component, for error messages."""
@@ -86,7 +89,7 @@ class Registry:
 
         Option names may use ``-`` for ``_``. String values are coerced to the type of the option's
         default (see :func:`~dann_core.plugins.coerce_option`); options not given keep the defaults.
-        What the factory returns is checked against the kind's contract (:mod:`.contracts`). A
+        What the factory returns is checked against the kind's contract (:mod:`.kinds`). A
         factory's ValueError or OSError (its message about the user's input) passes through; any
         other exception, or a wrong return value, is a :class:`ComponentError` naming the plugin.
         """
@@ -101,7 +104,7 @@ class Registry:
             raise
         except Exception as exc:
             raise ComponentError(f"{kind} '{name}' of {self.origin(kind, name)} failed: {describe_exception(exc)}") from exc
-        problem = contracts.problem(kind, built)
+        problem = contract_problem(kind, built)
         if problem:
             raise ComponentError(f"{kind} '{name}' of {self.origin(kind, name)} {problem}")
         return built
@@ -121,10 +124,12 @@ class Registry:
             "version": source.version if source else None,
         }
 
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its options."""
+    def describe(self, command_group=None) -> dict[str, Any]:
+        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its options.
+
+        ``command_group`` is passed to :func:`~dann_core.plugins.plugin_listing` (lists plugin commands)."""
         components = {
-            f"{kind}s": [
+            BY_NAME[kind].plural: [
                 {
                     "name": spec.name,
                     "description": spec.description,
@@ -137,7 +142,7 @@ class Registry:
             ]
             for kind in KINDS
         }
-        return {"plugins": plugin_listing(self.pm), "components": components}
+        return {"plugins": plugin_listing(self.pm, command_group), "components": components}
 
 
 def get_registry(pm: pluggy.PluginManager | None = None) -> Registry:
@@ -155,6 +160,25 @@ def _not_a_spec_list(returned: Any) -> str | None:
         return f"a {type(returned).__name__}"
     bad = [item for item in returned if not isinstance(item, ComponentSpec)]
     return f"a list holding a {type(bad[0]).__name__}" if bad else None
+
+
+def _unfilled_parameter(kind: str, spec: ComponentSpec) -> str | None:
+    """Why ``spec.factory`` could never be called (a parameter neither an option nor context), or None.
+
+    Options are the parameters with defaults; the host passes only the kind's context arguments
+    (:mod:`.kinds`), so any other parameter without a default would fail at the first build.
+    """
+    try:
+        parameters = inspect.signature(spec.factory).parameters.values()
+    except (TypeError, ValueError):  # not introspectable (a C callable): checked when built
+        return None
+    context = BY_NAME[kind].context
+    for param in parameters:
+        if param.default is inspect.Parameter.empty and param.kind is not param.VAR_POSITIONAL and param.kind is not param.VAR_KEYWORD:
+            if param.name not in context:
+                takes = f"the context arguments of a {kind} factory are {', '.join(context)}" if context else f"a {kind} factory gets no context arguments"
+                return f"{kind} '{spec.name}' whose factory parameter '{param.name}' has no default; give it one (it is an option) — {takes}"
+    return None
 
 
 def _names(table: dict[str, Any]) -> str:

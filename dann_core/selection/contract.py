@@ -2,21 +2,33 @@
 
 A selector (hook ``register_selectors``) scores a candidate checkpoint of one run from source data
 and *unlabelled* target inputs only: :class:`SelectionData` carries no target label, so a selector
-cannot read one. Per-evaluation selectors (``per_eval = True``) are scored at every evaluation and
-their scores logged in metrics.jsonl; the others (reverse validation: it trains a model) score the
-stored candidates once, when the run ends or in ``dann eval select``. Ties go to the later step.
+cannot read one. A run scores its own selector (``--select``), ``last`` and those named by
+``--score`` at every evaluation (scores go to metrics.jsonl); selectors that are not per-evaluation
+(reverse validation: it trains a model) score the stored candidates once, when the run ends or in
+``dann eval select``. Ties go to the later step.
+
+One evaluation pass: every input a selector may look at is one of a few fixed views of the run's
+data (:meth:`SelectionData.subsample` gives the same rows for the same size at every evaluation,
+nested: the first n of one seeded permutation per split), and a :class:`Candidate` computes the
+logits (and, when asked, the features) of each view once, so the reported accuracies and every
+selector share one forward pass per view.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import torch
 
+from ..algorithms import Algorithm
 from ..rows import batches, take
 from ..specs import Split
 
 EVAL_BATCH = 1024
+
+
+class ViewUnavailable(LookupError):
+    """A candidate rebuilt from stored views was asked for something the views do not hold."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class SelectionData:
     target_x: torch.Tensor  # or a dann_core.rows.LazyRows
     num_classes: int
     seed: int = 0
+    _views: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, data, seed: int = 0) -> "SelectionData":
@@ -35,43 +48,90 @@ class SelectionData:
         return cls(data.source_train, data.source_val, data.target_train.x, data.num_classes, seed)
 
     def subsample(self, x: torch.Tensor, n: int, salt: int = 0) -> torch.Tensor:
-        """At most ``n`` rows of ``x``, the same ones at every evaluation of a run (seeded; rows read
-        on demand stay unread until a candidate's ``features``/``logits`` reads them)."""
+        """At most ``n`` rows of ``x``: the first ``n`` of one seeded permutation of ``x``, the same
+        object at every call (so its outputs are computed once per candidate). Rows read on demand
+        stay unread until a candidate reads them. ``salt`` is accepted for older selectors and
+        ignored: every selector sees the same fixed subsets."""
         if len(x) <= n:
             return x
-        generator = torch.Generator().manual_seed(self.seed * 7919 + salt)
-        return take(x, torch.randperm(len(x), generator=generator)[:n])
+        key = (id(x), n)
+        if key not in self._views:
+            generator = torch.Generator().manual_seed(self.seed * 7919)
+            order = torch.randperm(len(x), generator=generator)
+            self._views[key] = (x, take(x, order[:n]))  # x kept alive: its id stays its own
+        return self._views[key][1]
 
 
-@dataclass
 class Candidate:
-    """One checkpoint of a run, as a selector sees it: the algorithm in eval mode and the data."""
+    """One checkpoint of a run, as a selector sees it: the method in eval mode and the data.
 
-    step: int
-    algorithm: Any
-    data: SelectionData
-    device: torch.device | str = "cpu"
-    config: Any = None
-    registry: Any = None
+    ``logits(x)`` and ``features(x)`` are computed once per input object and cached (one pass gives
+    both when features are asked for); outputs live on the CPU in float32.
+    """
 
-    @torch.no_grad()
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features of ``x`` (eval mode, batched), on the CPU."""
-        return self._batched(x, lambda batch: self.algorithm.model.backbone(batch))
+    def __init__(self, step: int, algorithm: Any, data: SelectionData, device: torch.device | str = "cpu",
+                 config: Any = None, registry: Any = None, outputs: dict | None = None) -> None:
+        self.step, self.algorithm, self.data, self.device = step, algorithm, data, device
+        self.config, self.registry = config, registry
+        self._outputs: dict[int, tuple[Any, torch.Tensor | None, torch.Tensor | None]] = {}
+        self._stored = outputs  # name → logits, when rebuilt from stored views (no model)
 
-    @torch.no_grad()
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    @classmethod
+    def from_views(cls, step: int, data: SelectionData, logits: dict[str, torch.Tensor], config: Any = None) -> "Candidate":
+        """A candidate without weights whose ``logits`` come from views stored at its evaluation
+        (``view_inputs(data)`` names them); asking for features or other inputs raises ViewUnavailable."""
+        return cls(step, None, data, "cpu", config, None, outputs=logits)
+
+    def logits(self, x) -> torch.Tensor:
         """Class logits of ``x`` (eval mode, batched), on the CPU."""
-        return self._batched(x, lambda batch: self.algorithm.model(batch))
+        return self._forward(x, features=False)[1]
 
-    def _batched(self, x: torch.Tensor, fn) -> torch.Tensor:
+    def features(self, x) -> torch.Tensor:
+        """Backbone features of ``x`` (eval mode, batched), on the CPU."""
+        return self._forward(x, features=True)[0]
+
+    @torch.no_grad()
+    def _forward(self, x, features: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+        if self._stored is not None:
+            return self._from_views(x, features)
+        cached = self._outputs.get(id(x))
+        if cached is not None and (cached[1] is not None or not features):
+            return cached[1], cached[2]
         model = self.algorithm.model
+        own_predict = type(self.algorithm).predict is not Algorithm.predict  # e.g. a separate target encoder
         was_training = model.training
         model.eval()
+        feats, logits = [], []
         try:
-            return torch.cat([fn(batch).float().cpu() for batch in batches(x, EVAL_BATCH, self.device)])
+            for batch in batches(x, EVAL_BATCH, self.device):
+                f = model.backbone(batch) if features or not own_predict else None
+                logits.append((self.algorithm.predict(batch) if own_predict else model.classifier(f)).float().cpu())
+                if features:
+                    feats.append(f.float().cpu())
         finally:
             model.train(was_training)
+        out = (x, torch.cat(feats) if features else None, torch.cat(logits))
+        self._outputs[id(x)] = out
+        return out[1], out[2]
+
+    def _from_views(self, x, features: bool) -> tuple[None, torch.Tensor]:
+        if features:
+            raise ViewUnavailable("features are not stored per evaluation")
+        for name, view in view_inputs(self.data).items():
+            if view is x and name in self._stored:
+                return None, self._stored[name]
+        raise ViewUnavailable("only the stored views' logits are available")
+
+
+VIEW_ROWS = 1000
+"""Rows of each stored view: the default ``max_samples`` of the built-in selectors."""
+
+
+def view_inputs(data: SelectionData) -> dict[str, Any]:
+    """The inputs whose logits a run stores at every evaluation (``views/``), so that selectors that
+    read only logits of these (source-val, entropy, snd with their defaults) can be scored after the
+    run at every evaluated step: the whole source_val split and the fixed target subsample."""
+    return {"source_val": data.source_val.x, "target": data.subsample(data.target_x, VIEW_ROWS)}
 
 
 class Selector:

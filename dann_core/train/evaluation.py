@@ -13,10 +13,12 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..config import RunConfig
-from ..metrics import accuracy
-from ..selection import Candidate, SelectionData, Selector, choose
+from ..rows import is_lazy
+from ..selection import Candidate, SelectionData, Selector, choose, view_inputs
 from ..specs import DomainData
 from .candidates import CandidatePool
+
+VIEWS_DIR = "views"
 
 SELECTION = (
     "best = the checkpoint the selector chooses from source data and unlabelled target inputs (ties: later step); "
@@ -24,16 +26,31 @@ SELECTION = (
 )
 
 
+ALWAYS_SCORED = "last"
+
+
+def scored_names(cfg: RunConfig, registry) -> list[str]:
+    """The selectors a run scores: its own (``--select``), ``last`` and those ``--score`` names
+    (``all``: every per-evaluation selector). Unknown names are an error naming the choices."""
+    registry.get("selector", cfg.select)
+    wanted = [name.strip() for name in cfg.score.split(",") if name.strip()]
+    if wanted == ["all"]:
+        wanted = list(registry.selectors)
+    for name in wanted:
+        registry.get("selector", name)
+    return list(dict.fromkeys([cfg.select, ALWAYS_SCORED, *wanted]))
+
+
 def build_selectors(cfg: RunConfig, registry) -> dict[str, Selector]:
-    """Every registered per-evaluation selector (their scores are logged) and the run's own."""
+    """The scored selectors by name; of ``--score all`` only the per-evaluation ones (the others
+    train models: ``dann eval select`` scores them on the kept candidates)."""
     selectors = {}
-    for name in registry.selectors:
+    for name in scored_names(cfg, registry):
         selector = registry.build("selector", name, cfg.select_options if name == cfg.select else {})
         if not isinstance(selector, Selector):
             raise TypeError(f"selector '{name}' built a {type(selector).__name__}, expected a dann_core.selection.Selector")
         if selector.per_eval or name == cfg.select:
             selectors[name] = selector
-    registry.get("selector", cfg.select)  # an unknown name is an error naming the choices
     return selectors
 
 
@@ -54,23 +71,39 @@ class Evaluation:
         self.best_state: dict[str, Any] | None = None
         self.last: dict[str, Any] = {}
 
-    def accuracies(self) -> dict[str, float | None]:
-        predict, device = self.method.predict, self.device
-        return {
-            "source_val_acc": accuracy(predict, self.data.source_val, device),
-            "target_test_acc": accuracy(predict, self.data.target_test, device),
-        }
-
     def candidate(self, step: int) -> Candidate:
         return Candidate(step, self.method, self.selection_data, self.device, self.config, self.registry)
 
     def record(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> dict[str, Any]:
-        """Evaluate at ``step``; returns the metrics record (the caller logs it)."""
-        scores = self.accuracies()
-        selector_scores = self.pool.score(self.candidate(step))
+        """Evaluate at ``step`` in one pass per input (the accuracies and every selector share the
+        candidate's outputs); returns the metrics record (the caller logs it)."""
+        candidate = self.candidate(step)
+        scores = {"source_val_acc": split_accuracy(candidate, self.data.source_val),
+                  "target_test_acc": split_accuracy(candidate, self.data.target_test)}
+        selector_scores = self.pool.score(candidate)
+        self._store_views(step, candidate)
         record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
         self.last = record
         return record
+
+    def _store_views(self, step: int, candidate: Candidate) -> None:
+        """views/step-N.pt: the logits of the fixed views, for ``dann eval select`` to score logit-only
+        selectors at every evaluated step. Stored only when they cost no extra decoding: inputs in
+        memory, or views a scored selector already computed."""
+        if self.run_dir is None:
+            return
+        logits = {}
+        for name, x in view_inputs(self.selection_data).items():
+            if x is None or len(x) == 0:
+                continue
+            if not is_lazy(x) or id(x) in candidate._outputs:
+                logits[name] = candidate.logits(x)
+        if logits:
+            directory = self.run_dir / VIEWS_DIR
+            directory.mkdir(exist_ok=True)
+            ckpt.atomic_save({"step": step, "logits": logits}, directory / f"step-{step:07d}.pt")
+            for leftover in directory.glob(".step-*.tmp"):  # a write killed half-way
+                leftover.unlink(missing_ok=True)
 
     def keep(self, step: int) -> None:
         """Offer the evaluated weights to the pool; write best.pt when the run's selector prefers them."""
@@ -113,3 +146,10 @@ class Evaluation:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.last = dict(state["best"]), dict(state["last_eval"])
         self.pool.load_state_dict(state["selection"])
+
+
+def split_accuracy(candidate: Candidate, split) -> float | None:
+    """Fraction of ``split`` the candidate classifies right (None without labels), from its cached logits."""
+    if split.y is None or len(split) == 0:
+        return None
+    return int((candidate.logits(split.x).argmax(dim=1) == split.y).sum()) / len(split)

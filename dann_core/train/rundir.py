@@ -9,8 +9,11 @@ Files (all written by rank 0 of a run with a directory)::
                     source_val_acc, target_test_acc and the scores of the selectors scored per evaluation
     last.pt         everything needed to resume: weights, optimisers, step, sampler and RNG states
     best.pt         the checkpoint the run's selector (--select) chooses (ties go to the later step)
-    candidates/     the kept candidate checkpoints (the last, the best few per selector) for
+    candidates/     the kept candidate checkpoints (the last, the best few per scored selector) for
                     ``dann eval select``
+    views/          per evaluation, the logits of the fixed selection views (source_val, the target
+                    subsample) when they cost no extra decoding: ``dann eval select`` scores
+                    logit-only selectors at every evaluated step from them
     summary.json    written when the run finishes
 
 Order of writes at an evaluation: the metrics line, then the candidate and best.pt, then last.pt,

@@ -119,6 +119,7 @@ def apply(cfg):
     if cfg.threads == count:
         return cfg
     resolved = dataclasses.replace(cfg, threads=count)
-    if hasattr(cfg, "recommended"):
-        resolved.recommended = cfg.recommended
+    for note in ("recommended", "overridden"):  # what config.json's provenance records besides the fields
+        if hasattr(cfg, note):
+            setattr(resolved, note, getattr(cfg, note))
     return resolved

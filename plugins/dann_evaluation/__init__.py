@@ -2,11 +2,12 @@
 
 - ``dann eval pad RUN_DIR``: proxy A-distance on raw inputs and on the run's learned features.
 - ``dann eval select RUN_DIR``: every selector's choice among the run's checkpoints, with its regret.
-- ``dann sweep``: a hyper-parameter grid selected by reverse validation (or held-out source accuracy).
+- ``dann sweep``: a hyper-parameter grid (or an Optuna search) as resumable jobs, selected by a label-free selector
+  (``sweep status``/``sweep collect``: the jobs' states, the table from their directories).
 - ``dann plot RUN_DIR``: embeddings (PCA, t-SNE), decision/domain boundaries (2-D inputs), curves.
 - ``dann table``: source-only / dann / target-oracle over seeds, mean ± std target accuracy.
 
-The maths lives in this package (pad, plots, sweep, tables, report, reverse_validation); the commands are thin Click wrappers, wired exactly as a
+The maths lives in this package (pad, plots, sweep, search, tables, jobs, launch, report, reverse_validation); the commands are thin Click wrappers, wired exactly as a
 third-party command plugin would be. Heavy imports (torch, scikit-learn, matplotlib) happen inside
 the commands; each builds from the command line's registry (so ``dann --no-plugins`` holds).
 """
@@ -108,55 +109,152 @@ def _fmt(value, spec: str) -> str:
 
 # ----------------------------------------------------------------------------------------- sweep
 
+launcher_option = click.option("--launcher", default="local", show_default=True, metavar="NAME[OPTION=VALUE,...]",
+                               help="Where the jobs run: local (worker processes), submitit (Slurm), ray, or a plugin's.")
+workers_option = click.option("--workers", type=click.IntRange(1, 4096), default=1, show_default=True,
+                              help="Jobs running at once (local: processes, each with cores // N threads or one GPU).")
+retry_option = click.option("--retry-failed", is_flag=True, help="Run failed jobs again (finished ones are always kept).")
 
-@click.command("sweep")
+
+def _no_plugins_to_workers() -> None:
+    """Jobs run in fresh processes: --no-plugins reaches them through the environment."""
+    import os
+
+    from dann_core.plugins.manager import AUTOLOAD_ENV
+
+    if click.get_current_context().find_root().meta.get("dann.no_plugins"):
+        os.environ[AUTOLOAD_ENV] = "1"
+
+
+def _finish(message: str | None, interrupted: bool) -> None:
+    """The one closing line of a sweep or table that did not finish; exit 130 (Ctrl-C) or 1."""
+    if message is None:
+        return
+    _echo_err(message)
+    raise SystemExit(130 if interrupted else 1)
+
+
+@click.group("sweep", invoke_without_command=True, subcommand_metavar="[status DIR | collect DIR]")
 @config_option
 @set_option
 @click.option("--grid", "grid_items", multiple=True, metavar="KEY=V1,V2,...",
-              help="Values of one setting to sweep; repeatable. KEY=geomspace:START:STOP:NUM gives log-spaced values.")
+              help="Values of one setting to sweep; repeatable. KEY=geomspace:START:STOP:NUM gives log-spaced values; "
+                   "with --search, KEY=range:LOW:HIGH or KEY=logrange:LOW:HIGH is a range.")
 @click.option("--grid-file", type=click.Path(exists=True, dir_okay=False), help="TOML/YAML/JSON mapping keys to lists of values (or a [grid] table).")
-@click.option("--select", default="reverse-validation", show_default=True, metavar="RULE",
-              help="reverse-validation (the paper's, per configuration) or a selector whose scores compare across runs "
-                   "(source-val, dev, entropy, snd, reverse-val, a plugin's); target test labels are never used.")
-@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
-              help="Reverse validation: share of source and target held out.")
-@click.option("--out", type=click.Path(file_okay=False), help="Directory for sweep.csv/.md/.json [default: runs/sweep-<dataset>-<time>].")
+@click.option("--select", default="reverse-val", show_default=True, metavar="SELECTOR",
+              help="A selector whose scores compare across runs: reverse-val (reverse validation), source-val, dev, entropy, snd, "
+                   "a plugin's; target test labels are never used.")
+@click.option("--search", type=click.Choice(["optuna"]), help="Search the grid (values and ranges) instead of training every combination.")
+@click.option("--trials", type=click.IntRange(1, 100000), default=20, show_default=True, help="--search: number of trials.")
+@click.option("--search-seed", type=int, default=0, show_default=True, help="--search: seed of the sampler (TPE).")
+@click.option("--out", type=click.Path(file_okay=False), help="The sweep directory (jobs/ and sweep.csv/.md/.json) [default: runs/sweep-<dataset>-<time>]; "
+                                                              "the same command with the same --out continues a sweep.")
+@launcher_option
+@workers_option
+@retry_option
 @click.option("--dataset", help="Dataset of the base config.")
 @click.option("--backbone", help="Backbone of the base config.")
 @click.option("--discriminator", help="Discriminator of the base config.")
 @click.option("--method", help="Method of the base config.")
 @click.option("--steps", type=int, help="Steps of every run.")
 @json_option
-def sweep_command(config_file, sets, grid_items, grid_file, select, holdout, out, dataset, backbone, discriminator, method, steps, as_json) -> None:
-    """Train a grid of configurations and select one without target labels.
+@click.pass_context
+def sweep_command(ctx, config_file, sets, grid_items, grid_file, select, search, trials, search_seed, out, launcher, workers, retry_failed,
+                  dataset, backbone, discriminator, method, steps, as_json) -> None:
+    """Train a grid of configurations as resumable jobs and select one without target labels.
 
-    Example: dann sweep --grid lambda=0,0.1,1,schedule --grid lr=0.01,0.05. Writes a table of every
-    configuration with its score, and target test accuracy in a separate column marked reported only.
+    Example: dann sweep --grid lambda=0,0.1,1,schedule --grid lr=0.01,0.05 --workers 2 --out runs/s1.
+    Writes a table of every configuration with its score, and target test accuracy in a separate
+    column marked reported only. Run the same command again to continue: finished jobs are kept,
+    interrupted ones resumed. dann sweep status DIR shows the jobs; dann sweep collect DIR the table.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .sweep import format_markdown, parse_grid, run_sweep, validate_grid
+    from .sweep import parse_grid, run_sweep, validate_grid
+    from .tables import incomplete_message
 
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "method": method, "steps": steps})
         grid = parse_grid(grid_items, grid_file)
-        configs = validate_grid(grid, base, registry(), select)
+        validate_grid(grid, base, registry(), select, search=bool(search))  # before anything is printed or written
         if out is None:
             out = Path("runs") / f"sweep-{base.dataset}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-        _echo_err(f"sweeping {len(configs)} configurations of {base.dataset}, selecting by {select}; writing {out}")
-        result = run_sweep(base, grid, out=out, registry=registry(), select=select, holdout=holdout, progress=_echo_err)
+        _no_plugins_to_workers()
+        if search:
+            from .search import run_search
+
+            _echo_err(f"searching {trials} trials of {base.dataset} with {search}, selecting by {select}; writing {out}")
+            result = run_search(base, grid, out, select=select, trials=trials, seed=search_seed, registry=registry(),
+                                launcher=launcher, workers=workers, retry_failed=retry_failed)
+        else:
+            _echo_err(f"sweeping {base.dataset}, selecting by {select}; writing {out}")
+            result = run_sweep(base, grid, out, select=select, registry=registry(), launcher=launcher, workers=workers, retry_failed=retry_failed)
+    launched = result.pop("launch")
+    _print_sweep(result, out, as_json)
+    _finish(incomplete_message(launched, out, "configurations"), launched.interrupted)
+
+
+def _print_sweep(result, out, as_json: bool) -> None:
+    from .sweep import ROW_FIELDS, format_markdown
+
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     click.echo(format_markdown(result), nl=False)
     best = result["selected"]
     if best is not None:
-        chosen = ", ".join(f"{k}={best[k]}" for k in grid)
-        click.echo(f"selected: {chosen} (id {best['id']})")
+        chosen = ", ".join(f"{k}={v}" for k, v in best.items() if k not in ROW_FIELDS)
+        click.echo(f"selected: {chosen} (job {best['id']})")
     else:
-        click.echo("selected: none (every configuration diverged)")
+        click.echo("selected: none (no configuration finished with a score)")
     click.echo(f"written: {out}/sweep.csv, sweep.md, sweep.json")
+
+
+@sweep_command.command("status")
+@click.argument("sweep_dir", type=click.Path(exists=True, file_okay=False))
+@json_option
+def sweep_status_command(sweep_dir, as_json) -> None:
+    """The state of every job under SWEEP_DIR (a sweep's or a table's --out), read from its directory.
+
+    pending: never started; running: its worker holds the job's lock; interrupted: started, not
+    finished, nobody runs it (the next launch resumes it); done; diverged; failed (its error).
+    """
+    from .jobs import list_jobs, read_job, job_state
+
+    with user_errors():
+        jobs = [(read_job(d), job_state(d)) for d in list_jobs(sweep_dir)]
+    if as_json:
+        click.echo(json.dumps([{"id": r["id"], "label": r["label"], "state": s.state, "step": s.step, "of": r["config"]["steps"],
+                                "pid": s.pid, "error": s.error} for r, s in jobs], indent=2))
+        return
+    if not jobs:
+        click.echo(f"{sweep_dir}: no jobs")
+        return
+    counts = {}
+    for _, state in jobs:
+        counts[state.state] = counts.get(state.state, 0) + 1
+    click.echo(f"{sweep_dir}: {len(jobs)} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    click.echo(f"  {'job':<12}  {'state':<11}  {'step':>13}  label")
+    for record, state in jobs:
+        label = " ".join(f"{k}={v}" for k, v in record["label"].items())
+        step = f"{'-' if state.step is None else state.step}/{record['config']['steps']}"
+        note = f"  (pid {state.pid})" if state.pid else (f"  {state.error}" if state.error else "")
+        click.echo(f"  {record['id']:<12}  {state.state:<11}  {step:>13}  {label}{note}")
+
+
+@sweep_command.command("collect")
+@click.argument("sweep_dir", type=click.Path(exists=True, file_okay=False))
+@json_option
+def sweep_collect_command(sweep_dir, as_json) -> None:
+    """Build SWEEP_DIR's table (sweep.csv/.md/.json) from its job directories alone, trains nothing."""
+    from .sweep import collect
+
+    with user_errors():
+        result = collect(sweep_dir, registry=registry())
+    _print_sweep(result, sweep_dir, as_json)
 
 
 # ------------------------------------------------------------------------------------------ plot
@@ -199,19 +297,36 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
 @click.option("--methods", default="source-only,dann,target-oracle", show_default=True,
               help="Comma-separated methods (rows); options in brackets: cdan[entropy=true].")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/table", show_default=True,
-              help="Run directories go to OUT/<dataset>/<method>-s<seed>; the table to OUT/<dataset>-table.md/.csv.")
+              help="Runs go to OUT/jobs/<id>/run (dann sweep status OUT lists them); the table to OUT/<dataset>-table.md/.csv.")
+@launcher_option
+@workers_option
+@retry_option
 @json_option
-def table_command(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, as_json) -> None:
+def table_command(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, launcher, workers, retry_failed, as_json) -> None:
     """Train each method over the seeds; print and write the mean ± std target accuracy table.
 
-    The shape of the paper's Table 2. Finished runs under OUT with the same config are reused.
+    The shape of the paper's Table 2. Each run is a job: the same command again reuses finished
+    runs, resumes interrupted ones and (with --retry-failed) retries failed ones.
     """
-    from .tables import format_markdown, parse_methods, parse_seeds, run_table
+    from .tables import JobsIncomplete, parse_methods, parse_seeds, run_table
 
+    incomplete = None
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "steps": steps})
         seed_list, method_list = parse_seeds(seeds), parse_methods(methods, registry())
-        rows, paths = run_table(base, seed_list, method_list, out=out, progress=_echo_err, registry=registry())
+        _no_plugins_to_workers()
+        try:
+            rows, paths = run_table(base, seed_list, method_list, out=out, registry=registry(), launcher=launcher, workers=workers, retry_failed=retry_failed)
+        except JobsIncomplete as exc:
+            incomplete, (rows, paths) = exc, exc.result
+    _print_table(rows, paths, as_json)
+    if incomplete is not None:
+        _finish(str(incomplete), incomplete.interrupted)
+
+
+def _print_table(rows, paths, as_json: bool) -> None:
+    from .tables import format_markdown
+
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -1,47 +1,73 @@
-"""Hyper-parameter sweeps that select without target labels.
+"""Hyper-parameter sweeps that select without target labels, as resumable jobs.
 
 A grid maps config keys (as in ``--set``: ``lambda``, ``lr``, ``discriminator.width``, ...) to lists
-of values; :func:`run_sweep` trains every combination and selects by
+of values; :func:`run_sweep` makes every combination a job (:mod:`dann_evaluation.jobs`: an ordinary
+run directory under ``OUT/jobs/<id>``), runs those not finished on a launcher plugin
+(``local``, ``submitit``, ``ray``) and selects the configuration whose run scores best by a selector
+whose scores compare across runs (default ``reverse-val``, the paper's reverse validation; also
+``source-val``, ``dev``, ``entropy``, ``snd`` or a plugin's; ``last`` is refused). Each run's score is
+its selector's score of the checkpoint it kept as best.pt (``summary.json``: ``selector_score``).
 
-- ``reverse-validation`` (default): the lowest reverse validation risk
-  (:func:`dann_evaluation.reverse_validation.reverse_validation`), ties broken by the reverse
-  classifier's held-out cross-entropy (the risk takes few values on small held-out sets), or
-- ``source-val``: the highest held-out source accuracy of the run's best checkpoint.
-
-Remaining ties go to the configuration listed first. Target test accuracy is computed for every configuration
+Remaining ties go to the configuration listed first. Target test accuracy is read for every configuration
 and written in its own column marked "reported only": it is never used to select.
 
 Files written to the sweep directory: ``sweep.csv`` and ``sweep.md`` (one row per configuration),
 ``sweep.json`` (base config, grid, rows, the selected configuration and the selection rule).
+:func:`collect` rebuilds them from the job directories alone.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import itertools
-import json
 import math
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from dann_core.config import ConfigError, RunConfig, apply_layer, load_file, parse_set, split_key
 
-SELECT = ("reverse-validation",)
-"""Config-level rules; any selector plugin whose scores compare across runs works too (source-val, dev, snd, ...)."""
-FORBIDDEN_KEYS = {"out": "a sweep writes its own files (use --out of dann sweep)"}
+DEFAULT_SELECT = "reverse-val"
+ALIASES = {"reverse-validation": "reverse-val"}
+"""Earlier name of the sweep's reverse validation: it is the ``reverse-val`` selector."""
+FORBIDDEN_KEYS = {"out": "a sweep writes its own files (use --out of dann sweep)", "select": "the sweep's selector is --select"}
 TARGET_COLUMN = "target_test_acc_reported_only"
-SELECTION_NOTE = {
-    "reverse-validation": "selected = lowest reverse validation risk (ties: lower reverse cross-entropy, then first listed); target test accuracy is reported only, never used to select",
-}
 
 
 def selection_note(select: str, selector=None) -> str:
-    if select in SELECTION_NOTE:
-        return SELECTION_NOTE[select]
     order = "highest" if selector is None or selector.higher_is_better else "lowest"
     return (f"selected = {order} score of selector {select} on each configuration's own selected checkpoint (ties: first listed); "
             "target test accuracy is reported only, never used to select")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A search range ``range:LOW:HIGH`` (uniform) or ``logrange:LOW:HIGH`` (log-uniform); ints stay ints."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+    def __str__(self) -> str:
+        return f"{'logrange' if self.log else 'range'}:{self.low}:{self.high}"
+
+
+def _range(text: str, key: str) -> Range:
+    parts = text.split(":")
+    log = parts[0] == "logrange"
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        low, high = (int(p) if p.strip().lstrip("-").isdigit() else float(p) for p in parts[1:])
+        if not low < high or (log and low <= 0):
+            raise ValueError
+    except ValueError:
+        raise SweepError(f"sweep grid: bad '{key}={text}': write {parts[0]}:LOW:HIGH with LOW < HIGH" + (" and LOW > 0" if log else "")) from None
+    return Range(low, high, log)
 
 
 class SweepError(ValueError):
@@ -68,10 +94,14 @@ def _geomspace(text: str, key: str) -> list[float]:
 def _parse_values(text: str, key: str) -> list[Any]:
     """``'0,0.1,1'`` → [0, 0.1, 1]; an item ``geomspace:START:STOP:NUM`` expands to NUM log-spaced values."""
     values: list[Any] = []
+    if text.strip().startswith(("range:", "logrange:")):
+        return [_range(text.strip(), key)]
     for item in text.split(","):
         item = item.strip()
         if not item:
             raise SweepError(f"sweep grid: empty value in '{key}={text}'")
+        if item.startswith(("range:", "logrange:")):
+            raise SweepError(f"sweep grid: '{key}={text}': a range is the key's only value (--grid {key}={item})")
         if item.startswith("geomspace:"):
             values.extend(_geomspace(item, key))
         else:
@@ -111,12 +141,13 @@ def parse_grid(assignments: Iterable[str] = (), file: str | Path | None = None) 
 
 
 def validate_grid(
-    grid: dict[str, list[Any]], base: RunConfig, registry=None, select: str = "reverse-validation"
+    grid: dict[str, list[Any]], base: RunConfig, registry=None, select: str = DEFAULT_SELECT, search: bool = False
 ) -> list[RunConfig]:
     """Every configuration of the grid over ``base``, in grid order; raises SweepError on bad keys/values.
 
     With a ``registry`` the component option names are checked too, and reverse validation refuses
-    methods that train on labelled target data.
+    methods that train on labelled target data. ``search``: ranges are allowed, and each is checked
+    at its two ends (a search draws between them).
     """
     if not grid:
         raise SweepError("sweep grid is empty: give at least one --grid KEY=V1,V2,... (or --grid-file)")
@@ -127,9 +158,13 @@ def validate_grid(
             split_key(key, "in the sweep grid")
         except ConfigError as exc:
             raise SweepError(f"sweep grid: {exc}") from None
+    for key, values in grid.items():
+        if any(isinstance(v, Range) for v in values) and not search:
+            raise SweepError(f"sweep grid: '{key}' is a range; a grid needs values (geomspace:START:STOP:NUM), a range needs --search optuna")
     configs = []
     keys = list(grid)
-    for combo in itertools.product(*(grid[k] for k in keys)):
+    ends = {k: [end for v in vs for end in ((v.low, v.high) if isinstance(v, Range) else (v,))] for k, vs in grid.items()}
+    for combo in itertools.product(*(ends[k] for k in keys)):
         try:
             values = apply_layer(base.to_dict(), dict(zip(keys, combo)), "in the sweep grid")
             cfg = RunConfig.from_dict(values, "in the sweep grid")
@@ -138,7 +173,7 @@ def validate_grid(
         configs.append(cfg)
     if registry is not None:
         _check_components(configs, registry)
-    if select in SELECT and registry is not None:
+    if ALIASES.get(select, select) == "reverse-val" and registry is not None:
         for cfg in configs:
             if uses_target_labels(registry, cfg.method):
                 raise SweepError(f"sweep: method {cfg.method} trains on target labels; reverse validation never uses them (use --select source-val)")
@@ -161,74 +196,136 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+def _label(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def job_config(cfg: RunConfig, select: str, base: RunConfig) -> RunConfig:
+    """``cfg`` as a sweep job: selected by ``select`` (with the base config's options when it names the same selector)."""
+    options = dict(base.select_options) if base.select == select else {}
+    return dataclasses.replace(cfg, select=select, select_options=options, out=None)
+
+
 def run_sweep(
     base: RunConfig,
     grid: dict[str, list[Any]],
-    out: str | Path | None = None,
-    select: str = "reverse-validation",
-    holdout: float = 0.1,
-    progress: Callable[[str], None] | None = None,
+    out: str | Path,
+    select: str = DEFAULT_SELECT,
     registry=None,
+    launcher: str = "local",
+    workers: int = 1,
+    retry_failed: bool = False,
+    stream=None,
 ) -> dict[str, Any]:
-    """Train every configuration of ``grid`` over ``base``; select by reverse validation or source val.
+    """Make every configuration of ``grid`` over ``base`` a job under ``out``, run the unfinished ones,
+    collect and select; returns the result of :func:`collect` plus ``launch`` (a LaunchResult).
 
-    Returns ``{"rows": [...], "selected": row, "select": ..., "selection": note, "grid", "base"}``;
-    each row holds ``id``, the grid values, ``rv_risk`` (reverse-validation only), ``source_val_acc``,
-    ``score``, ``selected`` and ``target_test_acc_reported_only``. With ``out`` the files described
-    in the module docstring are written there.
+    ``launcher`` is ``NAME`` or ``NAME[OPTION=VALUE,...]`` of a launcher plugin; ``stream`` gets the
+    progress (default stderr). Ctrl-C ends the launch with ``result["launch"].interrupted`` set and
+    every finished job kept (the files are written from what finished).
     """
-    from dann_core.train import DivergedError, fit
-    from .reverse_validation import reverse_validation
+    from .jobs import job_id, write_job
+    from .launch import Progress, build_launcher, launch_jobs
 
+    registry = _registry(registry)
+    select = ALIASES.get(select, select)
+    selector = sweep_selector(select, registry)
+    configs = validate_grid(grid, base, registry, select)
+    runner = build_launcher(registry, launcher, workers)
+    keys = list(grid)
+    jobs = [job_config(cfg, select, base) for cfg in configs]
+    ids = [job_id(cfg) for cfg in jobs]
+    if len(set(ids)) < len(ids):
+        raise SweepError(f"sweep grid: two configurations are the same run (job {next(i for i in ids if ids.count(i) > 1)}); drop the repeated value")
+    job_dirs = [write_job(out, cfg, {k: _label(v) for k, v in zip(keys, _values_of(cfg, keys))}, index, "sweep") for index, cfg in enumerate(jobs)]
+    progress = Progress(len(job_dirs), f"sweep {Path(out).name}", describe_job, workers, stream)
+    launched = launch_jobs(job_dirs, runner, retry_failed, progress)
+    result = collect(out, selector=selector, grid=grid, base=base)
+    result["launch"] = launched
+    return result
+
+
+def _registry(registry):
     if registry is None:
         from dann_core.plugins import get_registry
 
         registry = get_registry()
-    selector = sweep_selector(select, registry)
-    configs = validate_grid(grid, base, registry, select)
-    keys = list(grid)
-    data_cache: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
-    for index, cfg in enumerate(configs):
-        started = time.perf_counter()
-        data = _data_for(cfg, data_cache, registry)
-        row: dict[str, Any] = {"id": index, **{k: _label(v) for k, v in zip(keys, _values_of(cfg, keys))}}
-        try:
-            if select == "reverse-validation":
-                result = reverse_validation(cfg, data=data, holdout=holdout, registry=registry)
-                row["rv_risk"] = round(result.risk, 6)
-                row["rv_loss"] = round(result.reverse_loss, 6)
-                row["source_val_acc"] = _round(result.forward_source_val_acc)
-                row["score"] = row["rv_risk"]
-                row[TARGET_COLUMN] = _round(result.target_test_acc)
-            else:
-                summary = fit(dataclasses.replace(cfg, select=select, select_options={}), data=data, registry=registry).summary
-                row["source_val_acc"] = _round(summary["best_source_val_acc"])
-                row["score"] = _round(summary["selector_score"])
-                row[TARGET_COLUMN] = _round(summary["target_test_acc"])
-            row["status"] = "ok"
-        except DivergedError:  # a destructive configuration is a result (ranked last), not a crash
-            row.update({"rv_risk": None, "rv_loss": None, "source_val_acc": None, "score": None, TARGET_COLUMN: None, "status": "diverged"})
-        row["seconds"] = round(time.perf_counter() - started, 2)
-        rows.append(row)
-        if progress is not None:
-            shown = ", ".join(f"{k}={row[k]}" for k in keys)
-            progress(f"[{index + 1}/{len(configs)}] {shown}: score {row['score']} ({row['seconds']:.1f} s)")
-    best = _select(rows, select, selector)
+    return registry
+
+
+def describe_job(job_dir, state) -> str:
+    """``id k=v ...: done, score 0.1, target acc 0.9 (3.1 s)``: the line of a finished job."""
+    row = job_row(job_dir, state)
+    label = " ".join(f"{k}={v}" for k, v in row["label"].items())
+    if state.state == "done":
+        return f"{row['id']} {label}: done, score {_show(row['score'])}, target acc {_show(row[TARGET_COLUMN])} (reported only), {row['seconds']} s"
+    return f"{row['id']} {label}: {state.state}" + (f": {state.error}" if state.error else "")
+
+
+def _show(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def job_row(job_dir, state=None) -> dict[str, Any]:
+    """One row of a sweep from a job's directory: its label, state and (when done) its summary's scores."""
+    from dann_core import files
+
+    from .jobs import RUN_DIR, job_state, read_job
+
+    job_dir = Path(job_dir)
+    record, state = read_job(job_dir), state or job_state(job_dir)
+    row: dict[str, Any] = {"id": record["id"], "index": record.get("index"), "label": dict(record.get("label", {})),
+                           "select": record["config"].get("select"), "status": "ok" if state.state == "done" else state.state,
+                           "score": None, "source_val_acc": None, TARGET_COLUMN: None, "seconds": None, "error": state.error}
+    if state.state == "done":
+        summary = files.read_json(job_dir / RUN_DIR / "summary.json")
+        row.update(score=_round(summary.get("selector_score")), source_val_acc=_round(summary.get("best_source_val_acc")),
+                   seconds=summary.get("seconds"), **{TARGET_COLUMN: _round(summary.get("target_test_acc"))})
+    return row
+
+
+def collect(out: str | Path, selector=None, grid: dict[str, list[Any]] | None = None, base: RunConfig | None = None, registry=None) -> dict[str, Any]:
+    """The sweep's result from the job directories under ``out`` alone; writes sweep.csv/.md/.json there.
+
+    ``selector`` defaults to the one the jobs were run with (their config's ``select``). Rows hold
+    ``id``, the grid values, ``status`` (ok, diverged, failed, interrupted, pending, running),
+    ``score``, ``source_val_acc``, ``selected`` and the reported-only target accuracy.
+    """
+    from .jobs import list_jobs
+
+    rows = []
+    for job_dir in list_jobs(out):
+        row = job_row(job_dir)
+        rows.append({"id": row.pop("id"), **{k: v for k, v in row.pop("label").items()}, **row})
+    if not rows:
+        raise SweepError(f"{out} holds no sweep jobs (no jobs/*/job.json)")
+    selects = sorted({row["select"] for row in rows})
+    if len(selects) > 1:
+        raise SweepError(f"{out} holds jobs selected by different selectors ({', '.join(selects)}); collect one sweep per directory")
+    select = selects[0]
+    if selector is None:
+        selector = sweep_selector(select, _registry(registry))
+    if grid is None:
+        keys = [k for k in rows[0] if k not in ROW_FIELDS]
+        grid = {k: sorted({str(r.get(k)) for r in rows}) for k in keys}
+    best = select_best(rows, selector)
     for row in rows:
         row["selected"] = best is not None and row["id"] == best["id"]
     result = {
         "select": select,
         "selection": selection_note(select, selector),
         "grid": {k: [_label(v) for v in vs] for k, vs in grid.items()},
-        "base": base.to_dict(),
-        "holdout": holdout if select == "reverse-validation" else None,
+        "base": base.to_dict() if base is not None else None,
         "rows": rows,
         "selected": best,
     }
-    if out is not None:
-        write_sweep(result, out)
+    write_sweep(result, out)
     return result
+
+
+ROW_FIELDS = ("id", "index", "select", "status", "score", "source_val_acc", TARGET_COLUMN, "seconds", "error", "selected")
 
 
 def _values_of(cfg: RunConfig, keys: list[str]) -> list[Any]:
@@ -251,52 +348,37 @@ def uses_target_labels(registry, method: str) -> bool:
     return TARGET_LABELLED in getattr(registry.get("algorithm", method).factory, "needs", ())
 
 
-def _data_for(cfg: RunConfig, cache: dict[str, Any], registry):
-    from dann_core.train import build_dataset
-
-    key = json.dumps([cfg.dataset, cfg.dataset_options, cfg.seed], sort_keys=True, default=str)
-    if key not in cache:
-        cache[key] = build_dataset(cfg, registry)
-    return cache[key]
-
-
 def sweep_selector(select: str, registry):
-    """None for reverse-validation, else the selector plugin ``select`` (it must compare across runs)."""
-    if select in SELECT:
-        return None
-    choices = ", ".join([*SELECT, *(n for n in registry.selectors if getattr(registry.selectors[n].factory, "across_runs", True))])
+    """The selector plugin ``select``; SweepError unless its scores compare across runs."""
+    select = ALIASES.get(select, select)
+    choices = ", ".join(n for n in registry.selectors if getattr(registry.selectors[n].factory, "across_runs", True))
     if select not in registry.selectors:
-        raise SweepError(f"unknown selection rule '{select}'; choose from {choices}")
+        raise SweepError(f"unknown selector '{select}' for a sweep; choose from {choices}")
     selector = registry.build("selector", select, {})
     if not selector.across_runs:
         raise SweepError(f"selector {select} ranks the checkpoints of one run and cannot compare configurations; choose from {choices}")
     return selector
 
 
-def _select(rows: list[dict[str, Any]], select: str, selector=None) -> dict[str, Any] | None:
-    """The best row (None when every configuration diverged).
+def select_best(rows: list[dict[str, Any]], selector=None) -> dict[str, Any] | None:
+    """The finished row with the best score in the selector's direction (ties: the first listed);
+    None when no row has a score (every configuration diverged or failed)."""
 
-    reverse-validation: lowest risk, ties broken by the reverse classifier's held-out cross-entropy,
-    then by grid order; a selector: its best score (its own direction), ties by grid order.
-    """
+    def key(row: dict[str, Any]) -> float:
+        score = row.get("score")
+        if row.get("status") != "ok" or score is None or math.isnan(score):
+            return math.inf
+        return -score if selector is None or selector.higher_is_better else score
 
-    def key(row: dict[str, Any]) -> tuple[float, float]:
-        score = row["score"]
-        if score is None or (isinstance(score, float) and math.isnan(score)):
-            return (math.inf, math.inf)
-        if select == "reverse-validation":
-            loss = row.get("rv_loss")
-            return (score, math.inf if loss is None else loss)
-        return (-score if selector is None or selector.higher_is_better else score, 0.0)
-
+    if not rows:
+        return None
     best = min(rows, key=key)  # min keeps the first of equal keys
-    return None if key(best)[0] == math.inf else best
+    return None if key(best) == math.inf else best
 
 
 COLUMN_TITLES = {
     "id": "id",
-    "rv_risk": "reverse validation risk ↓",
-    "rv_loss": "reverse CE (tie-break) ↓",
+    "score": "score",
     "source_val_acc": "source val acc",
     "status": "status",
     "selected": "selected",
@@ -307,8 +389,7 @@ COLUMN_TITLES = {
 
 def columns(result: dict[str, Any]) -> list[str]:
     keys = list(result["grid"])
-    scores = ["rv_risk", "rv_loss", "source_val_acc"] if result["select"] == "reverse-validation" else ["source_val_acc"]
-    return ["id", *keys, *scores, "status", "selected", TARGET_COLUMN, "seconds"]
+    return ["id", *keys, "score", "source_val_acc", "status", "selected", TARGET_COLUMN, "seconds", "error"]
 
 
 def write_sweep(result: dict[str, Any], out: str | Path) -> list[Path]:
@@ -325,7 +406,7 @@ def write_sweep(result: dict[str, Any], out: str | Path) -> list[Path]:
         for row in result["rows"]:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
     md_path.write_text(format_markdown(result))
-    write_json(result, json_path)
+    write_json({k: v for k, v in result.items() if k != "launch"}, json_path)
     return [csv_path, md_path, json_path]
 
 

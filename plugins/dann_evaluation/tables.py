@@ -6,8 +6,8 @@ checkpoint (chosen on held-out source accuracy, as every run does). :func:`aggre
 runs into rows of mean ± sample standard deviation (ddof = 1; 0 for a single seed), and
 :func:`format_markdown` / :func:`write_table` render methods as rows and datasets as columns.
 
-A run directory that already holds a finished run with the same config is reused, so an interrupted
-table continues where it stopped.
+Every run is a job (:mod:`dann_evaluation.jobs`) under ``OUT/jobs/<id>``: the same command reuses
+finished runs, resumes interrupted ones exactly and runs them on a launcher plugin (``--workers N``).
 """
 from __future__ import annotations
 
@@ -94,57 +94,121 @@ def method_config(base: RunConfig, entry: str, registry=None) -> RunConfig:
     return dataclasses.replace(base, method=name, method_options={**inherited, **options})
 
 
-def run_dir_for(out: Path, cfg: RunConfig, label: str | None = None) -> Path:
-    return out / cfg.dataset / f"{label or cfg.method}-s{cfg.seed}"
+class JobsIncomplete(ValueError):
+    """Some jobs of a table or sweep did not finish (Ctrl-C, failures); the finished ones are kept and
+    already written. The message is one line saying what was kept and how to continue."""
+
+    def __init__(self, message: str, interrupted: bool, result: Any = None) -> None:
+        super().__init__(message)
+        self.interrupted, self.result = interrupted, result
 
 
-def run_multi_seed(
+def incomplete_message(launched, out: str | Path, what: str = "runs") -> str | None:
+    """None when every job finished; else one line: what was kept and how to continue."""
+    total = len(launched.states)
+    finished = launched.count("done", "diverged")
+    if finished == total and not launched.interrupted:
+        return None
+    kept = f"{finished} of {total} {what} finished and kept under {out}"
+    failed = launched.count("failed")
+    if launched.interrupted:
+        return f"interrupted: {kept}; continue with the same command (it skips them and resumes the rest)"
+    if failed:
+        return (f"{failed} of {total} {what} failed ({kept}); see: dann sweep status {out}; "
+                "retry them with the same command and --retry-failed")
+    return f"{kept}; the others are {launched.summary()}: run the same command again to continue them"
+
+
+class _Lines:
+    """A write()-able stream that hands each complete line to a callable (``progress=`` of the API)."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit, self.buffer = emit, ""
+
+    def write(self, text: str) -> None:
+        self.buffer += text
+        while "\n" in self.buffer:
+            line, self.buffer = self.buffer.split("\n", 1)
+            if line.strip():
+                self.emit(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def table_jobs(base: RunConfig, seeds: Sequence[int], methods: Sequence[str], out: str | Path, registry=None) -> list[Path]:
+    """The job directories of a table (one per method and seed, in that order) under ``out``."""
+    from .jobs import write_job
+
+    dirs = []
+    for index, (method, seed) in enumerate((m, s) for m in methods for s in seeds):
+        cfg = dataclasses.replace(method_config(base, method, registry), seed=int(seed), out=None)
+        dirs.append(write_job(out, cfg, {"method": method, "seed": int(seed)}, index, "table"))
+    return dirs
+
+
+def describe_table_job(job_dir, state) -> str:
+    """``moons dann seed 1: target acc 0.9120 (4.2 s)``: the line of a finished table job."""
+    from dann_core import files
+
+    from .jobs import RUN_DIR, read_job
+
+    record = read_job(job_dir)
+    name = f"{record['config']['dataset']} {record['label']['method']} seed {record['label']['seed']}"
+    if state.state != "done":
+        return f"{name}: {state.state}" + (f": {state.error}" if state.error else "")
+    summary = files.read_json(Path(job_dir) / RUN_DIR / "summary.json")
+    return f"{name}: target acc {_fmt(summary.get('target_test_acc'))} ({summary.get('seconds', 0):.1f} s)"
+
+
+def run_multi_seed(base: RunConfig, seeds: Sequence[int], methods: Sequence[str], out: str | Path = "runs/table", **options: Any) -> list[dict[str, Any]]:
+    """The summaries of :func:`run_table_jobs` (finished runs only, in method-then-seed order)."""
+    return run_table_jobs(base, seeds, methods, out, **options)[0]
+
+
+def run_table_jobs(
     base: RunConfig,
     seeds: Sequence[int],
     methods: Sequence[str],
     out: str | Path = "runs/table",
     progress: Callable[[str], None] | None = None,
     registry=None,
-) -> list[dict[str, Any]]:
-    """Train ``base`` with each method and seed into ``out/<dataset>/<method>-s<seed>``; returns summaries.
+    launcher: str = "local",
+    workers: int = 1,
+    retry_failed: bool = False,
+    stream=None,
+) -> tuple[list[dict[str, Any]], Any]:
+    """Train ``base`` with each method and seed as a job under ``out/jobs/<id>``; returns the summaries and the LaunchResult.
 
-    This is the function behind ``dann table`` (and the one a ``dann run --seeds`` option calls).
-    A directory holding a finished run of the same experiment (the config up to device, threads,
-    kernels and out) is reused, an interrupted one is resumed; one holding a different run is an
-    error (RunError from the trainer), so nothing is silently mixed.
+    This is the function behind ``dann table`` (and ``dann run --seeds``). Finished jobs are reused,
+    interrupted ones resumed exactly, failed ones retried only with ``retry_failed``; the jobs run on
+    the launcher plugin ``launcher`` with ``workers`` workers. ``progress`` gets one line per job
+    (else ``stream``, default stderr, gets the live line). When a job did not finish, the table of
+    the finished ones is still returned by :func:`run_table`, which then raises :class:`JobsIncomplete`.
     """
-    from dann_core import config as config_io, files
-    from dann_core.train import resume, train
+    from dann_core import files
 
-    out = Path(out)
+    from .jobs import RUN_DIR
+    from .launch import Progress, build_launcher, launch_jobs
+
+    if registry is None:
+        from dann_core.plugins import get_registry
+
+        registry = get_registry()
+    runner = build_launcher(registry, launcher, workers)
+    job_dirs = table_jobs(base, seeds, methods, out, registry)
+    lines = _Lines(progress) if progress is not None else stream
+    meter = Progress(len(job_dirs), f"table {Path(out).name}", describe_table_job, workers, lines)
+    launched = launch_jobs(job_dirs, runner, retry_failed, meter)
     summaries = []
-    total = len(methods) * len(seeds)
-    for index, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
-        cfg = dataclasses.replace(method_config(base, method, registry), seed=int(seed), out=None)
-        run_dir = run_dir_for(out, cfg, method)
-        summary_path = run_dir / "summary.json"
-        same = (run_dir / "config.json").exists() and _experiment(config_io.load(run_dir / "config.json")) == _experiment(cfg)
-        if same and summary_path.exists():
-            summary = files.read_json(summary_path)
-            note = "reused"
-        elif same and (run_dir / "last.pt").exists():
-            summary = resume(run_dir, registry=registry)  # an interrupted run of the same experiment: continue it
-            note = f"resumed, {summary['seconds']:.1f} s"
-        else:
-            summary = train(cfg, run_dir=run_dir, registry=registry)
-            note = f"{summary['seconds']:.1f} s"
-        summaries.append({**summary, "label": method})
-        if progress is not None:
-            progress(f"[{index}/{total}] {cfg.dataset} {method} seed {seed}: target acc {_fmt(summary['target_test_acc'])} ({note})")
-    return summaries
-
-
-EXECUTION_KEYS = ("device", "threads", "kernels", "out")
-"""Settings that change how a run executes, not what it computes; a finished run is reused across them."""
-
-
-def _experiment(cfg: RunConfig) -> dict[str, Any]:
-    return {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_KEYS}
+    for job_dir in job_dirs:
+        if launched.states[job_dir.name].state == "done":
+            label = files.read_json(job_dir / "job.json")["label"]["method"]
+            summaries.append({**files.read_json(job_dir / RUN_DIR / "summary.json"), "label": label})
+    return summaries, launched
 
 
 def aggregate(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -216,14 +280,23 @@ def run_table(
     out: str | Path = "runs/table",
     progress: Callable[[str], None] | None = None,
     registry=None,
+    **launch: Any,
 ) -> tuple[list[dict[str, Any]], list[Path]]:
     """:func:`run_multi_seed`, :func:`aggregate` and :func:`write_table` to ``out/<dataset>-table.md/.csv``.
 
     Returns (rows, [markdown path, csv path]); ``format_markdown(rows)`` is the table to print. This is
-    the one call behind ``dann table`` and for a ``dann run --seeds`` option.
+    the one call behind ``dann table`` and for a ``dann run --seeds`` option. ``launch``: ``launcher``,
+    ``workers``, ``retry_failed``, ``stream`` of :func:`run_table_jobs`. When a job did not finish, the
+    table of the finished ones is written and :class:`JobsIncomplete` (one line; ``.result`` = the
+    return value) is raised.
     """
-    rows = aggregate(run_multi_seed(base, seeds, methods, out=out, progress=progress, registry=registry))
-    return rows, write_table(rows, Path(out) / f"{base.dataset}-table")
+    summaries, launched = run_table_jobs(base, seeds, methods, out=out, progress=progress, registry=registry, **launch)
+    rows = aggregate(summaries)
+    paths = write_table(rows, Path(out) / f"{base.dataset}-table")
+    message = incomplete_message(launched, out)
+    if message is not None:
+        raise JobsIncomplete(message, launched.interrupted, (rows, paths))
+    return rows, paths
 
 
 CSV_COLUMNS = ("dataset", "backbone", "method", "selector", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs", "source_val_acc_mean")

@@ -1,0 +1,280 @@
+"""Jobs: every run of a sweep or table is one job, with a stable id and its own directory.
+
+A job's id is a hash of its resolved config without the settings that only change how it executes
+(:data:`EXECUTION_KEYS`), so the same command finds the same jobs again. Its directory
+``ROOT/jobs/<id>/`` holds
+
+- ``job.json``: the id, the config, the job's label (the grid values, the method and seed, ...) and
+  its position in the sweep or table;
+- ``run/``: an ordinary run directory (config.json, metrics.jsonl, last.pt, best.pt, summary.json);
+- ``lock``: flock'ed by the process running the job for the whole job, and holding its pid; a dead
+  process releases it, so "running" never outlives a killed worker;
+- ``diverged`` or ``error``: one line, when training diverged (a result: ranked last) or failed;
+- ``log``: what the job's process printed (local launcher).
+
+The state is read from that directory alone (:func:`job_state`): ``pending`` (never started),
+``running`` (its lock is held), ``done`` (run/summary.json), ``diverged``, ``failed`` (with its
+one-line error) or ``interrupted`` (started, not finished, nobody holds the lock).
+:func:`run_job` moves a job forward: done and diverged jobs are left alone, an interrupted one is
+resumed exactly from its last.pt (:func:`dann_core.train.resume`), a new one is trained.
+``python -m dann_evaluation.jobs JOB_DIR [--threads N]`` is :func:`run_job` in a fresh process:
+what the launchers run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dann_core.config import RunConfig
+
+EXECUTION_KEYS = ("device", "threads", "kernels", "out")
+"""Settings that change how a run executes, not what it computes: not part of a job's id."""
+JOB_FILE, RUN_DIR, LOCK_FILE, ERROR_FILE, DIVERGED_FILE, LOG_FILE = "job.json", "run", "lock", "error", "diverged", "log"
+STATES = ("pending", "running", "interrupted", "done", "diverged", "failed")
+FINISHED = ("done", "diverged")
+
+
+class JobError(ValueError):
+    """A job directory that cannot be used (another config under the same id, a held lock); one line."""
+
+
+def experiment(cfg: RunConfig) -> dict[str, Any]:
+    """The config of ``cfg`` that decides what it computes (without :data:`EXECUTION_KEYS`)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_KEYS}
+
+
+def job_id(cfg: RunConfig) -> str:
+    """12 hex digits of the SHA-256 of :func:`experiment` as canonical JSON."""
+    text = json.dumps(experiment(cfg), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def jobs_dir(root: str | Path) -> Path:
+    return Path(root) / "jobs"
+
+
+def write_job(root: str | Path, cfg: RunConfig, label: dict[str, Any], index: int, group: str) -> Path:
+    """Create (or find again) the directory of the job running ``cfg``; returns it.
+
+    ``label`` is what tables show for it, ``index`` its position, ``group`` ``sweep``/``table``/``search``.
+    An existing job.json is kept (it is the same experiment: the id says so) unless its label or
+    index changed, which are then updated.
+    """
+    from dann_core import files
+
+    cfg = dataclasses.replace(cfg, out=None)
+    ident = job_id(cfg)
+    job_dir = jobs_dir(root) / ident
+    record = {"id": ident, "group": group, "index": index, "label": label, "config": cfg.to_dict()}
+    path = job_dir / JOB_FILE
+    if path.exists():
+        old = files.read_json(path)
+        if experiment(RunConfig.from_dict(old["config"], str(path))) != experiment(cfg):
+            raise JobError(f"{path} holds another experiment under id {ident}; move {job_dir} away")
+        if (old.get("label"), old.get("index"), old.get("group")) == (label, index, group):
+            return job_dir
+        record["config"] = old["config"]  # keep the recorded execution settings (threads of a resumed run)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    files.write_json(record, path)
+    return job_dir
+
+
+def read_job(job_dir: str | Path) -> dict[str, Any]:
+    from dann_core import files
+
+    return files.read_json(Path(job_dir) / JOB_FILE)
+
+
+def list_jobs(root: str | Path) -> list[Path]:
+    """The job directories under ``root``, in the order of their index (then id)."""
+    found = [p for p in jobs_dir(root).glob(f"*/{JOB_FILE}") if not p.parent.is_symlink()]
+    return [p.parent for p in sorted(found, key=lambda p: (read_job(p.parent).get("index", 0), p.parent.name))]
+
+
+# ------------------------------------------------------------------------------------------ lock
+
+
+def _open_nofollow(path: Path, flags: int) -> int:
+    """os.open that refuses a symlink (a job never writes through a link)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise JobError(f"{path} is a symbolic link; a job never writes through one: remove it") from None
+        raise
+
+
+class JobLock:
+    """An exclusive flock on ``JOB_DIR/lock`` for the whole job; its file holds the holder's pid."""
+
+    def __init__(self, job_dir: str | Path) -> None:
+        self.path = Path(job_dir) / LOCK_FILE
+        self.fd: int | None = None
+
+    def __enter__(self) -> "JobLock":
+        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise JobError(f"job {self.path.parent.name} is being run by process {holder}; wait for it or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock; the pid stays for the record
+            self.fd = None
+
+
+def lock_holder(job_dir: str | Path) -> str | None:
+    """The pid (text) of the live process holding the job's lock, or None when nobody holds it."""
+    path = Path(job_dir) / LOCK_FILE
+    if not path.is_file() or path.is_symlink():
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------------------------- state
+
+
+@dataclass
+class JobState:
+    """``state`` (one of :data:`STATES`), its one-line ``error`` (diverged/failed), the pid of a running job,
+    and the last step logged in metrics.jsonl (None before the first evaluation)."""
+
+    id: str
+    state: str
+    error: str | None = None
+    pid: str | None = None
+    step: int | None = None
+
+
+def job_state(job_dir: str | Path, holding_lock: bool = False) -> JobState:
+    """The state of the job in ``job_dir``, read from its files alone (``holding_lock``: the caller holds it)."""
+    job_dir = Path(job_dir)
+    run = job_dir / RUN_DIR
+    step = _last_step(run / "metrics.jsonl")
+    pid = None if holding_lock else lock_holder(job_dir)
+    if pid is not None:
+        return JobState(job_dir.name, "running", pid=pid, step=step)
+    if (run / "summary.json").is_file():
+        return JobState(job_dir.name, "done", step=step)
+    for name, state in ((DIVERGED_FILE, "diverged"), (ERROR_FILE, "failed")):
+        if (job_dir / name).is_file():
+            return JobState(job_dir.name, state, error=_first_line((job_dir / name).read_text(errors="replace")), step=step)
+    if run.exists():
+        return JobState(job_dir.name, "interrupted", step=step)
+    return JobState(job_dir.name, "pending")
+
+
+def _last_step(path: Path) -> int | None:
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+def clear_failure(job_dir: str | Path) -> None:
+    """Forget a failed job's error, so that the next launch retries it (``--retry-failed``)."""
+    (Path(job_dir) / ERROR_FILE).unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------- run
+
+
+def run_job(job_dir: str | Path, threads: int = 0) -> str:
+    """Move the job in ``job_dir`` forward under its lock; returns its state afterwards.
+
+    ``threads``: the share of the cores this worker has, used when the job's config leaves
+    ``threads`` at 0 (auto) and the run is new (a resumed run keeps the count in its config.json,
+    so that it resumes bit for bit). Diverged and failed jobs leave one line in ``diverged`` /
+    ``error``; a failed one is not run again (the launch clears the error when asked to retry).
+    """
+    from dann_core import files
+    from dann_core.train import DivergedError, resume, train
+
+    job_dir = Path(job_dir)
+    record = read_job(job_dir)
+    run = job_dir / RUN_DIR
+    with JobLock(job_dir):
+        state = job_state(job_dir, holding_lock=True).state
+        if state in (*FINISHED, "failed"):
+            return state
+        try:
+            if (run / "last.pt").is_file() and (run / "config.json").is_file():
+                resume(run)
+            else:
+                if run.is_symlink():
+                    raise JobError(f"{run} is a symbolic link; a job never writes through one: remove it")
+                if run.exists():  # killed before its first checkpoint: nothing in it can be continued
+                    shutil.rmtree(run)
+                cfg = RunConfig.from_dict(record["config"], str(job_dir / JOB_FILE))
+                if threads and not cfg.threads:
+                    cfg = dataclasses.replace(cfg, threads=int(threads))
+                train(cfg, run_dir=run)
+        except DivergedError as exc:
+            files.write_text(_first_line(str(exc)) + "\n", job_dir / DIVERGED_FILE)
+            return "diverged"
+        except KeyboardInterrupt:
+            return "interrupted"
+        except Exception as exc:  # the job's error is its result; the sweep goes on with the others
+            message = _first_line(str(exc)) or type(exc).__name__
+            files.write_text(f"{type(exc).__name__}: {message}\n", job_dir / ERROR_FILE)
+            return "failed"
+    return "done"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dann_evaluation.jobs JOB_DIR [--threads N]``: exit 0 done/diverged, 1 failed, 130 interrupted."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m dann_evaluation.jobs", description="Run one job of a dann sweep or table.")
+    parser.add_argument("job_dir")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # schedulers send TERM: end as on Ctrl-C, resumable
+    try:
+        state = run_job(args.job_dir, args.threads)
+    except (JobError, OSError, ValueError) as exc:
+        print(f"Error: {_first_line(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return {"done": 0, "diverged": 0, "interrupted": 130}.get(state, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
