@@ -200,3 +200,21 @@ def test_moons_dann_lambda_does_not_reach_mdds_reversal(registry):
 
     cfg = config.resolve(flags={"method": "mdd"}, registry=registry)
     assert "lambda" not in cfg.method_options and "reversal" in registry.get("algorithm", "mdd").options
+
+
+CITED = {"mcc": "Jin", "mdd": "Zhang", "dan": "Long", "jan": "Long", "mcd": "Saito", "adda": "Tzeng", "bsp": "Chen", "afn": "Xu"}
+YEARS = {"mcc": "2020", "mdd": "2019", "dan": "2015", "jan": "2017", "mcd": "2018", "adda": "2017", "bsp": "2019", "afn": "2019"}
+
+
+@pytest.mark.parametrize("name", sorted(CITED))
+def test_each_method_is_one_short_file_citing_its_paper_and_using_public_api_only(name):
+    import importlib
+    import re
+    from pathlib import Path
+
+    module = importlib.import_module(f"dann_algorithms.{name}")
+    source = Path(module.__file__).read_text()
+    assert CITED[name] in module.__doc__ and YEARS[name] in module.__doc__
+    assert len(source.splitlines()) <= 150
+    imported = set(re.findall(r"^from (dann_core[\w.]*) import", source, flags=re.M))
+    assert imported <= {"dann_core", "dann_core.algorithms", "dann_core.nn", "dann_core.ops", "dann_core.schedules"}, imported

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..options import as_parameters, validate_options
 from ..specs import ComponentSpec
 from .base import Algorithm, Batch
 
@@ -109,8 +110,6 @@ def parse_plus(plus: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def build_regularizers(plus: str | list[str], options: dict[str, Any]) -> dict[str, Regularizer]:
     """The regularisers named in ``plus``, each built with its ``NAME_OPTION`` entries of ``options``."""
-    from ..plugins.options import as_parameters, validate_options
-
     names = parse_plus(plus)
     built, used = {}, set()
     for name in names:
