@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 found = aggregate(run_multi_seed(base, seeds, candidates, out=args.out, registry=registry,
                                                  progress=lambda m: print(m, file=sys.stderr, flush=True)))
                 best = max(found, key=lambda r: (r["source_val_acc_mean"], -candidates.index(r["method"])))
-                recommended.append({**best, "base": method, "tried": len(candidates)})
+                tried = "; ".join(f"{r['method']} {r['source_val_acc_mean']:.4f} / {r['target_acc_mean']:.4f}" for r in found)
+                recommended.append({**best, "base": method, "tried": tried})
     seconds = time.perf_counter() - started
     described = "; ".join(f"{n}: " + ", ".join(f"{k}={v}" for k, v in settings[n].items() if k != "dataset") for n in names)
     command = " ".join(["python -m benchmarks.accuracy_table", f"--seeds {args.seeds}", f"--only {','.join(names)}"]
@@ -155,7 +156,7 @@ def _recommended_markdown(recommended: list[dict], rows: list[dict]) -> str:
         return ""
     default = {(r["dataset"], r["method"]): r for r in rows}
     lines = ["", "Recommended setting per method (chosen by mean source-val accuracy at the final step; target labels never read):", "",
-             "| Dataset | Method | Recommended | Target acc | Default's target acc | Candidates |", "|---|---|---|---|---|---|"]
+             "| Dataset | Method | Recommended | Target acc | Default's target acc | Candidates: source-val / target acc |", "|---|---|---|---|---|---|"]
     for r in recommended:
         d = default.get((r["dataset"], r["base"]))
         lines.append(f"| {r['dataset']} | {r['base']} | {r['method']} | {r['target_acc_mean']:.4f} ± {r['target_acc_std']:.4f} | "
