@@ -218,3 +218,12 @@ def test_each_method_is_one_short_file_citing_its_paper_and_using_public_api_onl
     assert len(source.splitlines()) <= 150
     imported = set(re.findall(r"^from (dann_core[\w.]*) import", source, flags=re.M))
     assert imported <= {"dann_core", "dann_core.algorithms", "dann_core.nn", "dann_core.ops", "dann_core.schedules"}, imported
+
+
+def test_a_composition_is_a_table_entry_with_plus_joined_by_a_plus_sign(tiny_config, registry):
+    from dann_evaluation.tables import method_config, parse_methods
+
+    (entry,) = parse_methods("cdan[plus=mcc+bsp,mcc_weight=0.5]", registry)
+    cfg = method_config(tiny_config, entry, registry)
+    method = Trainer(cfg, registry=registry).algorithm
+    assert list(method.regularizers) == ["mcc", "bsp"] and method.regularizers["mcc"].weight == 0.5
