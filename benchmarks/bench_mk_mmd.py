@@ -2,7 +2,7 @@
 torch.compile (a stand-in for what fusing its ~20 element-wise kernels could reach), and, for scale,
 the rest of a DAN step: LeNet forward + backward on the same batch (digits-blend's 28×28×3 inputs).
 
-    python -m benchmarks.bench_mk_mmd [--quick]
+    python -m benchmarks.bench_mk_mmd [--quick] [--threads 1]
 
 A fused op pays only if the compiled MMD is much faster than the eager one AND the eager MMD is a
 sizeable share of the step; the printed ratios say both, measured side by side.
@@ -56,4 +56,7 @@ def run(quick: bool = False) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    run(parser.parse_args().quick)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: least disturbed on a shared machine)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    run(args.quick)
