@@ -227,3 +227,24 @@ def test_a_composition_is_a_table_entry_with_plus_joined_by_a_plus_sign(tiny_con
     cfg = method_config(tiny_config, entry, registry)
     method = Trainer(cfg, registry=registry).algorithm
     assert list(method.regularizers) == ["mcc", "bsp"] and method.regularizers["mcc"].weight == 0.5
+
+
+def test_the_regulariser_example_in_docs_methods_works(monkeypatch, tiny_config):
+    import re
+    from pathlib import Path
+
+    from dann_core import algorithms
+    from dann_core.algorithms import composable
+    from dann_core.specs import ComponentSpec
+    from dann_algorithms.dann import DANN
+
+    monkeypatch.setattr(algorithms.regularizers, "REGULARIZERS", dict(REGULARIZERS))
+    page = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()
+    (block,) = [b for b in re.findall(r"^```python\n(.*?)^```$", page, flags=re.S | re.M) if "register_regularizer(" in b]
+    exec(compile(block, "docs/methods.md", "exec"), {})
+    assert composable(ComponentSpec.from_factory("dann", DANN)).options["ent_weight"] == 0.1
+    method = Trainer(dataclasses.replace(tiny_config, method="dann"), registry=get_registry(get_plugin_manager(autoload=False))).algorithm
+    method.regularizers = build_regularizers("ent", {"ent_weight": 0.3})
+    x = torch.randn(8, 2)
+    loss, metrics = method.objective(Batch(source_x=x[:4], source_y=torch.tensor([0, 1, 0, 1]), target_x=x[4:]))
+    assert "ent_loss" in metrics and torch.isfinite(loss)
