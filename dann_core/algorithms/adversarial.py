@@ -11,7 +11,10 @@ row to the discriminator through a gradient reversal scaled by λ (the paper's r
             step = self.forward_step(batch)
             loss, metrics = self.dann_loss(step)
             extra = my_regulariser(step.target_logits())
-            return loss + 0.1 * extra, {**metrics, "mine": extra.detach()}
+            return self.regularize(step, loss + 0.1 * extra, {**metrics, "mine": extra.detach()})
+
+and a regulariser registered with :func:`.regularizers.register_regularizer` needs no class at all:
+``--set method.plus=mine`` on any method registered through :func:`.regularizers.composable`.
 
 With several source domains the discriminator is K-way (sources 0..K-2, target K-1).
 """
@@ -27,43 +30,21 @@ from torch import nn
 from .. import ops, schedules
 from ..nn import DomainAdversarialOutput, domain_classification_loss
 from .base import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, accuracy
+from .regularizers import Step, add_terms, build_regularizers
 
 
 @dataclass
-class AdversarialStep:
-    """One forward pass of a domain-adversarial step.
+class AdversarialStep(Step):
+    """One forward pass of a domain-adversarial step (a :class:`~.regularizers.Step` plus the adversarial part).
 
     ``features``: backbone features of the source rows then the target rows; ``reversed``: the same
     features behind the gradient reversal (what the discriminator sees); ``source_logits``: the label
     classifier on the source rows; ``domains``: ``n_source`` (two domains) or per-row domain labels.
     """
 
-    method: "DomainAdversarial"
-    batch: Batch
-    features: torch.Tensor
-    reversed: torch.Tensor
-    source_logits: torch.Tensor
-    domains: int | torch.Tensor
-    lambd: float
-    _target_logits: torch.Tensor | None = field(default=None, repr=False)
-
-    @property
-    def n_source(self) -> int:
-        return self.source_logits.shape[0]
-
-    @property
-    def source_features(self) -> torch.Tensor:
-        return self.features[: self.n_source]
-
-    @property
-    def target_features(self) -> torch.Tensor:
-        return self.features[self.n_source :]
-
-    def target_logits(self) -> torch.Tensor:
-        """The label classifier on the target rows (computed once, with gradients)."""
-        if self._target_logits is None:
-            self._target_logits = self.method.model.classifier(self.target_features)
-        return self._target_logits
+    reversed: torch.Tensor = field(kw_only=True)
+    domains: int | torch.Tensor = field(kw_only=True)
+    lambd: float = field(kw_only=True)
 
 
 class DomainAdversarial(Algorithm):
@@ -75,12 +56,16 @@ class DomainAdversarial(Algorithm):
     Options:
       lambda: GRL factor λ: 'schedule' (the paper's ramp 2/(1+exp(-γp))-1) or a number ≥ 0.
       gamma: γ of the λ schedule (10 in the paper).
+      plus: regularisers added to the loss, e.g. 'mcc,bsp' (see :mod:`.regularizers`); their options
+        are NAME_OPTION (mcc_temperature) when the method is registered through ``composable``.
     """
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, lambda_: str = "schedule", gamma: float = 10.0) -> None:
+    def __init__(self, context: AlgorithmContext, lambda_: str = "schedule", gamma: float = 10.0, plus: str = "",
+                 **regularizer_options: Any) -> None:
         super().__init__(context)
+        self.regularizers = build_regularizers(plus, regularizer_options)
         self.lambda_setting = schedules.parse_lambda(lambda_)
         if not gamma > 0:
             raise ValueError(f"bad γ {gamma!r} for the λ schedule: use a number > 0 (the paper: 10)")
@@ -110,7 +95,7 @@ class DomainAdversarial(Algorithm):
         features = self.model.backbone(torch.cat([batch.source_x, batch.target_x]))
         label_features, reversed_features = ops.split_reverse(features, n_source, self.lambd)
         logits = self.model.classifier(label_features)
-        return AdversarialStep(self, batch, features, reversed_features, logits, self.domain_labels(batch), lambd)
+        return AdversarialStep(self, batch, features, logits, reversed=reversed_features, domains=self.domain_labels(batch), lambd=lambd)
 
     def domain_loss(self, step: AdversarialStep) -> DomainAdversarialOutput:
         """The discriminator's loss on the gradient-reversed features of every row."""
@@ -129,5 +114,11 @@ class DomainAdversarial(Algorithm):
         }
         return label_loss + domain.loss, metrics
 
+    def regularize(self, step: Step, loss: torch.Tensor, metrics: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``loss`` and ``metrics`` plus the terms of ``self.regularizers`` (those of ``plus``; a
+        subclass may put its own first) on ``step``; an overridden :meth:`objective` ends with it."""
+        return add_terms(self.regularizers, step, loss, metrics)
+
     def objective(self, batch: Batch):
-        return self.dann_loss(self.forward_step(batch))
+        step = self.forward_step(batch)
+        return self.regularize(step, *self.dann_loss(step))

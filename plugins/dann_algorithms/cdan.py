@@ -46,6 +46,7 @@ class CDAN(DomainAdversarial):
       entropy: weight each row's domain loss by 1 + exp(-H(p)) (CDAN+E).
       multilinear: 'exact' outer product, 'random' map to random_dim, or 'auto' (random when F·C > 4096).
       random_dim: width d of the randomised multilinear map (the paper: 1024).
+      plus: regularisers added to the loss (e.g. 'mcc': CDAN+MCC).
     """
 
     def __init__(
@@ -56,6 +57,8 @@ class CDAN(DomainAdversarial):
         entropy: bool = False,
         multilinear: str = "auto",
         random_dim: int = 1024,
+        plus: str = "",
+        **regularizer_options,
     ) -> None:
         if multilinear not in MULTILINEAR:
             raise ValueError(f"bad cdan multilinear {multilinear!r}: choose from {', '.join(MULTILINEAR)}")
@@ -65,7 +68,7 @@ class CDAN(DomainAdversarial):
         randomise = multilinear == "random" or (multilinear == "auto" and width > EXACT_MAP_LIMIT)
         self._map_args = (int(context.backbone.out_features), context.num_classes, random_dim if randomise else 0)
         self.entropy = bool(entropy)
-        super().__init__(context, lambda_=lambda_, gamma=gamma)
+        super().__init__(context, lambda_=lambda_, gamma=gamma, plus=plus, **regularizer_options)
 
     def build_discriminator(self, context: AlgorithmContext) -> nn.Module:
         self.multilinear = MultilinearMap(*self._map_args)

@@ -17,4 +17,5 @@ class DANN(DomainAdversarial):
     Options:
       lambda: GRL factor λ: 'schedule' (the paper's ramp 2/(1+exp(-γp))-1) or a number ≥ 0.
       gamma: γ of the λ schedule (10 in the paper).
+      plus: regularisers added to the loss (e.g. 'bsp': DANN+BSP).
     """
