@@ -150,7 +150,7 @@ def test_registry_lists_the_built_ins():
     assert set(registry.datasets) == {"moons", "digits-blend", "npz", "image-folder", "mnist", "mnist-m"}
     assert set(registry.backbones) == {"mlp", "lenet", "svhn-net", "resnet18", "resnet50"}
     assert set(registry.discriminators) == {"mlp"}
-    assert set(registry.algorithms) == {"dann", "cdan", "source-only", "target-oracle"}
+    assert set(registry.algorithms) == {"dann", "cdan", "source-only", "target-oracle", "mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn"}
     assert registry.provider[("dataset", "moons")] == "datasets"
 
 
@@ -376,7 +376,7 @@ def test_plugin_listing_and_its_text(test_plugin):
     assert "moons" in listing["datasets"]["provides"]["datasets"]
     text = format_listing(list(listing.values()))
     assert "blobs (registered directly)\n  hooks: register_commands, register_datasets\n  datasets: test-blobs" in text
-    assert "  discriminators: mlp" in text and "  algorithms: cdan, dann, source-only, target-oracle" in text
+    assert "  discriminators: mlp" in text and "  algorithms: adda, afn, bsp, cdan, dan, dann, jan, mcc, mcd, mdd, source-only, target-oracle" in text
 
 
 def test_describe_is_json_ready_and_shows_options():
@@ -390,11 +390,16 @@ def test_describe_is_json_ready_and_shows_options():
 
 
 def test_every_builtin_documents_each_option():
+    from dann_core.algorithms import REGULARIZERS
+
     registry = get_registry(get_plugin_manager(autoload=False))
     for kind in ("dataset", "backbone", "discriminator", "algorithm"):
         for name, spec in registry.of_kind(kind).items():
             doc = inspect.getdoc(spec.factory) or ""
             for option in spec.options:
+                prefix = option.split("_")[0]
+                if kind == "algorithm" and prefix in REGULARIZERS:  # a regulariser's option (NAME_OPTION): documented by it
+                    option, doc = option[len(prefix) + 1:], inspect.getdoc(REGULARIZERS[prefix].factory) or ""
                 assert f"{option}:" in doc, f"{kind} '{name}' does not document option '{option}'"
 
 

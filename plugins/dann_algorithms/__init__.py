@@ -10,13 +10,14 @@ modules are imported inside the hook, so importing this package costs nothing (`
 from __future__ import annotations
 
 from dann_core import hookimpl
-from dann_core.algorithms import composable, register_regularizer
 from dann_core.specs import ComponentSpec
 
 
 @hookimpl
 def register_algorithms() -> list[ComponentSpec]:
     """The built-in training methods."""
+    from dann_core.algorithms import composable, register_regularizer
+
     from .adda import ADDA
     from .afn import AFN, FeatureNorm
     from .bsp import DANNBSP, SpectralPenalty
