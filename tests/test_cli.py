@@ -147,3 +147,17 @@ def test_plugins_and_info_report_as_json():
     assert "moons" in invoke("--no-plugins", "plugins").output  # built-ins still load
     info = json.loads(invoke("info", "--json").output)
     assert info["backends"]["cpu"] in ("ext", "reference") and "compiled" in info["build_info"]
+
+
+def test_help_imports_no_torch():
+    """`dann --help` (and listing commands for completion) loads the plugins' command hooks only:
+    first-party plugin packages import their components inside their hooks."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom dann_core.cli import build_cli\n"
+            "result = CliRunner().invoke(build_cli(), ['--help'])\nassert result.exit_code == 0, result.output\n"
+            "assert 'run' in result.output and 'sweep' in result.output\n"
+            "print(sorted(m for m in ('torch', 'sklearn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
