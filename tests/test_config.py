@@ -47,7 +47,7 @@ def test_set_values_are_typed_and_lambda_gamma_are_method_shortcuts():
     [
         (["lr_shedule=false"], "unknown setting 'lr_shedule' (in --set): did you mean 'lr_schedule'?"),
         (["datset.angle=3"], "did you mean 'dataset'?"),
-        (["method=dan"], "did you mean 'dann'?"),
+        (["method=dnn"], "did you mean 'dann'?"),
         (["steps=1.5"], "bad value 1.5 for 'steps'"),
         (["steps=0"], "steps must be at least 1"),
         (["lr=nan"], "bad value 'nan' for 'lr': expected a finite float"),

@@ -98,7 +98,7 @@ def test_a_run_holds_its_lock_while_it_trains_and_lets_go_when_it_ends(tmp_path)
 
 def test_two_resumes_of_one_run_never_interleave_its_metrics(tmp_path, reference):
     run_dir = tmp_path / "run"
-    first = popen_dann("run", *KILL_RUN, "--out", str(run_dir))
+    first = popen_dann("run", *KILL_RUN, "--steps", "1000000", "--out", str(run_dir))  # still running when the second starts
     try:
         wait_for_metrics(first, run_dir)
         second = dann("run", "--resume", str(run_dir))
