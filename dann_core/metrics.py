@@ -9,10 +9,9 @@ from typing import Any
 import torch
 
 from . import files
-from .rows import batches
+from .rows import batches, eval_batch
 from .specs import Split
 
-EVAL_BATCH = 1024
 
 
 @torch.no_grad()
@@ -24,7 +23,7 @@ def accuracy(predict, split: Split, device: torch.device | str = "cpu") -> float
     if split.y is None or len(split) == 0:
         return None
     correct, start = 0, 0
-    for x in batches(split.x, EVAL_BATCH, device):
+    for x in batches(split.x, eval_batch(device), device):
         out = predict(x)
         labels = out.argmax(dim=1) if out.dim() == 2 else out
         correct += int((labels.cpu() == split.y[start : start + len(x)]).sum())

@@ -26,6 +26,12 @@ import torch
 EVAL_BATCH = 256
 
 
+def eval_batch(device) -> int:
+    """Rows per evaluation forward: 256 on a CPU (a LeNet forward of 2,000 rows took half the time
+    of batches of 1,024: they fall out of cache), 1,024 on a GPU (fewer launches)."""
+    return 1024 if torch.device(device).type == "cuda" else EVAL_BATCH
+
+
 class LazyRows:
     """Rows of one split read on demand. Subclasses implement ``__len__``, ``read`` and set ``row_shape``."""
 

@@ -21,10 +21,11 @@ from typing import Any, Iterable
 import torch
 
 from ..algorithms import Algorithm
-from ..rows import batches, take
+from ..rows import batches, eval_batch, take
 from ..specs import Split
 
 EVAL_BATCH = 1024
+"""Rows per evaluation forward on a GPU (:func:`dann_core.rows.eval_batch` picks per device)."""
 
 
 class ViewUnavailable(LookupError):
@@ -114,7 +115,7 @@ class Candidate:
         model.eval()
         feats, logits = [], []
         try:
-            for batch in batches(x, EVAL_BATCH, self.device):
+            for batch in batches(x, eval_batch(self.device), self.device):
                 f = model.backbone(batch) if features or not own_predict else None
                 logits.append((self.algorithm.predict(batch) if own_predict else model.classifier(f)).float().cpu())
                 if features:
