@@ -11,9 +11,9 @@ Files (all written by rank 0 of a run with a directory)::
     best.pt         the checkpoint the run's selector (--select) chooses (ties go to the later step)
     candidates/     the kept candidate checkpoints (the last, the best few per scored selector) for
                     ``dann eval select``
-    views/          per evaluation, the logits of the fixed selection views (source_val, the target
-                    subsample) when they cost no extra decoding: ``dann eval select`` scores
-                    logit-only selectors at every evaluated step from them
+    views/          per evaluation, the logits of the fixed selection views it computed anyway
+                    (source_val; the target subsample when a scored selector read it): ``dann eval
+                    select`` scores logit-only selectors at every evaluated step from them
     summary.json    written when the run finishes
     select-cache.json  scores ``dann eval select`` computed for the kept candidates (reverse-val)
     .lock           held (flock) by the one process that writes the run, for as long as it runs; it
