@@ -49,7 +49,7 @@ def feature_sets(rows: int, train_steps: int, threads: int) -> dict[str, tuple[t
     sets = {}
     for steps in (0, train_steps):
         for _ in range(steps):
-            trainer.algorithm.update(trainer.next_batch())
+            trainer.engine.step(trainer.next_batch())
         candidate = Candidate(steps, trainer.algorithm, data)
         sets[f"lenet step {steps}"] = (
             candidate.features(data.subsample(data.source_train.x, rows, salt=3)),
