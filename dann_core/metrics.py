@@ -23,7 +23,7 @@ def accuracy(predict, split: Split, device: torch.device | str = "cpu") -> float
     if split.y is None or len(split) == 0:
         return None
     correct, start = 0, 0
-    for x in batches(split.x, eval_batch(device), device):
+    for x in batches(split.x, eval_batch(device, split.x), device):
         out = predict(x)
         labels = out.argmax(dim=1) if out.dim() == 2 else out
         correct += int((labels.cpu() == split.y[start : start + len(x)]).sum())

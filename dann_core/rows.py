@@ -26,10 +26,21 @@ import torch
 EVAL_BATCH = 256
 
 
-def eval_batch(device) -> int:
+EVAL_BATCH_BYTES = 32 << 20
+"""Float input bytes per evaluation batch at most: a batch's activations, not the data's size, set
+an evaluation's peak memory (224-px images: 53 rows, whose LeNet activations are ~200 MB)."""
+
+
+def eval_batch(device, x=None) -> int:
     """Rows per evaluation forward: 256 on a CPU (a LeNet forward of 2,000 rows took half the time
-    of batches of 1,024: they fall out of cache), 1,024 on a GPU (fewer launches)."""
-    return 1024 if torch.device(device).type == "cuda" else EVAL_BATCH
+    of batches of 1,024: they fall out of cache), 1,024 on a GPU (fewer launches); fewer for large
+    rows of ``x``, so that a batch holds at most :data:`EVAL_BATCH_BYTES` of float inputs."""
+    rows = 1024 if torch.device(device).type == "cuda" else EVAL_BATCH
+    if x is not None:
+        shape = x.row_shape if is_lazy(x) else tuple(x.shape[1:])
+        row_bytes = 4 * max(1, int(np.prod(shape)))
+        rows = min(rows, max(8, EVAL_BATCH_BYTES // row_bytes))
+    return rows
 
 
 class LazyRows:

@@ -115,7 +115,7 @@ class Candidate:
         model.eval()
         feats, logits = [], []
         try:
-            for batch in batches(x, eval_batch(self.device), self.device):
+            for batch in batches(x, eval_batch(self.device, x), self.device):
                 f = model.backbone(batch) if features or not own_predict else None
                 logits.append((self.algorithm.predict(batch) if own_predict else model.classifier(f)).float().cpu())
                 if features:
