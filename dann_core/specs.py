@@ -51,7 +51,7 @@ class ComponentSpec:
 
         Parameters without a default are the context arguments (seed, input_shape, ...). A
         parameter named after a Python keyword plus ``_`` is the option without it (``lambda_`` →
-        ``lambda``). The description defaults to the first line of the factory's docstring.
+        ``lambda``). The description defaults to the first sentence of the factory's docstring.
         A parameter annotated ``pathlib.Path`` (or ``Path | None``) is a path option: the factory
         gets a ``Path``, and a resolved config records it as an absolute path.
         """
@@ -64,7 +64,7 @@ class ComponentSpec:
         options = {option_name(param.name): param.default for param in parameters}
         paths = frozenset(option_name(param.name) for param in parameters if _is_path_annotation(param.annotation))
         if description is None:
-            description = (inspect.getdoc(factory) or name).splitlines()[0]
+            description = first_sentence(inspect.getdoc(factory) or name)
         return cls(name=name, factory=factory, description=description, options=options,
                    recommended=dict(recommended or {}), path_options=paths, init_options=frozenset(init_options))
 
@@ -85,3 +85,11 @@ def __getattr__(name: str):
 
         return getattr(data, name)
     raise AttributeError(f"module 'dann_core.specs' has no attribute '{name}'")
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line (a summary wrapped over two
+    lines is not cut at the line break)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    match = re.search(r"(?<=[.!?])\s+(?=[A-Z`(])", paragraph)  # "e.g. x" does not end a sentence
+    return paragraph[: match.start()] if match else paragraph

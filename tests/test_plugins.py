@@ -457,3 +457,25 @@ def test_lower_layers_import_only_downward():
             for target in _imported_modules(path, package):
                 top = target.split(".")[0]
                 assert top == layer or top in allowed, f"{path.relative_to(root)} imports dann_core.{target}, above its layer"
+
+
+def test_a_description_is_the_docstrings_first_sentence_even_when_wrapped():
+    def factory(seed: int):
+        """Two Gaussian blobs per domain, the target
+        shifted by `shift`, e.g. rotated. More detail here.
+
+        Options: none."""
+
+    assert ComponentSpec.from_factory("blobs", factory).description == (
+        "Two Gaussian blobs per domain, the target shifted by `shift`, e.g. rotated.")
+
+
+def test_config_json_records_which_loggers_ran(tmp_path, tiny_config):
+    import dataclasses
+    import json
+
+    from dann_core.train import train
+
+    train(dataclasses.replace(tiny_config, log="csv"), tmp_path / "run")
+    loggers = json.loads((tmp_path / "run" / "config.json").read_text())["provenance"]["loggers"]
+    assert [(entry["name"], entry["plugin"]) for entry in loggers] == [("jsonl", "loggers"), ("csv", "loggers")]

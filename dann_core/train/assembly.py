@@ -9,6 +9,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..algorithms import SOURCE, TARGET_LABELLED, Algorithm, AlgorithmContext, OptimSettings
 from ..config import COMPONENT_KINDS, RunConfig
+from ..loggers import logger_names
 from ..model import build_networks
 from ..plugins import get_registry, validate_options
 from ..rows import is_lazy
@@ -143,7 +144,8 @@ def normalization_state(data: DomainData) -> dict | None:
 def provenance(cfg: RunConfig, registry) -> dict[str, Any]:
     """What config.json records besides the settings: who provided each component, what was recommended."""
     components = {key: registry.provenance(kind, getattr(cfg, key)) for key, kind in COMPONENT_KINDS.items()}
-    return {"components": components, "recommended": dict(getattr(cfg, "recommended", {}) or {})}
+    loggers = [registry.provenance("logger", name) for name in logger_names(cfg.log)]
+    return {"components": components, "loggers": loggers, "recommended": dict(getattr(cfg, "recommended", {}) or {})}
 
 
 def check_installed(cfg: RunConfig, recorded: dict[str, Any], registry) -> None:
