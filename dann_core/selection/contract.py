@@ -94,6 +94,10 @@ class Candidate:
         (``view_inputs(data)`` names them); asking for features or other inputs raises ViewUnavailable."""
         return cls(step, None, data, "cpu", config, None, outputs=logits)
 
+    def computed(self, x) -> bool:
+        """Whether this candidate already computed the outputs of ``x`` (asking again costs nothing)."""
+        return id(x) in self._outputs
+
     def logits(self, x) -> torch.Tensor:
         """Class logits of ``x`` (eval mode, batched), on the CPU."""
         return self._forward(x, features=False)[1]

@@ -101,7 +101,7 @@ class Evaluation:
         for name, x in view_inputs(self.selection_data).items():
             if x is None or len(x) == 0:
                 continue
-            if id(x) in candidate._outputs:
+            if candidate.computed(x):
                 logits[name] = candidate.logits(x)
         if logits:
             directory = self.run_dir / VIEWS_DIR
