@@ -10,14 +10,22 @@ Nothing is written or deleted through a symbolic link inside a directory dann ma
 directory): :func:`refuse_links` is the one check, and every writer of such a directory calls it
 (:func:`atomic_write` itself, :func:`open_append`, the pruning of candidates). A link there raises
 :class:`LinkRefusedError`, one line naming it; the run directory itself may be a link.
+
+Ctrl-C, SIGTERM or SIGHUP during :func:`atomic_write` waits until the file is written
+(:func:`stops_deferred`): a KeyboardInterrupt raised inside ``torch.save`` comes out as torch's
+``RuntimeError: unexpected pos``, and the run would end with a traceback instead of the resumable
+one-line stop.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -75,18 +83,53 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], root: str
     except OSError as exc:
         raise name_file(exc, path) from None
     try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with stops_deferred():
+            with os.fdopen(fd, "wb") as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise name_file(exc, path) from None
         raise
     fsync_dir(path.parent)
+
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def stops_deferred():
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then act on the first one as its own
+    handler would; a second one during the block stops at once (a user pressing Ctrl-C twice).
+
+    Only signals handled in Python are held (a default action, such as SIGTERM's without dann's
+    handler, still ends the process), and only in the main thread, the one Python delivers them to."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(number, frame):
+        if held:
+            raise KeyboardInterrupt
+        held.append(number)
+
+    previous = {}
+    for number in _STOP_SIGNALS:
+        handler = signal.getsignal(number)
+        if callable(handler):
+            previous[number] = signal.signal(number, hold)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if held:
+        previous[held[0]](held[0], None)
 
 
 def name_file(exc: OSError, path: str | Path) -> OSError:

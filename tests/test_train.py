@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 
 import pytest
 import torch
@@ -129,6 +130,31 @@ def test_atomic_save_failure_keeps_previous_checkpoint_and_leaves_no_temp_file(t
     monkeypatch.undo()
     assert checkpoint.load(path)["step"] == 1
     assert os.listdir(tmp_path) == ["last.pt"]
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_during_a_checkpoint_waits_until_it_is_written(tmp_path, stop):
+    """A KeyboardInterrupt raised inside torch.save comes out as RuntimeError('unexpected pos')."""
+    number = getattr(signal, stop)
+    previous = signal.signal(number, signal.default_int_handler)
+    path = tmp_path / "last.pt"
+    written = []
+
+    class Stopped(dict):
+        def __reduce__(self):  # torch.save pickles this halfway through writing the file
+            os.kill(os.getpid(), number)
+            written.append("after the signal")
+            return dict, (dict(self),)
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.atomic_save({"step": 3, "w": torch.ones(5), "late": Stopped(a=1)}, path)
+        assert written == ["after the signal"]
+        assert torch.load(path, weights_only=False)["step"] == 3  # complete (the stand-in needs full unpickling)
+        assert os.listdir(tmp_path) == ["last.pt"]
+        assert signal.getsignal(number) is signal.default_int_handler
+    finally:
+        signal.signal(number, previous)
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config, monkeypatch):
