@@ -5,11 +5,13 @@ re-exported here because plugins import ``dann_core.specs.DomainData``.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import references
 from .options import option_name
 
 
@@ -55,16 +57,45 @@ class ComponentSpec:
         A parameter annotated ``pathlib.Path`` (or ``Path | None``) is a path option: the factory
         gets a ``Path``, and a resolved config records it as an absolute path.
         """
+        return cls._from_signature(name, factory, inspect.signature(factory), inspect.getdoc(factory), description, recommended, init_options)
+
+    @classmethod
+    def from_reference(
+        cls,
+        name: str,
+        reference: str,
+        description: str | None = None,
+        recommended: dict[str, Any] | None = None,
+        init_options: tuple[str, ...] | frozenset[str] = (),
+    ) -> "ComponentSpec":
+        """:meth:`from_factory` for the factory ``"package.module:attr"``, read without importing it.
+
+        Options, path options and description come from the factory's source (:mod:`dann_core.references`);
+        the factory is a :class:`~dann_core.references.LazyFactory` that imports the module when the
+        component is built. So registering a component costs nothing, and ``dann plugins`` or
+        ``dann --help`` never import torch for it. Where the source cannot tell (a default computed
+        from a constant, an inherited ``__init__``), the factory is imported: the same spec, sooner.
+        """
+        read = references.read_factory(reference)
+        if read is None:
+            module, _, attr = reference.partition(":")
+            return cls.from_factory(name, getattr(importlib.import_module(module), attr), description, recommended, init_options)
+        signature, doc = read
+        factory = references.LazyFactory(reference, signature, doc)
+        return cls._from_signature(name, factory, signature, doc, description, recommended, init_options)
+
+    @classmethod
+    def _from_signature(cls, name, factory, signature, doc, description, recommended, init_options) -> "ComponentSpec":
         parameters = [
             param
-            for param in inspect.signature(factory).parameters.values()
+            for param in signature.parameters.values()
             if param.default is not inspect.Parameter.empty
             and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
         ]
         options = {option_name(param.name): param.default for param in parameters}
         paths = frozenset(option_name(param.name) for param in parameters if _is_path_annotation(param.annotation))
         if description is None:
-            description = first_sentence(inspect.getdoc(factory) or name)
+            description = first_sentence(doc or name)
         return cls(name=name, factory=factory, description=description, options=options,
                    recommended=dict(recommended or {}), path_options=paths, init_options=frozenset(init_options))
 

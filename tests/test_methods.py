@@ -239,7 +239,7 @@ def test_the_regulariser_example_in_docs_methods_works(monkeypatch, tiny_config)
     from dann_core.specs import ComponentSpec
     from dann_algorithms.dann import DANN
 
-    monkeypatch.setattr(algorithms.regularizers, "REGULARIZERS", dict(REGULARIZERS))
+    monkeypatch.setattr(algorithms.plus, "REGULARIZERS", dict(REGULARIZERS))
     page = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()
     (block,) = [b for b in re.findall(r"^```python\n(.*?)^```$", page, flags=re.S | re.M) if "register_regularizer(" in b]
     exec(compile(block, "docs/methods.md", "exec"), {})

@@ -423,7 +423,8 @@ LOWER_LAYERS = {  # module or package → the dann_core modules it may import be
     "options": set(),
     "data": set(),
     "files": set(),
-    "specs": {"options", "data"},
+    "references": set(),
+    "specs": {"options", "data", "references"},
     "loggers": set(),
     "hookspecs": {"specs"},
     "plugins": {"", "options", "data", "specs", "hookspecs"},  # "": the package root (version, hookimpl)

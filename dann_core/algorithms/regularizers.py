@@ -23,18 +23,15 @@ so the method specs built by ``register_algorithms`` see every regulariser of ev
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from ..options import as_parameters, validate_options
-from ..specs import ComponentSpec
+from . import plus as table  # the module: `plus` is the option's name below
 from .base import Algorithm, Batch
-
-REGULARIZERS: dict[str, ComponentSpec] = {}
-"""Registered regularisers by name (filled by :func:`register_regularizer`)."""
+from .plus import REGULARIZERS, composable, parse_plus, register_regularizer, regularizer_options  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -76,51 +73,19 @@ class Step:
 Regularizer = Callable[[Step], "tuple[torch.Tensor, dict[str, Any]]"]
 
 
-def register_regularizer(name: str, factory: Callable[..., Regularizer], description: str | None = None) -> ComponentSpec:
-    """Make ``factory`` available as ``plus=NAME``; its options become ``NAME_OPTION`` method options."""
-    if not re.fullmatch(r"[a-z][a-z0-9]*", name):
-        raise ValueError(f"bad regulariser name {name!r}: use lower-case letters and digits (it prefixes its options)")
-    spec = ComponentSpec.from_factory(name, factory, description)
-    REGULARIZERS[name] = spec
-    return spec
-
-
-def regularizer_options() -> dict[str, Any]:
-    """Every registered regulariser's options as method options ``NAME_OPTION`` → default."""
-    return {f"{name}_{option}": default for name, spec in sorted(REGULARIZERS.items()) for option, default in spec.options.items()}
-
-
-def composable(spec: ComponentSpec) -> ComponentSpec:
-    """``spec`` of a method whose factory takes ``plus`` and ``**regularizer_options``, with the
-    regularisers' options added to the options it declares (so ``--set`` validates and coerces them)."""
-    return replace(spec, options={**spec.options, "plus": spec.options.get("plus", ""), **regularizer_options()})
-
-
-def parse_plus(plus: str | list[str] | tuple[str, ...]) -> list[str]:
-    """``'mcc,bsp'`` or ``'mcc+bsp'`` → ['mcc', 'bsp']; one-line ValueError for a name not registered."""
-    names = [n.strip() for n in (re.split(r"[,+]", plus) if isinstance(plus, str) else plus) if n.strip()]
-    for name in names:
-        if name not in REGULARIZERS:
-            known = ", ".join(sorted(REGULARIZERS)) or "(none registered)"
-            raise ValueError(f"unknown regulariser '{name}' in method option plus; known regularisers: {known}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"method option plus={','.join(names)} names a regulariser twice")
-    return names
-
-
 def build_regularizers(plus: str | list[str], options: dict[str, Any]) -> dict[str, Regularizer]:
     """The regularisers named in ``plus``, each built with its ``NAME_OPTION`` entries of ``options``."""
     names = parse_plus(plus)
     built, used = {}, set()
     for name in names:
-        spec = REGULARIZERS[name]
+        spec = table.REGULARIZERS[name]
         mine = {key[len(name) + 1 :]: value for key, value in options.items() if key.startswith(f"{name}_")}
         used |= {f"{name}_{key}" for key in mine}
         built[name] = spec.factory(**as_parameters(validate_options(spec, mine, kind="regulariser")))
     unused = sorted(set(options) - used)
     if unused:
         owner = unused[0].split("_", 1)[0]
-        hint = f"add {owner} to plus" if owner in REGULARIZERS else f"known regularisers: {', '.join(sorted(REGULARIZERS))}"
+        hint = f"add {owner} to plus" if owner in table.REGULARIZERS else f"known regularisers: {', '.join(sorted(table.REGULARIZERS))}"
         raise ValueError(f"method option '{unused[0]}' belongs to no regulariser in plus={','.join(names) or '(empty)'}; {hint}")
     return built
 

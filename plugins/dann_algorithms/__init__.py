@@ -18,33 +18,21 @@ def register_algorithms() -> list[ComponentSpec]:
     """The built-in training methods."""
     from dann_core.algorithms import composable, register_regularizer
 
-    from .adda import ADDA
-    from .afn import AFN, FeatureNorm
-    from .bsp import DANNBSP, SpectralPenalty
-    from .cdan import CDAN
-    from .dan import DAN
-    from .dann import DANN
-    from .jan import JAN
-    from .mcc import MCC, ClassConfusion
-    from .mcd import MCD
-    from .mdd import MDD
-    from .supervised import SourceOnly, TargetOracle
-
-    register_regularizer("mcc", ClassConfusion, "Minimum Class Confusion on target predictions (Jin et al. 2020)")
-    register_regularizer("bsp", SpectralPenalty, "Batch Spectral Penalization of the top singular values (Chen et al. 2019)")
-    register_regularizer("afn", FeatureNorm, "Adaptive Feature Norm, stepwise or hard (Xu et al. 2019)")
+    register_regularizer("mcc", "dann_algorithms.mcc:ClassConfusion", "Minimum Class Confusion on target predictions (Jin et al. 2020)")
+    register_regularizer("bsp", "dann_algorithms.bsp:SpectralPenalty", "Batch Spectral Penalization of the top singular values (Chen et al. 2019)")
+    register_regularizer("afn", "dann_algorithms.afn:FeatureNorm", "Adaptive Feature Norm, stepwise or hard (Xu et al. 2019)")
 
     return [
-        composable(ComponentSpec.from_factory("dann", DANN)),
-        composable(ComponentSpec.from_factory("cdan", CDAN)),
-        ComponentSpec.from_factory("source-only", SourceOnly),
-        ComponentSpec.from_factory("target-oracle", TargetOracle),
-        ComponentSpec.from_factory("mcc", MCC),
-        composable(ComponentSpec.from_factory("mdd", MDD)),
-        ComponentSpec.from_factory("dan", DAN),
-        ComponentSpec.from_factory("jan", JAN),
-        ComponentSpec.from_factory("mcd", MCD),
-        ComponentSpec.from_factory("adda", ADDA),
-        composable(ComponentSpec.from_factory("bsp", DANNBSP)),
-        ComponentSpec.from_factory("afn", AFN),
+        composable(ComponentSpec.from_reference("dann", "dann_algorithms.dann:DANN")),
+        composable(ComponentSpec.from_reference("cdan", "dann_algorithms.cdan:CDAN")),
+        ComponentSpec.from_reference("source-only", "dann_algorithms.supervised:SourceOnly"),
+        ComponentSpec.from_reference("target-oracle", "dann_algorithms.supervised:TargetOracle"),
+        ComponentSpec.from_reference("mcc", "dann_algorithms.mcc:MCC"),
+        composable(ComponentSpec.from_reference("mdd", "dann_algorithms.mdd:MDD")),
+        ComponentSpec.from_reference("dan", "dann_algorithms.dan:DAN"),
+        ComponentSpec.from_reference("jan", "dann_algorithms.jan:JAN"),
+        ComponentSpec.from_reference("mcd", "dann_algorithms.mcd:MCD"),
+        ComponentSpec.from_reference("adda", "dann_algorithms.adda:ADDA"),
+        composable(ComponentSpec.from_reference("bsp", "dann_algorithms.bsp:DANNBSP")),
+        ComponentSpec.from_reference("afn", "dann_algorithms.afn:AFN"),
     ]

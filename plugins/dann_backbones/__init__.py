@@ -15,15 +15,10 @@ from dann_core.specs import ComponentSpec
 @hookimpl
 def register_backbones() -> list[ComponentSpec]:
     """The built-in backbones."""
-    from .lenet import make_lenet
-    from .mlp import make_mlp
-    from .resnet import make_resnet18, make_resnet50
-    from .svhn_net import make_svhn_net
-
     return [
-        ComponentSpec.from_factory("mlp", make_mlp),
-        ComponentSpec.from_factory("lenet", make_lenet),
-        ComponentSpec.from_factory("svhn-net", make_svhn_net),
-        ComponentSpec.from_factory("resnet18", make_resnet18, init_options=("weights",)),
-        ComponentSpec.from_factory("resnet50", make_resnet50, init_options=("weights",)),
+        ComponentSpec.from_reference("mlp", "dann_backbones.mlp:make_mlp"),
+        ComponentSpec.from_reference("lenet", "dann_backbones.lenet:make_lenet"),
+        ComponentSpec.from_reference("svhn-net", "dann_backbones.svhn_net:make_svhn_net"),
+        ComponentSpec.from_reference("resnet18", "dann_backbones.resnet:make_resnet18", init_options=("weights",)),
+        ComponentSpec.from_reference("resnet50", "dann_backbones.resnet:make_resnet50", init_options=("weights",)),
     ]

@@ -22,17 +22,11 @@ PAPER_DIGITS_RECIPE = {"backbone": "lenet", "method.lambda": "schedule"}
 @hookimpl
 def register_datasets() -> list[ComponentSpec]:
     """The built-in datasets."""
-    from .digits_blend import make_digits_blend
-    from .image_folder import make_image_folder
-    from .mnist import make_mnist, make_mnist_m
-    from .moons import make_moons_problem
-    from .npz import make_npz
-
     return [
-        ComponentSpec.from_factory("moons", make_moons_problem, recommended=MOONS_RECIPE),
-        ComponentSpec.from_factory("digits-blend", make_digits_blend, recommended=DIGITS_RECIPE),
-        ComponentSpec.from_factory("npz", make_npz),
-        ComponentSpec.from_factory("image-folder", make_image_folder),
-        ComponentSpec.from_factory("mnist", make_mnist, recommended=PAPER_DIGITS_RECIPE),
-        ComponentSpec.from_factory("mnist-m", make_mnist_m, recommended=PAPER_DIGITS_RECIPE),
+        ComponentSpec.from_reference("moons", "dann_datasets.moons:make_moons_problem", recommended=MOONS_RECIPE),
+        ComponentSpec.from_reference("digits-blend", "dann_datasets.digits_blend:make_digits_blend", recommended=DIGITS_RECIPE),
+        ComponentSpec.from_reference("npz", "dann_datasets.npz:make_npz"),
+        ComponentSpec.from_reference("image-folder", "dann_datasets.image_folder:make_image_folder"),
+        ComponentSpec.from_reference("mnist", "dann_datasets.mnist:make_mnist", recommended=PAPER_DIGITS_RECIPE),
+        ComponentSpec.from_reference("mnist-m", "dann_datasets.mnist:make_mnist_m", recommended=PAPER_DIGITS_RECIPE),
     ]

@@ -14,8 +14,6 @@ from dann_core.specs import ComponentSpec
 @hookimpl
 def register_discriminators() -> list[ComponentSpec]:
     """The built-in discriminators."""
-    from .mlp import make_mlp_discriminator
-
     return [
-        ComponentSpec.from_factory("mlp", make_mlp_discriminator),
+        ComponentSpec.from_reference("mlp", "dann_discriminators.mlp:make_mlp_discriminator"),
     ]

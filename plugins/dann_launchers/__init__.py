@@ -14,12 +14,8 @@ from dann_core.specs import ComponentSpec
 @hookimpl
 def register_launchers() -> list[ComponentSpec]:
     """The built-in launchers."""
-    from .local import LocalLauncher
-    from .ray_cluster import RayLauncher
-    from .slurm import SubmititLauncher
-
     return [
-        ComponentSpec.from_factory("local", LocalLauncher),
-        ComponentSpec.from_factory("submitit", SubmititLauncher),
-        ComponentSpec.from_factory("ray", RayLauncher),
+        ComponentSpec.from_reference("local", "dann_launchers.local:LocalLauncher"),
+        ComponentSpec.from_reference("submitit", "dann_launchers.slurm:SubmititLauncher"),
+        ComponentSpec.from_reference("ray", "dann_launchers.ray_cluster:RayLauncher"),
     ]

@@ -11,12 +11,8 @@ from dann_core.specs import ComponentSpec
 @hookimpl
 def register_loggers() -> list[ComponentSpec]:
     """The built-in loggers."""
-    from .csv_log import CsvLogger
-    from .jsonl import JsonlLogger
-    from .tensorboard import TensorBoardLogger
-
     return [
-        ComponentSpec.from_factory("jsonl", JsonlLogger),
-        ComponentSpec.from_factory("csv", CsvLogger),
-        ComponentSpec.from_factory("tensorboard", TensorBoardLogger),
+        ComponentSpec.from_reference("jsonl", "dann_loggers.jsonl:JsonlLogger"),
+        ComponentSpec.from_reference("csv", "dann_loggers.csv_log:CsvLogger"),
+        ComponentSpec.from_reference("tensorboard", "dann_loggers.tensorboard:TensorBoardLogger"),
     ]

@@ -13,16 +13,11 @@ from dann_core.specs import ComponentSpec
 @hookimpl
 def register_selectors() -> list[ComponentSpec]:
     """The built-in selectors."""
-    from .dev import DEV
-    from .reverse import ReverseValidation
-    from .simple import Last, SourceVal
-    from .target import Entropy, SND
-
     return [
-        ComponentSpec.from_factory("last", Last),
-        ComponentSpec.from_factory("source-val", SourceVal),
-        ComponentSpec.from_factory("dev", DEV),
-        ComponentSpec.from_factory("entropy", Entropy),
-        ComponentSpec.from_factory("snd", SND),
-        ComponentSpec.from_factory("reverse-val", ReverseValidation),
+        ComponentSpec.from_reference("last", "dann_selectors.simple:Last"),
+        ComponentSpec.from_reference("source-val", "dann_selectors.simple:SourceVal"),
+        ComponentSpec.from_reference("dev", "dann_selectors.dev:DEV"),
+        ComponentSpec.from_reference("entropy", "dann_selectors.target:Entropy"),
+        ComponentSpec.from_reference("snd", "dann_selectors.target:SND"),
+        ComponentSpec.from_reference("reverse-val", "dann_selectors.reverse:ReverseValidation"),
     ]

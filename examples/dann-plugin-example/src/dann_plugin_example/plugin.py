@@ -1,8 +1,9 @@
 """The hooks of the example plugin: one component of each kind and a command.
 
 Wired through ``[project.entry-points.dann] dann_plugin_example = "dann_plugin_example.plugin"``.
-Each hook imports its component's module itself: importing this module stays cheap (no torch), so
-``dann --help`` and shell completion do not pay for components they never build.
+Each component is named by reference (``"module:attr"``): dann reads its options and description
+from the source and imports the module only when the component is built, so ``dann --help``,
+``dann plugins`` and shell completion never import torch for it.
 """
 from __future__ import annotations
 
@@ -16,32 +17,27 @@ DANN_PLUGIN_API = "1.0"  # the dann plugin API this was written for (a newer maj
 
 @hookimpl
 def register_datasets():
-    from .csv_dataset import csv_table
-    return [ComponentSpec.from_factory("csv-table", csv_table, recommended={"backbone": "resmlp", "lr": 0.05, "steps": 600})]
+    return [ComponentSpec.from_reference("csv-table", "dann_plugin_example.csv_dataset:csv_table", recommended={"backbone": "resmlp", "lr": 0.05, "steps": 600})]
 
 
 @hookimpl
 def register_backbones():
-    from .resmlp import make_resmlp
-    return [ComponentSpec.from_factory("resmlp", make_resmlp)]
+    return [ComponentSpec.from_reference("resmlp", "dann_plugin_example.resmlp:make_resmlp")]
 
 
 @hookimpl
 def register_discriminators():
-    from .spectral import make_spectral_mlp
-    return [ComponentSpec.from_factory("spectral-mlp", make_spectral_mlp)]
+    return [ComponentSpec.from_reference("spectral-mlp", "dann_plugin_example.spectral:make_spectral_mlp")]
 
 
 @hookimpl
 def register_algorithms():
-    from .coral import Coral
-    return [ComponentSpec.from_factory("coral", Coral)]
+    return [ComponentSpec.from_reference("coral", "dann_plugin_example.coral:Coral")]
 
 
 @hookimpl
 def register_loggers():
-    from .text_logger import TextLogger
-    return [ComponentSpec.from_factory("text", TextLogger)]
+    return [ComponentSpec.from_reference("text", "dann_plugin_example.text_logger:TextLogger")]
 
 
 @hookimpl
