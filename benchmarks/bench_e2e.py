@@ -1,6 +1,6 @@
 """The whole run, shell prompt to the end: ``dann run`` against the plain PyTorch script, side by side.
 
-``python -m benchmarks.bench_e2e [--repeats 3] [--workloads moons,digits,digits-500] [--variants default,best]
+``python -m benchmarks.bench_e2e [--repeats 3] [--workloads moons,digits,digits-500] [--variants default,best,flags]
 [--threads N] [--device cpu] [--quick]``
 
 Each measurement is one separate process, timed by wall clock from its start (interpreter start-up and
@@ -18,8 +18,11 @@ sooner. Absolute seconds on a shared machine mean little; the ratios within one 
   ``--eval-every`` cadence.
 - Workloads: moons (3,000 steps), digits (digits-blend's default recipe, 3,000 steps), digits-500
   (500 steps). Variants: default (no flags: dann's ``--threads 0`` picks its threads, the plain
-  script keeps torch's default) and best (``--precision bf16 --compile --threads N``, the same flags
-  for both sides).
+  script keeps torch's default), best (``--precision bf16 --compile --threads N``, the same flags
+  for both sides) and flags (dann with ``--precision bf16 --threads N``, its fastest flags for these
+  small networks on a CPU, against the plain script as its user wrote it, fp32 and torch's threads:
+  what switching to dann and passing two flags buys; ``--compile`` is left out because compiling
+  outlasts what it saves over 500-3,000 steps of LeNet or the toy MLP, as the best variant shows).
 - ``--quick``: a smoke run of moons and digits at 20 steps with an evaluation every 10, one repeat,
   and the best variant without ``--compile`` (compiling alone outlasts the smoke run): 8 processes,
   under a minute on a quiet 2-core machine; it checks that both sides run, not how fast they are.
@@ -52,11 +55,18 @@ EVAL_EVERY = 100
 """dann's default --eval-every; the plain script is given the same."""
 
 
-def variant_flags(variant: str, threads: int, quick: bool) -> list[str]:
+VARIANTS = ("default", "best", "flags")
+
+
+def variant_flags(variant: str, threads: int, quick: bool) -> dict[str, list[str]]:
+    """Each side's flags: ``{"dann": [...], "plain": [...]}``."""
+    fast = ["--precision", "bf16", "--threads", str(threads)]
     if variant == "default":
-        return []
-    flags = ["--precision", "bf16", "--threads", str(threads)]
-    return flags if quick else [*flags, "--compile"]
+        return {"dann": [], "plain": []}
+    if variant == "flags":
+        return {"dann": fast, "plain": []}
+    best = fast if quick else [*fast, "--compile"]
+    return {"dann": best, "plain": best}
 
 
 def environment() -> dict[str, str]:
@@ -67,12 +77,12 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
-def commands(workload: str, steps: int, eval_every: int, flags: list[str], device: str, out: Path) -> dict[str, list[str]]:
+def commands(workload: str, steps: int, eval_every: int, flags: dict[str, list[str]], device: str, out: Path) -> dict[str, list[str]]:
     dataset = WORKLOADS[workload]["dataset"]
-    common = ["--dataset", dataset, "--steps", str(steps), "--device", device, *flags]
+    common = ["--dataset", dataset, "--steps", str(steps), "--device", device, "--eval-every", str(eval_every)]
     return {
-        "dann": [sys.executable, "-m", "dann_core", "run", *common, "--eval-every", str(eval_every), "--quiet", "--out", str(out / "dann")],
-        "plain": [sys.executable, str(PLAIN), *common, "--eval-every", str(eval_every), "--out", str(out / "plain")],
+        "dann": [sys.executable, "-m", "dann_core", "run", *common, *flags["dann"], "--quiet", "--out", str(out / "dann")],
+        "plain": [sys.executable, str(PLAIN), *common, *flags["plain"], "--out", str(out / "plain")],
     }
 
 
@@ -112,7 +122,10 @@ def measure(workload: str, variant: str, args, env) -> dict:
                 if side == "dann":
                     evaluating.append((eval_seconds(Path(tmp)) or 0.0) / seconds[side][-1])
     median = {side: statistics.median(s) for side, s in seconds.items()}
-    return {"steps": steps, "flags": " ".join(flags) or "(none)", "seconds": seconds, "median": median, "accuracy": accuracy,
+    shown = " ".join(flags["dann"]) or "(none)"
+    if flags["plain"] != flags["dann"]:
+        shown = f"dann {shown}, plain {' '.join(flags['plain']) or '(none)'}"
+    return {"steps": steps, "flags": shown, "seconds": seconds, "median": median, "accuracy": accuracy,
             "eval_share": statistics.median(evaluating)}
 
 
@@ -120,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="processes per side and configuration")
     parser.add_argument("--workloads", default=None, help=f"comma list of {', '.join(WORKLOADS)} (default: all; --quick: moons,digits)")
-    parser.add_argument("--variants", default="default,best", help="comma list of default, best")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="--threads of the best variant (default: this process's CPUs)")
     parser.add_argument("--device", default="cpu", help="--device for both sides")
     parser.add_argument("--steps", type=int, default=None, help="override every workload's steps")
@@ -131,9 +144,9 @@ def main() -> None:
         args.steps, args.eval_every, args.repeats = args.steps or 20, 10, 1
         args.workloads = args.workloads or "moons,digits"
     args.workloads = args.workloads or ",".join(WORKLOADS)
-    unknown = [w for w in args.workloads.split(",") if w not in WORKLOADS] + [v for v in args.variants.split(",") if v not in ("default", "best")]
+    unknown = [w for w in args.workloads.split(",") if w not in WORKLOADS] + [v for v in args.variants.split(",") if v not in VARIANTS]
     if unknown:
-        parser.error(f"unknown workload or variant {', '.join(unknown)}; workloads: {', '.join(WORKLOADS)}; variants: default, best")
+        parser.error(f"unknown workload or variant {', '.join(unknown)}; workloads: {', '.join(WORKLOADS)}; variants: {', '.join(VARIANTS)}")
     env = environment()
     import torch  # the parent only reports the machine; it times nothing in-process
 
