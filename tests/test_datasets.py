@@ -17,7 +17,7 @@ from dann_core.specs import DomainData
 from dann_datasets._digits import blend_with_photos, render_digits
 from dann_datasets.digits_blend import original_pools
 from dann_datasets.mnist import read_idx
-from dann_datasets.moons import MOONS_CENTRE
+from dann_datasets.moons import MOONS_CENTRE, two_moons
 
 SPLITS = ("source_train", "source_val", "target_train", "target_test")
 
@@ -52,6 +52,27 @@ def assert_same(a: DomainData, b: DomainData):
 
 
 # ---------------------------------------------------------------------------------------- moons
+
+
+@pytest.mark.parametrize("n, noise, seed", [(300, 0.1, 0), (1000, 0.1, 2**31 - 1), (7, 0.0, 5), (2, 0.3, 123), (1, 0.1, 9)])
+def test_two_moons_are_scikit_learns_points_bit_for_bit(n, noise, seed):
+    from sklearn.datasets import make_moons
+
+    x, y = two_moons(n, noise, seed)
+    expected_x, expected_y = make_moons(n_samples=n, noise=noise, random_state=seed)
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
+    assert x.dtype == expected_x.dtype and y.dtype == expected_y.dtype
+
+
+def test_the_moons_dataset_imports_no_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom dann_datasets.moons import make_moons_problem\nmake_moons_problem(0)\n"
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_moons_shapes_and_determinism(registry):
