@@ -113,6 +113,15 @@ def test_recommendations_sit_between_defaults_and_the_user():
     assert config.resolve(flags={"dataset": "moons"}, recommend=False).lr == RunConfig().lr
 
 
+def test_a_recommended_backbone_brings_its_own_recommendations():
+    """digits-blend recommends lenet, and lenet recommends channels-last: the chain applies, the
+    provenance names the backbone, and the user's flag wins."""
+    digits = config.resolve(flags={"dataset": "digits-blend"})
+    assert digits.channels_last is True and digits.recommended["channels_last"] == {"value": True, "from": "backbone lenet"}
+    assert config.resolve(flags={"dataset": "digits-blend", "channels_last": False}).channels_last is False
+    assert config.resolve(flags={"dataset": "moons"}).channels_last is False  # the toy MLP: no images
+
+
 def test_bounds_sit_at_the_named_limits():
     """The largest accepted values are the documented maxima; lambda given as YAML 1.1 text is bounded too."""
     cfg = RunConfig(threads=config.MAX_THREADS, steps=config.MAX_STEPS, eval_every=config.MAX_STEPS,
