@@ -6,10 +6,11 @@ description, but not the component itself. Importing it costs torch's import (ab
 its module's source with :mod:`ast`; :class:`LazyFactory` imports the module on the first call (or the
 first attribute asked of it, such as a method's ``needs``).
 
-What ``ast`` can read is what :func:`read_factory` accepts: a function, or a class whose body defines
-``__init__``, with literal defaults (numbers, strings, tuples, None, ...). Anything else (a default
-computed from a constant, an inherited ``__init__``, a module that cannot be found) returns None and
-the caller imports the factory instead: slower, never wrong.
+What ``ast`` can read is what :func:`read_factory` accepts: an undecorated function, or a class
+with its own ``__init__`` or one inherited from a base it can find (through ``from … import`` too),
+whose defaults are literals (numbers, strings, tuples, None, ...) or module-level constants holding
+literals. Anything else (a decorator, a dataclass, a default computed by a call, a module that cannot
+be found) returns None and the caller imports the factory instead: slower, never wrong.
 """
 from __future__ import annotations
 
