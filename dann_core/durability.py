@@ -89,14 +89,8 @@ def wait() -> None:
 
 
 def in_flight() -> set[Path]:
-    """The temporary files queued and not yet renamed, as absolute paths."""
+    """The temporary files queued and not yet renamed (a cleanup of leftovers must spare them)."""
     return _active.pending() if _active is not None else set()
-
-
-def is_in_flight(path: str | Path) -> bool:
-    """Whether ``path`` (relative or absolute) is a temporary file still to be renamed: a cleanup of
-    a killed write's leftovers must spare it."""
-    return _active is not None and Path(os.path.abspath(path)) in _active.pending()
 
 
 def fsync_dir(directory: str | Path) -> None:
@@ -134,7 +128,7 @@ class _Committer:
     def submit(self, job) -> None:
         with self.lock:
             if job[0] == "commit":
-                self.queued.append(Path(os.path.abspath(job[1])))
+                self.queued.append(job[1])
         self.jobs.put(job)
 
     def pending(self) -> set[Path]:
@@ -185,5 +179,5 @@ class _Committer:
             finally:
                 if job is not None and job[0] == "commit":
                     with self.lock:
-                        self.queued.remove(Path(os.path.abspath(job[1])))
+                        self.queued.remove(job[1])
                 self.jobs.task_done()

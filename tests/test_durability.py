@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import pytest
 import torch
@@ -96,14 +95,12 @@ def test_a_link_made_while_the_write_waited_is_refused_in_the_background(tmp_pat
     assert os.listdir(outside) == []
 
 
-def test_pruning_candidates_spares_the_one_being_written(tmp_path, held, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a relative run directory (`dann run` in the current folder): the case that once lost it
-    pool = CandidatePool({}, "last", keep=1, run_dir=Path("run"))
-    Path("run").mkdir()
+def test_pruning_candidates_spares_the_one_being_written(tmp_path, held):
+    pool = CandidatePool({}, "last", keep=1, run_dir=tmp_path)
     state = lambda: {"step": 1, "w": torch.ones(2)}  # noqa: E731
     with durability.in_background():
         pool.add(100, {}, {"source_val_acc": 0.5, "target_test_acc": None}, state)
         assert len(durability.in_flight()) == 1  # pruning ran after the save and left its temporary file
         held.set()
         durability.wait()
-    assert [p.name for p in (tmp_path / "run" / "candidates").iterdir()] == ["step-0000100.pt"]
+    assert [p.name for p in (tmp_path / "candidates").iterdir()] == ["step-0000100.pt"]

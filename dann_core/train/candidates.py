@@ -71,7 +71,7 @@ class CandidatePool:
                 if _step_of(path) not in kept:
                     path.unlink(missing_ok=True)
             for leftover in self.directory.glob(".step-*.tmp"):  # a write killed half-way
-                if not durability.is_in_flight(leftover):  # not one being written now
+                if leftover not in durability.in_flight():  # not one being written now
                     leftover.unlink(missing_ok=True)
 
     def stored(self) -> dict[int, Callable[[], dict]]:

@@ -109,7 +109,7 @@ class Evaluation:
             directory.mkdir(exist_ok=True)
             ckpt.atomic_save({"step": step, "logits": logits}, path)
             for leftover in directory.glob(".step-*.tmp"):  # a write killed half-way
-                if not durability.is_in_flight(leftover):  # not one being written now
+                if leftover not in durability.in_flight():  # not one being written now
                     leftover.unlink(missing_ok=True)
 
     def keep(self, step: int) -> None:
