@@ -11,9 +11,6 @@ directory): :func:`refuse_links` is the one check, and every writer of such a di
 (:func:`atomic_write` itself, :func:`open_append`, the pruning of candidates). A link there raises
 :class:`LinkRefusedError`, one line naming it; the run directory itself may be a link.
 
-Inside the training loop the fsyncs and the rename are finished in order by a background thread
-(:mod:`dann_core.durability`: the same guarantees, without the loop waiting for the disk).
-
 Ctrl-C, SIGTERM or SIGHUP during :func:`atomic_write` waits until the file is written
 (:func:`stops_deferred`): a KeyboardInterrupt raised inside ``torch.save`` comes out as torch's
 ``RuntimeError: unexpected pos``, and the run would end with a traceback instead of the resumable
@@ -31,9 +28,6 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any, Callable
-
-from . import durability
-from .durability import fsync_dir  # noqa: F401 (part of this module's API)
 
 
 class LinkRefusedError(OSError):
@@ -84,31 +78,24 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], root: str
     Refuses (:class:`LinkRefusedError`) when ``path`` or a folder below ``root`` (default: its
     folder) is a symbolic link."""
     path = refuse_links(path, root)
-    durability.check()  # an earlier write that failed in the background is reported first
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise name_file(exc, path) from None
-    later = False
     try:
         with stops_deferred():
             with os.fdopen(fd, "wb") as file:
                 write(file)
                 file.flush()
-                if not durability.active():
-                    os.fsync(file.fileno())
+                os.fsync(file.fileno())
             os.chmod(tmp, 0o666 & ~_umask())
-            # inside the training loop: fsync, rename and the folder's fsync happen in the background
-            later = durability.commit(Path(tmp), path, lambda: refuse_links(path, root))
-            if not later:
-                os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise name_file(exc, path) from None
         raise
-    if not later:
-        fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -184,6 +171,20 @@ def read_json(path: str | Path, advice: str = "delete it or restore it from a co
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = str(exc).splitlines()[0]
         raise CorruptFileError(f"{path} is corrupt (not JSON: {reason}); {advice}") from None
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Make a rename inside ``directory`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from . import durability, files
+from . import files
 from .rows import batches, eval_batch
 from .specs import Split
 
@@ -83,8 +83,7 @@ class MetricsLog:
             try:
                 file.write(json.dumps(record) + "\n")
                 file.flush()
-                if not durability.sync(self.path):  # in the training loop: fsynced in the background, in order
-                    os.fsync(file.fileno())
+                os.fsync(file.fileno())
             except OSError as exc:
                 raise files.name_file(exc, self.path) from None
 

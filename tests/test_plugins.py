@@ -422,8 +422,7 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
 LOWER_LAYERS = {  # module or package → the dann_core modules it may import besides its own; bottom first
     "options": set(),
     "data": set(),
-    "durability": set(),
-    "files": {"durability"},
+    "files": set(),
     "references": set(),
     "specs": {"options", "data", "references"},
     "loggers": set(),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import checkpoint as ckpt
-from .. import durability, files
+from .. import files
 from ..selection import Candidate, Selector, choose, top_steps
 
 CANDIDATE_DIR = "candidates"
@@ -71,8 +71,7 @@ class CandidatePool:
                 if _step_of(path) not in kept:
                     path.unlink(missing_ok=True)
             for leftover in self.directory.glob(".step-*.tmp"):  # a write killed half-way
-                if leftover not in durability.in_flight():  # not one being written now
-                    leftover.unlink(missing_ok=True)
+                leftover.unlink(missing_ok=True)
 
     def stored(self) -> dict[int, Callable[[], dict]]:
         """step → loader of the kept candidate's state."""

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 
 from .. import checkpoint as ckpt
-from .. import durability, files
+from .. import files
 from ..config import RunConfig
 from ..selection import Candidate, SelectionData, Selector, choose, view_inputs
 from ..specs import DomainData
@@ -109,8 +109,7 @@ class Evaluation:
             directory.mkdir(exist_ok=True)
             ckpt.atomic_save({"step": step, "logits": logits}, path)
             for leftover in directory.glob(".step-*.tmp"):  # a write killed half-way
-                if leftover not in durability.in_flight():  # not one being written now
-                    leftover.unlink(missing_ok=True)
+                leftover.unlink(missing_ok=True)
 
     def keep(self, step: int) -> None:
         """Offer the evaluated weights to the pool; write best.pt when the run's selector prefers them."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import checkpoint as ckpt
 from .. import config as config_io
-from .. import durability, files, ops
+from .. import files, ops
 from ..algorithms import NonFiniteLossError
 from ..config import RunConfig
 from ..loggers import build_loggers
@@ -190,8 +190,7 @@ class Trainer:
         started = time.perf_counter() - self.seconds
         step = self.algorithm.steps_done
         try:
-            # the evaluations' files reach the disk in the background (fsyncs off the loop), in order
-            with durability.in_background(), _progress(cfg.steps, step, self.quiet) as bar:
+            with _progress(cfg.steps, step, self.quiet) as bar:
                 while step < cfg.steps:
                     metrics = engine.step(self.next_batch())
                     step = self.algorithm.steps_done
@@ -218,7 +217,6 @@ class Trainer:
         return summary
 
     def _evaluate(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> None:
-        durability.wait()  # the previous evaluation's files are on disk (it had a whole interval)
         record = self.evaluation.record(step, window, schedule)
         for logger in self.loggers:
             logger.log(record)
@@ -234,7 +232,6 @@ class Trainer:
         except NonFiniteLossError as exc:
             where = "nothing was saved (in-memory run)"
             if self.run_dir is not None:
-                durability.wait()
                 saved = ckpt.load(self.run_dir / "last.pt")["step"]
                 where = f"the last good checkpoint is {self.run_dir / 'last.pt'} (step {saved})"
             raise DivergedError(f"training diverged: {exc}; {where}; try a lower --lr") from None
