@@ -53,7 +53,14 @@ def wait_for_metrics(process: subprocess.Popen, run_dir: Path, lines: int = 1, t
 
 
 def popen_dann(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dann_core", *args], env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "dann_core", *args], env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_ctrl_c_delivered, **kwargs)
+
+
+def _ctrl_c_delivered() -> None:
+    """A shell without job control starts background commands with SIGINT ignored, and the child
+    inherits it (so would dann, by design): tests that press Ctrl-C give the child the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # --------------------------------------------------------------------------- 1: one writer per run
