@@ -39,8 +39,7 @@ class LazyFactory:
     def target(self) -> Any:
         """The imported factory."""
         if self._target is None:
-            module, _, attr = self.reference.partition(":")
-            self.__dict__["_target"] = getattr(importlib.import_module(module), attr)
+            self.__dict__["_target"] = resolve(self.reference)
         return self._target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -56,6 +55,12 @@ class LazyFactory:
 
     def __repr__(self) -> str:
         return f"<factory {self.reference} (not imported yet)>" if self._target is None else repr(self._target)
+
+
+def resolve(reference: str) -> Any:
+    """The object ``module:attr`` names, imported."""
+    module, _, attr = reference.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def read_factory(reference: str) -> tuple[inspect.Signature, str | None] | None:

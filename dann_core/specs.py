@@ -5,7 +5,6 @@ re-exported here because plugins import ``dann_core.specs.DomainData``.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -78,8 +77,7 @@ class ComponentSpec:
         """
         read = references.read_factory(reference)
         if read is None:
-            module, _, attr = reference.partition(":")
-            return cls.from_factory(name, getattr(importlib.import_module(module), attr), description, recommended, init_options)
+            return cls.from_factory(name, references.resolve(reference), description, recommended, init_options)
         signature, doc = read
         factory = references.LazyFactory(reference, signature, doc)
         return cls._from_signature(name, factory, signature, doc, description, recommended, init_options)

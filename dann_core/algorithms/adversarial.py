@@ -13,8 +13,8 @@ row to the discriminator through a gradient reversal scaled by λ (the paper's r
             extra = my_regulariser(step.target_logits())
             return self.regularize(step, loss + 0.1 * extra, {**metrics, "mine": extra.detach()})
 
-and a regulariser registered with :func:`.regularizers.register_regularizer` needs no class at all:
-``--set method.plus=mine`` on any method registered through :func:`.regularizers.composable`.
+and a regulariser registered with :func:`.plus.register_regularizer` needs no class at all:
+``--set method.plus=mine`` on any method registered through :func:`.plus.composable`.
 
 With several source domains the discriminator is K-way (sources 0..K-2, target K-1).
 """

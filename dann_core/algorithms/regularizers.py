@@ -29,9 +29,8 @@ from typing import Any, Callable
 import torch
 
 from ..options import as_parameters, validate_options
-from . import plus as table  # the module: `plus` is the option's name below
+from . import plus as table  # the module (the regulariser table lives there); `plus` is the option's name below
 from .base import Algorithm, Batch
-from .plus import REGULARIZERS, composable, parse_plus, register_regularizer, regularizer_options  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -75,7 +74,7 @@ Regularizer = Callable[[Step], "tuple[torch.Tensor, dict[str, Any]]"]
 
 def build_regularizers(plus: str | list[str], options: dict[str, Any]) -> dict[str, Regularizer]:
     """The regularisers named in ``plus``, each built with its ``NAME_OPTION`` entries of ``options``."""
-    names = parse_plus(plus)
+    names = table.parse_plus(plus)
     built, used = {}, set()
     for name in names:
         spec = table.REGULARIZERS[name]
