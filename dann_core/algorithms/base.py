@@ -22,6 +22,7 @@ from torch import nn
 
 from .. import schedules
 from ..model import DANNModel
+from .sgd import SGD
 
 SOURCE = "source"
 """A labelled source batch: ``batch.source_x``, ``batch.source_y`` and, when the dataset has several
@@ -148,7 +149,7 @@ class Algorithm(nn.Module):
             group.setdefault("lr_mult", 1.0)
             group["lr"] = lr * group["lr_mult"]
         tensors = [p for group in groups for p in group["params"]]
-        return torch.optim.SGD(groups, lr=lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=_fused_ok(tensors))
+        return SGD(groups, lr=lr, momentum=o.momentum, weight_decay=o.weight_decay, fused=_fused_ok(tensors))
 
     def pretrained_names(self) -> frozenset[str]:
         """Names of the parameters the backbone's ``pretrained_parameters()`` marks (none if it has no such method)."""
