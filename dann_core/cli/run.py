@@ -190,6 +190,7 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
     if trainer.finished:
         click.echo(f"{run_dir} already finished (step {cfg.steps} of {cfg.steps}); nothing was trained or rewritten", err=True)
         _print_summary(read_summary(run_dir), as_json)
+        distributed.leave()
         return
     if resume and rank == 0:
         if trainer.restarted:
@@ -217,6 +218,7 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         reason = common.first_line(exc)[:200]
         raise common.UserError(f"process {rank} lost the other processes of the run ({reason}); "
                                f"continue with: dann run --resume {run_dir}") from None
+    distributed.leave()
     if trainer.world.writes:
         _print_summary(summary, as_json)
 

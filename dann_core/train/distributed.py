@@ -98,6 +98,17 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     return World(dist.get_rank(), dist.get_world_size()), device
 
 
+def leave() -> None:
+    """Leave the process group at the end of a run every process finished: a barrier (no process
+    closes its connections while another still uses them), then destroy_process_group. Without it
+    gloo's threads outlive the interpreter's exit now and then ("terminate called without an active
+    exception", exit status 1 after a finished run). Only after success: after a failure another
+    process may be inside a collective that will never complete, and torchrun stops them all."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(parameters, loss: torch.Tensor) -> torch.Tensor:
     """Average every gradient and the loss across processes (one all-reduce); returns the mean loss."""
     grads = [p.grad for p in parameters if p.grad is not None]
