@@ -36,10 +36,10 @@ SETTINGS = {
 }
 COMMON = {"device": "cpu", "kernels": "reference", "batch_size": 64, "momentum": 0.9, "lr_schedule": True}
 METHODS = ("source-only", "dann", "cdan", "cdan[entropy=true]", "mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn",
-           "cdan[plus=mcc]", "dann[plus=mcc]", "dann[plus=afn]", "target-oracle")
+           "cdan[plus=mcc]", "dann[plus=mcc]", "dann[plus=afn]", "cdan[plus=bsp]", "target-oracle")
 """Rows; the datasets' λ and γ reach the methods that take them (dann, cdan, bsp; not mdd, whose reversal
-is its own option). ``cdan[plus=mcc]`` is CDAN+MCC, ``dann[plus=mcc]`` DANN+MCC and ``dann[plus=afn]``
-DANN+AFN: settings, not classes."""
+is its own option). ``cdan[plus=mcc]`` is CDAN+MCC, ``dann[plus=mcc]`` DANN+MCC, ``dann[plus=afn]``
+DANN+AFN and ``cdan[plus=bsp]`` CDAN+BSP: settings, not classes (DANN+BSP is the method ``bsp``)."""
 SEARCH = {
     "dann": ("dann", "dann[lambda=1]"),
     "mcc": ("mcc", "mcc[weight=0.3]"),
