@@ -105,7 +105,10 @@ def leave() -> None:
     exception", exit status 1 after a finished run). Only after success: after a failure another
     process may be inside a collective that will never complete, and torchrun stops them all."""
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        try:
+            dist.barrier()
+        except RuntimeError:  # another process failed after its training (it reports its own error)
+            return
         dist.destroy_process_group()
 
 
