@@ -90,3 +90,18 @@ def test_a_run_never_imports_torch_dynamo(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "dynamo imported: False"
     assert (tmp_path / "run" / "summary.json").exists()
+
+
+def test_step_hooks_and_lr_schedulers_work_as_on_torch_sgd():
+    model = _model()
+    optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    calls = []
+    optimizer.register_step_pre_hook(lambda *_: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda *_: calls.append("post"))
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    model(torch.ones(2, 5)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    assert calls == ["pre", "post"]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert isinstance(copy.deepcopy(optimizer), SGD)
