@@ -92,7 +92,12 @@ def test_a_run_never_imports_torch_dynamo(tmp_path):
     assert (tmp_path / "run" / "summary.json").exists()
 
 
-def test_step_hooks_and_lr_schedulers_work_as_on_torch_sgd():
+@pytest.mark.parametrize("dynamo_loaded", [False, True], ids=["unwrapped", "torch-wrappers"])
+def test_step_hooks_run_once_and_lr_schedulers_work_as_on_torch_sgd(dynamo_loaded, monkeypatch):
+    """Once each: torch's own SGD class carries a step-hook layer once one was built (the other tests
+    built some), and dann's SGD has its own."""
+    monkeypatch.setattr(sgd_module, "_dynamo_loaded", lambda: dynamo_loaded)
+    torch.optim.SGD(_model().parameters(), lr=0.1)  # torch.optim.SGD.step is hooked from here on
     model = _model()
     optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
     calls = []

@@ -35,7 +35,16 @@ def _unwrapped(name: str) -> Callable[..., Any]:
     return method
 
 
-_STEP = getattr(torch.optim.SGD.step, "__wrapped__", None)
+def _torch_step() -> Callable[..., Any]:
+    """torch.optim.SGD.step as torch defines it: without the step-hook layer that Optimizer.__init__
+    puts on a class the first time one is built (SGD gets its own; through torch's, every step hook
+    would run twice)."""
+    step = torch.optim.SGD.step
+    return step.__wrapped__ if getattr(step, "hooked", False) else step
+
+
+_TORCH_STEP = _torch_step()
+_STEP = getattr(_TORCH_STEP, "__wrapped__", None)
 
 
 class SGD(torch.optim.SGD):
@@ -49,6 +58,6 @@ class SGD(torch.optim.SGD):
     def step(self, closure=None):  # type: ignore[override]
         """One SGD step (torch.optim.SGD.step, under no_grad as its wrapper runs it when not differentiable)."""
         if _STEP is None or _dynamo_loaded() or self.defaults.get("differentiable"):
-            return super().step(closure)
+            return _TORCH_STEP(self, closure)
         with torch.no_grad():
             return _STEP(self, closure)
