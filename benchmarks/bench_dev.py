@@ -8,16 +8,17 @@ default digits-blend recipe's network at initialisation and after ``--train-step
 (the domains are nearly separable by then, which is what makes the fit slow). The scikit-learn side
 is exactly DEV's former code: float64 ``StandardScaler`` + ``LogisticRegression(C=1, lbfgs,
 max_iter=2000)`` and ``predict_proba`` on source-val; the torch side is
-:func:`dann_selectors.dev.density_ratios` (standardise, Newton, ratios) on the same float32 features.
-Both are timed whole (inputs to density ratios), in interleaved rounds after one warm-up call each,
-and compared by their medians; the line also gives how far apart the two fits' log density ratios
+:func:`dann_selectors.dev.density_ratios` (standardise, truncated Newton, ratios) on the same float32
+features. Both are timed whole (inputs to density ratios), in interleaved rounds after one warm-up call
+each, every call after SETTLE_S of idle time (so that neither side runs while the other's worker
+threads still spin), and compared by their medians; the line also gives how far apart the two fits' log density ratios
 are (scikit-learn stops at its default tolerance 1e-4, short of the minimiser the torch fit reaches).
 
 scikit-learn is timed twice: with its BLAS threads as a process gets them (what DEV ran inside
 ``dann run``) and limited to one BLAS thread (``threadpoolctl``). On this 2-core machine the second is
 15-30x faster than the first: the BLAS's threads spin on the lbfgs iterations' small products, the more
 so when torch's threads or another process hold the cores. One BLAS thread is scikit-learn at its best
-here, and the comparison that says whether the torch fit is faster.
+here (and stops short of the minimiser); the first configuration is what DEV ran.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ import numpy as np
 import torch
 
 from benchmarks.common import machine
+
+SETTLE_S = 0.3
+"""Idle time before each timed call: OpenBLAS's and OpenMP's worker threads spin for ~0.1 s after a call,
+and on 2 cores they would take the next side's cores."""
 
 
 def sklearn_density_ratios(source: np.ndarray, target: np.ndarray, source_val: np.ndarray, C: float) -> np.ndarray:
@@ -90,6 +95,7 @@ def main() -> None:
         samples = {side: [] for side in sides}
         for _ in range(args.rounds):
             for side, fn in sides.items():
+                time.sleep(SETTLE_S)
                 start = time.perf_counter()
                 fn()
                 samples[side].append(time.perf_counter() - start)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import dann_selectors.dev as dev
+import dann_selectors.logistic as logistic
 from dann_core.selection import Candidate, SelectionData
 from dann_core.specs import Split
-from dann_selectors.dev import DEV, DomainClassifier, density_ratios, dev_risk
+from dann_selectors.dev import DEV, density_ratios, dev_risk
+from dann_selectors.logistic import DomainClassifier
 
 RATIO_TOL = 1e-3
 """Max |log w_torch − log w_sklearn| against scikit-learn fitted to convergence (tol 1e-10). Both solve
@@ -79,7 +80,7 @@ def test_column_chunks_change_nothing(monkeypatch):
     # a chunk of a few columns at a time (wide features are never standardised as one n × d copy)
     source, target, val = features(3, 50, 120, 0.3)
     whole = {kernel: DomainClassifier.fit(source, target, 1.0, kernel=kernel).logits(val) for kernel in (False, True)}
-    monkeypatch.setattr(dev, "CHUNK_ELEMENTS", 100 * 7)  # 7 columns of the 100 rows per chunk
+    monkeypatch.setattr(logistic, "CHUNK_ELEMENTS", 100 * 7)  # 7 columns of the 100 rows per chunk
     for kernel, logits in whole.items():
         assert torch.allclose(DomainClassifier.fit(source, target, 1.0, kernel=kernel).logits(val), logits, atol=1e-4)
 
