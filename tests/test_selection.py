@@ -15,7 +15,7 @@ from dann_core.selection import Selector, choose, top_steps
 from dann_core.plugins import UnknownComponentError, get_registry
 from dann_core.specs import Split
 from dann_core.train import fit, train
-from dann_evaluation.report import select_report
+from dann_evaluation.report import candidate_score, select_report
 from dann_selectors.dev import density_ratios, dev_risk
 from dann_selectors.target import soft_neighbourhood_density
 
@@ -148,6 +148,21 @@ def test_eval_select_reports_every_selector_with_its_regret(tmp_path, tiny_confi
         assert rows[name]["scored_on"].endswith("kept candidates"), name
     text = CliRunner().invoke(build_cli(), ["eval", "select", str(tmp_path / "run")]).output
     assert "regret" in text and "reported only" in text
+
+
+def test_one_candidates_score_is_the_reports_and_shares_its_cache(tmp_path, tiny_config, monkeypatch):
+    train(tiny_config, tmp_path / "run")
+    options = {"steps": 10}
+    final = candidate_score(tmp_path / "run", 20, "reverse-val", options=options)
+    rows = {row["selector"]: row for row in select_report(tmp_path / "run", options={"reverse-val": options})["rows"]}
+    assert 0.0 <= final <= 1.0
+    if rows["reverse-val"]["step"] == 20:
+        assert rows["reverse-val"]["score"] == final
+    # the second call reads the cache: scoring again would fail here
+    monkeypatch.setattr("dann_evaluation.report._score_kept", lambda *a: pytest.fail("scored again"))
+    assert candidate_score(tmp_path / "run", 20, "reverse-val", options=options) == final
+    with pytest.raises(ValueError, match="step-0000007.pt: no such kept candidate"):
+        candidate_score(tmp_path / "run", 7, "reverse-val")
 
 
 def test_sweep_by_a_selector_and_last_is_refused(tmp_path):

@@ -27,10 +27,8 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
     ``skip``: selector names left out (reverse-val trains a model per candidate). ``progress``
     receives one line per candidate scored. ``cache``: read and write ``RUN_DIR/select-cache.json``.
     """
-    import json
     from pathlib import Path
 
-    from dann_core import checkpoint as ckpt
     from dann_core import files
     from dann_core.metrics import MetricsLog
     from dann_core.train import load_run
@@ -72,18 +70,9 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
         if pool is None:
             pool, scored_on = [], f"{len(candidates)} kept candidates"
             for number, path in enumerate(candidates, start=1):
-                stat = path.stat()
-                key = f"{name} {json.dumps(chosen_options, sort_keys=True, default=str)} {path.name} {stat.st_size} {stat.st_mtime_ns}"
-                if key in cached:
-                    pool.append(tuple(cached[key]))
-                    continue
-                if progress is not None:
+                if progress is not None and _cache_key(name, chosen_options, path) not in cached:
                     progress(f"{name}: scoring candidate {number} of {len(candidates)} ({path.name})")
-                state = ckpt.load(path, map_location=device)
-                run.algorithm.load_state_dict(state["algorithm"])
-                score = selector.score(Candidate(int(state["step"]), run.algorithm, data, device, run.config, registry))
-                pool.append((int(state["step"]), None if score is None else float(score)))
-                cached[key] = list(pool[-1])
+                pool.append(_score_kept(selector, name, chosen_options, path, run, data, device, registry, cached))
                 if cache:
                     files.write_json(cached, cache_path)  # after each candidate: an interrupted report keeps its work
         step = choose(pool, selector)
@@ -98,6 +87,55 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
             "run_selector": name == run.config.select,
         })
     return {"run_dir": str(run_dir), "best_target_test_acc_in_hindsight": hindsight, "rows": rows, "note": REPORT_NOTE}
+
+
+def candidate_score(run_dir, step: int, name: str, registry=None, device: str = "cpu", options: dict | None = None,
+                    cache: bool = True) -> float | None:
+    """One selector's score of the kept candidate of ``step`` of a finished run (e.g. reverse-val of the
+    final checkpoint, to compare configurations), read from and written to the same cache as
+    :func:`select_report`."""
+    from pathlib import Path
+
+    from dann_core import files
+    from dann_core.train import load_run
+    from dann_core.train.candidates import CANDIDATE_DIR, candidate_name
+
+    from dann_core.plugins import get_registry
+
+    run_dir = Path(run_dir)
+    path = run_dir / CANDIDATE_DIR / candidate_name(step)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such kept candidate; the run keeps its last `keep_candidates` evaluated steps")
+    registry = registry if registry is not None else get_registry()
+    options = options or {}
+    cached = _read_cache(run_dir / CACHE_FILE) if cache else {}
+    if _cache_key(name, options, path) not in cached:
+        run = load_run(run_dir, "last", device=device, registry=registry)
+        data = SelectionData.of(run.data, run.config.seed)
+        _score_kept(registry.build("selector", name, options), name, options, path, run, data, device, registry, cached)
+        if cache:
+            files.write_json(cached, run_dir / CACHE_FILE)
+    return cached[_cache_key(name, options, path)][1]
+
+
+def _cache_key(name: str, options: dict, path) -> str:
+    import json
+
+    stat = path.stat()
+    return f"{name} {json.dumps(options, sort_keys=True, default=str)} {path.name} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _score_kept(selector, name, options, path, run, data, device, registry, cached) -> tuple[int, float | None]:
+    """(step, score) of one kept candidate file, from ``cached`` or scored (and added to ``cached``)."""
+    from dann_core import checkpoint as ckpt
+
+    key = _cache_key(name, options, path)
+    if key not in cached:
+        state = ckpt.load(path, map_location=device)
+        run.algorithm.load_state_dict(state["algorithm"])
+        score = selector.score(Candidate(int(state["step"]), run.algorithm, data, device, run.config, registry))
+        cached[key] = [int(state["step"]), None if score is None else float(score)]
+    return tuple(cached[key])
 
 
 def _score_views(selector, data: SelectionData, steps: list[int], views: dict, config) -> list | None:
