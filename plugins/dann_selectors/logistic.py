@@ -11,9 +11,10 @@ solver is a truncated (inexact) Newton method:
 
 - Each direction solves H·Δ = −g by preconditioned conjugate gradients on exact Hessian-vector products
   (Hv = C·zᵀ(p(1−p) ⊙ zv) + v: two passes over z, O(n·k)) to a relative residual of CG_TOL.
-- The preconditioner is the Cholesky factor of a Hessian built once at the start and rebuilt only when
-  conjugate gradients stop converging within MAX_CG_STEPS (the weights p(1−p) have moved too far): 2-3
-  Hessians per fit on DEV's LeNet features, instead of one per Newton step. A Hessian is the one
+- The preconditioner is the Cholesky factor of a Hessian built once at the start and rebuilt only after
+  conjugate gradients stop converging within MAX_CG_STEPS (the weights p(1−p) have moved too far: that
+  step keeps CG's partial direction, downhill all the same, and the next step builds a factor at its own
+  θ): 2-3 Hessians per fit on DEV's LeNet features, instead of one per Newton step. A Hessian is the one
   O(n·k²) product; as it only preconditions, it is computed in bfloat16 where this device multiplies
   bfloat16 natively (3-4× faster than float32 on an AVX-512-BF16 CPU) and factored in float32, with
   float32/float64 as the fallback when that factor fails.
