@@ -70,11 +70,14 @@ def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str
         if pool is None:
             pool, scored_on = [], f"{len(candidates)} kept candidates"
             for number, path in enumerate(candidates, start=1):
-                if progress is not None and _cache_key(name, chosen_options, path) not in cached:
-                    progress(f"{name}: scoring candidate {number} of {len(candidates)} ({path.name})")
-                pool.append(_score_kept(selector, name, chosen_options, path, run, data, device, registry, cached))
-                if cache:
-                    files.write_json(cached, cache_path)  # after each candidate: an interrupted report keeps its work
+                key = _cache_key(name, chosen_options, path)
+                if key not in cached:
+                    if progress is not None:
+                        progress(f"{name}: scoring candidate {number} of {len(candidates)} ({path.name})")
+                    cached[key] = _score_kept(selector, path, run, data, device, registry)
+                    if cache:
+                        files.write_json(cached, cache_path)  # after each candidate: an interrupted report keeps its work
+                pool.append(tuple(cached[key]))
         step = choose(pool, selector)
         acc = accuracy.get(step)
         rows.append({
@@ -109,13 +112,14 @@ def candidate_score(run_dir, step: int, name: str, registry=None, device: str = 
     registry = registry if registry is not None else get_registry()
     options = options or {}
     cached = _read_cache(run_dir / CACHE_FILE) if cache else {}
-    if _cache_key(name, options, path) not in cached:
+    key = _cache_key(name, options, path)
+    if key not in cached:
         run = load_run(run_dir, "last", device=device, registry=registry)
         data = SelectionData.of(run.data, run.config.seed)
-        _score_kept(registry.build("selector", name, options), name, options, path, run, data, device, registry, cached)
+        cached[key] = _score_kept(registry.build("selector", name, options), path, run, data, device, registry)
         if cache:
             files.write_json(cached, run_dir / CACHE_FILE)
-    return cached[_cache_key(name, options, path)][1]
+    return cached[key][1]
 
 
 def _cache_key(name: str, options: dict, path) -> str:
@@ -125,17 +129,14 @@ def _cache_key(name: str, options: dict, path) -> str:
     return f"{name} {json.dumps(options, sort_keys=True, default=str)} {path.name} {stat.st_size} {stat.st_mtime_ns}"
 
 
-def _score_kept(selector, name, options, path, run, data, device, registry, cached) -> tuple[int, float | None]:
-    """(step, score) of one kept candidate file, from ``cached`` or scored (and added to ``cached``)."""
+def _score_kept(selector, path, run, data, device, registry) -> list:
+    """[step, score] of one kept candidate file, scored with ``run``'s algorithm holding its weights."""
     from dann_core import checkpoint as ckpt
 
-    key = _cache_key(name, options, path)
-    if key not in cached:
-        state = ckpt.load(path, map_location=device)
-        run.algorithm.load_state_dict(state["algorithm"])
-        score = selector.score(Candidate(int(state["step"]), run.algorithm, data, device, run.config, registry))
-        cached[key] = [int(state["step"]), None if score is None else float(score)]
-    return tuple(cached[key])
+    state = ckpt.load(path, map_location=device)
+    run.algorithm.load_state_dict(state["algorithm"])
+    score = selector.score(Candidate(int(state["step"]), run.algorithm, data, device, run.config, registry))
+    return [int(state["step"]), None if score is None else float(score)]
 
 
 def _score_views(selector, data: SelectionData, steps: list[int], views: dict, config) -> list | None:
