@@ -101,8 +101,8 @@ class RunConfig:
     score: str = setting("", "more selectors to score at every evaluation besides --select and last (scores go to metrics.jsonl), comma-separated, or 'all'; dann eval select scores the rest afterwards")
     keep_candidates: int = setting(2, "candidate checkpoints kept per selector (plus the last) for dann eval select")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    threads: int = setting(0, "CPU threads of torch; 0 (auto): 1 for a tiny step (the toy MLP), else the idle physical cores "
-                           "this process may use (its share under --nproc); config.json records the number used (dann_core/train/threads.py)")
+    threads: int = setting(0, "CPU threads of torch; 0 (auto): 1 for a tiny step (the toy MLP), else the physical cores "
+                           "this process may use (its share under --nproc), never read from the momentary load; config.json records the number used (dann_core/train/threads.py)")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
     precision: str = setting("fp32", "autocast of the training forward: fp32 (none), bf16, or fp16 (CUDA only, with loss scaling)", PRECISIONS)
     channels_last: bool = setting(False, "channels-last memory format for image models (4-D inputs, the networks' weights): what tensor cores want on a GPU, and twice as fast a LeNet evaluation on a CPU; the built-in convolutional backbones recommend it; nothing changes for 2-D inputs")

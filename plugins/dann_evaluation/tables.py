@@ -2,7 +2,7 @@
 
 :func:`run_multi_seed` trains each method (any algorithm plugin; ``cdan[entropy=true]`` gives
 options, and the base config's method options apply where a method takes them) for each seed into its own run directory and collects the target test accuracy of each run's best
-checkpoint (chosen on held-out source accuracy, as every run does). :func:`aggregate` turns the
+checkpoint (chosen by the run's selector, ``last`` unless ``--select`` says otherwise, never with target labels). :func:`aggregate` turns the
 runs into rows of mean ± sample standard deviation (ddof = 1; 0 for a single seed), and
 :func:`format_markdown` / :func:`write_table` render methods as rows and datasets as columns.
 
