@@ -28,6 +28,20 @@ def weights(run_dir):
     return checkpoint.load(run_dir / "last.pt")["algorithm"]
 
 
+def relative_distance(a: dict, b: dict) -> float:
+    """Largest ‖a − b‖ / ‖a‖ over the floating-point tensors of two state dicts."""
+    return max(float((a[k] - v).norm() / a[k].norm().clamp_min(1e-12)) for k, v in b.items() if v.is_floating_point())
+
+
+SAME_TRAINING = 1e-3
+"""Two processes of half a batch sum each gradient in another order than one process of the whole batch
+(gloo's all-reduce of two partial sums; the CPU's conv kernels group a batch of 4 and one of 8 differently,
+and which kernels those are depends on the CPU: AVX2 on AMD, AVX-512 on Intel). Float32 rounding of ~1e-7
+then grows through 20 adversarial SGD steps: 9e-8 measured on an AMD EPYC (AVX2), above atol 1e-5 on an
+Intel Xeon (AVX-512). A real fault (another shard's rows, another seed, a gradient summed instead of
+averaged) moves the weights by O(1): the image-folder test checks that margin on the same data."""
+
+
 def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactly(tmp_path):
     # no --out: the launcher picks the default run directory once, so both processes use one
     (tmp_path / "cwd").mkdir()
@@ -42,8 +56,7 @@ def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactl
     # the global batch: two processes of 8 rows each train what one process of 16 rows trains
     cfg = RunConfig.from_dict({k: v for k, v in json.loads((whole / "config.json").read_text()).items() if k != "provenance"})
     train(cfg, tmp_path / "one")
-    one = weights(tmp_path / "one")
-    assert all(torch.allclose(one[k], v, atol=1e-5) for k, v in weights(whole).items() if v.is_floating_point())
+    assert relative_distance(weights(tmp_path / "one"), weights(whole)) < SAME_TRAINING
 
     # exact resume under DDP: stop at step 10 (a 10-step run), extend it to 20 and continue
     dann_run("--steps", "10", "--out", str(split))
@@ -74,7 +87,9 @@ def test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactl
     cfg = RunConfig.from_dict({k: v for k, v in json.loads((whole / "config.json").read_text()).items() if k != "provenance"})
     train(cfg, tmp_path / "one")  # one process reads the same augmented rows (seeded by global batch position)
     one = weights(tmp_path / "one")
-    assert all(torch.allclose(one[k], v, atol=1e-5) for k, v in weights(whole).items() if v.is_floating_point())
+    assert relative_distance(one, weights(whole)) < SAME_TRAINING
+    train(RunConfig.from_dict({**cfg.to_dict(), "seed": cfg.seed + 1}), tmp_path / "other")  # the tolerance tells faults apart:
+    assert relative_distance(one, weights(tmp_path / "other")) > 100 * SAME_TRAINING  # 1.5 measured for another seed
 
     dann_run("--steps", "10", "--out", str(split), *streamed, settings=IMAGE_SETTINGS)
     assert checkpoint.load(split / "last.pt")["streams"]["source"]["pending"]  # the workers had read ahead
