@@ -11,18 +11,26 @@ One evaluation pass: every input a selector may look at is one of a few fixed vi
 data (:meth:`SelectionData.subsample` gives the same rows for the same size at every evaluation,
 nested: the first n of one seeded permutation per split), and a :class:`Candidate` computes the
 logits (and, when asked, the features) of each view once, so the reported accuracies and every
-selector share one forward pass per view.
+selector share one forward pass per view. The named views (:mod:`.views`: ``source_val``, ``target``,
+``target_mix``) are stored at every evaluation, so a selector that reads only their logits
+(:meth:`Candidate.view_logits`) scores every evaluated step of a finished run.
+
+Set-level selectors: a selector may score a *set* of candidates at once (:meth:`Selector.score_all`:
+the evaluated steps of one run, or the chosen checkpoints of the runs of a sweep or table), e.g.
+EnsV, which scores each candidate by its agreement with the ensemble of all. Per-candidate selectors
+implement :meth:`Selector.score` only; ``score_all`` then scores each on its own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
 from ..algorithms import Algorithm
 from ..rows import batches, eval_batch, take
 from ..specs import Split
+from .views import VIEW_NAMES, VIEW_ROWS, mixed, view_inputs
 
 EVAL_BATCH = 1024
 """Rows per evaluation forward on a GPU (:func:`dann_core.rows.eval_batch` picks per device)."""
@@ -70,6 +78,28 @@ class SelectionData:
             self._views[key] = (split, Split(self.subsample(split.x, n), y))
         return self._views[key][1]
 
+    def view(self, name: str):
+        """The inputs of the named view (``source_val``, ``target``, ``target_mix``: :mod:`.views`),
+        the same object at every call."""
+        if name == "source_val":
+            return self.source_val.x
+        if name == "target":
+            return self.subsample(self.target_x, VIEW_ROWS)
+        if name == "target_mix":
+            key = ("target_mix", VIEW_ROWS)
+            if key not in self._views:
+                self._views[key] = (None, mixed(self.view("target")))
+            return self._views[key][1]
+        raise KeyError(f"no view {name!r}; the views are {', '.join(VIEW_NAMES)}")
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per run's data, then the same value (e.g. weights that depend on the data
+        alone, not on the candidate). ``key`` should name the selector and its options."""
+        key = ("cached", key)
+        if key not in self._views:
+            self._views[key] = (None, compute())
+        return self._views[key][1]
+
     def _order(self, length: int) -> torch.Tensor:
         return torch.randperm(length, generator=torch.Generator().manual_seed(self.seed * 7919))
 
@@ -101,6 +131,11 @@ class Candidate:
     def logits(self, x) -> torch.Tensor:
         """Class logits of ``x`` (eval mode, batched), on the CPU."""
         return self._forward(x, features=False)[1]
+
+    def view_logits(self, name: str) -> torch.Tensor:
+        """Class logits of the named view (``source_val``, ``target``, ``target_mix``): what a run
+        stores at every evaluation, so a selector reading only these scores every evaluated step."""
+        return self.logits(self.data.view(name))
 
     def features(self, x) -> torch.Tensor:
         """Backbone features of ``x`` (eval mode, batched), on the CPU."""
@@ -139,30 +174,32 @@ class Candidate:
         raise ViewUnavailable("only the stored views' logits are available")
 
 
-VIEW_ROWS = 1000
-"""Rows of each stored view: the default ``max_samples`` of the built-in selectors."""
-
-
-def view_inputs(data: SelectionData) -> dict[str, Any]:
-    """The inputs whose logits a run stores at every evaluation (``views/``), so that selectors that
-    read only logits of these (source-val, entropy, snd with their defaults) can be scored after the
-    run at every evaluated step: the whole source_val split and the fixed target subsample."""
-    return {"source_val": data.source_val.x, "target": data.subsample(data.target_x, VIEW_ROWS)}
-
-
 class Selector:
-    """Base of selectors: ``score(candidate) -> float | None`` (None: cannot score this run).
+    """Base of selectors: ``score(candidate) -> float | None`` (None: cannot score this run), or, for
+    a set-level selector, ``score_all(candidates) -> list of float | None``.
 
     ``higher_is_better`` orders scores; ``per_eval`` says the score is cheap enough for every
-    evaluation; ``across_runs`` says scores of different runs are comparable (``dann sweep``).
+    evaluation; ``across_runs`` says scores of different runs are comparable (``dann sweep``);
+    ``set_level`` says a candidate's score depends on the others of its set (implement
+    ``score_all``; such a selector is never per-evaluation: it scores when the set is complete).
     """
 
     higher_is_better = True
     per_eval = True
     across_runs = True
+    set_level = False
 
     def score(self, candidate: Candidate) -> float | None:
+        if self.set_level:
+            raise TypeError(f"{type(self).__name__} scores a set of candidates: call score_all([candidate, ...])")
         raise NotImplementedError(f"{type(self).__name__} must implement score(candidate)")
+
+    def score_all(self, candidates: Sequence[Candidate]) -> list[float | None]:
+        """The scores of a set of candidates, in their order: the evaluated steps of one run, or the
+        chosen checkpoints of several runs on the same data. Default: each scored on its own."""
+        if self.set_level:
+            raise NotImplementedError(f"{type(self).__name__} is set_level: it must implement score_all(candidates)")
+        return [self.score(candidate) for candidate in candidates]
 
 
 def better(selector: Selector, a: float | None, b: float | None) -> bool:

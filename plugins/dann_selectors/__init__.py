@@ -1,4 +1,5 @@
-"""First-party dann selectors plugin: last, source-val, dev, entropy, snd, reverse-val.
+"""First-party dann selectors plugin: last, source-val, dev, entropy, snd, reverse-val, ensv, mixval, iw,
+bnm, classami.
 
 Each scores a candidate checkpoint from source data and unlabelled target inputs only
 (:class:`dann_core.selection.SelectionData` holds no target label). Wired through the ``dann``
@@ -20,4 +21,9 @@ def register_selectors() -> list[ComponentSpec]:
         ComponentSpec.from_reference("entropy", "dann_selectors.target:Entropy"),
         ComponentSpec.from_reference("snd", "dann_selectors.target:SND"),
         ComponentSpec.from_reference("reverse-val", "dann_selectors.reverse:ReverseValidation"),
+        ComponentSpec.from_reference("ensv", "dann_selectors.ensv:EnsV"),
+        ComponentSpec.from_reference("mixval", "dann_selectors.mixval:MixVal"),
+        ComponentSpec.from_reference("iw", "dann_selectors.iw:IW"),
+        ComponentSpec.from_reference("bnm", "dann_selectors.bnm:BNM"),
+        ComponentSpec.from_reference("classami", "dann_selectors.classami:ClassAMI"),
     ]
