@@ -9,7 +9,7 @@ import torch
 
 import dann_core.train as train_api
 from dann_core.config import RunConfig
-from dann_evaluation.reverse_validation import split_holdout
+from dann_selectors.reverse_validation import split_holdout
 
 # A moons setting where adaptation visibly helps within 800 steps (relu features, 500 points per class).
 MOONS = dict(steps=800, lr=0.1, eval_every=200, device="cpu", kernels="reference", backbone_options={"activation": "relu", "width": 32},

@@ -22,7 +22,7 @@ class ReverseValidation(Selector):
         self.steps = steps
 
     def score(self, candidate: Candidate) -> float | None:
-        from dann_evaluation.reverse_validation import reverse_risk
+        from .reverse_validation import reverse_risk
 
         if candidate.data.source_val.y is None or len(candidate.data.source_val) == 0:
             return None

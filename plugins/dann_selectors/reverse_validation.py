@@ -72,7 +72,7 @@ def reverse_risk(candidate, steps: int = 0) -> float:
     )
     reverse_config = dataclasses.replace(
         config, steps=steps or config.steps, eval_every=min(config.eval_every, steps or config.steps),
-        select=INNER_SELECTOR, select_options={}, out=None,
+        select=INNER_SELECTOR, select_options={}, score="", out=None,  # the run's --score would only cost time here
     )
     reverse = fit(reverse_config, data=reverse_data, registry=candidate.registry)
     predictions = _predict_labels(reverse.model, data.source_val.x)
