@@ -1,95 +1,157 @@
-"""``dann eval select``: every selector's choice among a finished run's checkpoints, with its regret."""
+"""``dann eval select``: every selector's choice among a finished run's checkpoints, with its regret and
+the label-free estimate of the chosen checkpoint's target accuracy."""
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import Any, Callable
 
-from dann_core.selection import Candidate, SelectionData, ViewUnavailable, choose
+from dann_core.selection import ViewUnavailable, choose, estimate_target_accuracy
 
 REPORT_NOTE = ("target accuracy and regret are reported only: no selector reads a target label; regret = the best "
-               "target accuracy among all evaluated steps minus that of the chosen step")
-
+               "target accuracy among all evaluated steps minus that of the chosen step; the estimate is made without "
+               "target labels (ATC); collapsed evaluations are never chosen")
 
 CACHE_FILE = "select-cache.json"
-"""Scores of the kept candidates by the selectors that are not per-evaluation, kept in the run
-directory by ``dann eval select`` (each keyed by selector, options and the candidate file's size and
-modification time, so a changed candidate is scored again)."""
+"""Scores kept in the run directory by ``dann eval select``: each keyed by selector, options and the
+scored files' names, sizes and modification times (a changed file is scored again). A per-candidate
+score is one entry per file; a set-level selector's scores are one entry for the whole set."""
 
 
 def select_report(run_dir, registry=None, device: str = "cpu", options: dict[str, dict] | None = None,
                   skip=(), progress=None, cache: bool = True) -> dict[str, Any]:
-    """Every selector's choice among a finished run's checkpoints, with its (reported-only) regret.
+    """Every selector's choice among a finished run's healthy (not collapsed) checkpoints, with its
+    (reported-only) regret and the label-free estimate of the chosen step's target accuracy.
 
     A per-evaluation selector whose scores metrics.jsonl holds for every evaluation chooses among all
     evaluated steps; so does one that reads only the logits the run stored per evaluation
-    (``RUN_DIR/views``: source-val, entropy, snd); any other selector scores the kept candidates
-    (``RUN_DIR/candidates``).
+    (``RUN_DIR/views``: source-val, entropy, snd, mixval, iw, bnm, ensv — set-level: it scores every
+    step at once); any other selector scores the kept candidates (``RUN_DIR/candidates``).
     ``options`` maps selector names to options (default: the run's select_options for its own selector).
     ``skip``: selector names left out (reverse-val trains a model per candidate). ``progress``
     receives one line per candidate scored. ``cache``: read and write ``RUN_DIR/select-cache.json``.
     """
     from pathlib import Path
 
-    from dann_core import files
-    from dann_core.metrics import MetricsLog
-    from dann_core.train import load_run
-    from dann_core.train.candidates import CANDIDATE_DIR, candidate_files
-    from dann_core.train.evaluation import VIEWS_DIR
-
     from dann_core.plugins import get_registry
+    from dann_core.train import read_run_config
+    from dann_core.train.stored import StoredRun
 
     run_dir = Path(run_dir)
     registry = registry if registry is not None else get_registry()
     unknown = sorted(set(skip) - set(registry.selectors))
     if unknown:
         raise ValueError(f"--skip {unknown[0]}: no such selector; choose from {', '.join(registry.selectors)}")
-    run = load_run(run_dir, "last", device=device, registry=registry)
-    records = MetricsLog(run_dir / "metrics.jsonl").read()
-    if not records:
+    config, _ = read_run_config(run_dir, registry)  # one line when RUN_DIR is not a run
+    stored = StoredRun(run_dir, device, registry)
+    if not stored.records:
         raise ValueError(f"{run_dir / 'metrics.jsonl'} holds no evaluation; train the run first")
-    accuracy = {r["step"]: r.get("target_test_acc") for r in records}
-    known = [a for a in accuracy.values() if a is not None]
+    known = [r.get("target_test_acc") for r in stored.records if r.get("target_test_acc") is not None]
     hindsight = max(known) if known else None
-    candidates = candidate_files(run_dir / CANDIDATE_DIR) if (run_dir / CANDIDATE_DIR).is_dir() else []
-    cache_path = run_dir / CACHE_FILE
-    cached = _read_cache(cache_path) if cache else {}
-    data = SelectionData.of(run.data, run.config.seed)
-    views = {int(p.stem.split("-")[1]): p for p in candidate_files(run_dir / VIEWS_DIR)} if (run_dir / VIEWS_DIR).is_dir() else {}
-    steps = [r["step"] for r in records]
+    scores = RunScores(stored, cache, progress)
+    collapsed = len(stored.records) - len(stored.healthy_steps)
     rows = []
     for name in registry.selectors:
         if name in skip:
             continue
-        chosen_options = (options or {}).get(name, run.config.select_options if name == run.config.select else {})
+        chosen_options = (options or {}).get(name, config.select_options if name == config.select else {})
         selector = registry.build("selector", name, chosen_options)
-        logged = [(r["step"], (r.get("selectors") or {}).get(name)) for r in records]
-        pool = None
-        if selector.per_eval and all(name in (r.get("selectors") or {}) for r in records):
-            pool, scored_on = logged, "every evaluation"
-        elif selector.per_eval and steps and all(step in views for step in steps):
-            pool, scored_on = _score_views(selector, data, steps, views, run.config), "every evaluation (stored views)"
-        if pool is None:
-            pool, scored_on = [], f"{len(candidates)} kept candidates"
-            for number, path in enumerate(candidates, start=1):
-                key = _cache_key(name, chosen_options, path)
-                if key not in cached:
-                    if progress is not None:
-                        progress(f"{name}: scoring candidate {number} of {len(candidates)} ({path.name})")
-                    cached[key] = _score_kept(selector, path, run, data, device, registry)
-                    if cache:
-                        files.write_json(cached, cache_path)  # after each candidate: an interrupted report keeps its work
-                pool.append(tuple(cached[key]))
+        pool, scored_on = scores.of(name, selector, chosen_options)
         step = choose(pool, selector)
-        acc = accuracy.get(step)
+        acc = stored.target_accuracy(step) if step is not None else None
         rows.append({
             "selector": name,
             "step": step,
             "score": dict(pool).get(step),
+            "target_acc_estimate": scores.estimate(step),
             "target_test_acc_reported_only": acc,
             "regret_reported_only": None if acc is None or hindsight is None else round(hindsight - acc, 6),
-            "scored_on": scored_on,
-            "run_selector": name == run.config.select,
+            "scored_on": scored_on + (f" ({collapsed} collapsed left out)" if collapsed else ""),
+            "run_selector": name == config.select,
         })
+    scores.save()
     return {"run_dir": str(run_dir), "best_target_test_acc_in_hindsight": hindsight, "rows": rows, "note": REPORT_NOTE}
+
+
+class RunScores:
+    """Scores of one run's healthy candidates by any selector, the cheapest way the run allows (its
+    logged scores, its stored views, its kept candidates), through the run's score cache."""
+
+    def __init__(self, stored, cache: bool = True, progress: Callable[[str], None] | None = None) -> None:
+        self.stored, self.use_cache, self.progress = stored, cache, progress
+        self.cache_path = stored.run_dir / CACHE_FILE
+        self.cached = _read_cache(self.cache_path) if cache else {}
+        self.dirty = False
+
+    def of(self, name: str, selector, options: dict) -> tuple[list[tuple[int, float | None]], str]:
+        """``([(step, score), ...], scored on)`` over the run's healthy steps."""
+        stored = self.stored
+        healthy = stored.healthy_steps
+        records = [stored.record(step) for step in healthy]
+        if selector.per_eval and not selector.set_level and records and all(name in (r.get("selectors") or {}) for r in records):
+            return [(r["step"], r["selectors"][name]) for r in records], "every evaluation"
+        if (selector.per_eval or selector.set_level) and stored.has_views():  # not reverse-val: a model per step
+            pool = self._scored(name, selector, options, "views", [stored.view_paths[s] for s in healthy], stored.view_candidates)
+            if pool is not None:
+                return pool, "every evaluation (stored views)"
+        kept = stored.kept_steps
+        pool = self._scored(name, selector, options, "kept", [stored.kept_paths[s] for s in kept], stored.kept_candidates, kept)
+        return pool or [], f"{len(kept)} kept candidates"
+
+    def _scored(self, name, selector, options, source: str, paths: list, build, steps=None) -> list | None:
+        """Scores of the candidates stored in ``paths`` (None when the views do not hold what the
+        selector reads); cached per file, or per set for a set-level selector."""
+        keys = [_cache_key(name, options, path) + ("" if source == "kept" else " views") for path in paths]
+        if selector.set_level:
+            key = f"{name} {json.dumps(options, sort_keys=True, default=str)} set:{source} " + hashlib.sha1("\n".join(keys).encode()).hexdigest()
+            if key not in self.cached:
+                candidates = build(steps) if steps is not None else build()
+                if self.progress is not None:
+                    self.progress(f"{name}: scoring {len(candidates)} candidates as one set ({source})")
+                try:
+                    values = selector.score_all(candidates)
+                except ViewUnavailable:
+                    return None
+                self._put(key, [[c.step, _number(v)] for c, v in zip(candidates, values)])
+            return [tuple(pair) for pair in self.cached[key]]
+        missing = [i for i, key in enumerate(keys) if key not in self.cached]
+        if missing:
+            all_steps = steps if steps is not None else self.stored.healthy_steps
+            make = (lambda s: self.stored.view_candidate(s)) if source == "views" else self.stored.kept_candidate
+            for number, i in enumerate(missing, start=1):
+                if self.progress is not None and source == "kept":
+                    self.progress(f"{name}: scoring candidate {number} of {len(missing)} ({paths[i].name})")
+                try:
+                    self._put(keys[i], _score_kept(selector, make(all_steps[i])), save=source == "kept")
+                except ViewUnavailable:
+                    return None
+        return [tuple(self.cached[key]) for key in keys]
+
+    def _put(self, key: str, value, save: bool = False) -> None:
+        self.cached[key] = value
+        self.dirty = True
+        if save:
+            self.save()  # after each kept candidate: an interrupted report keeps its work
+
+    def save(self) -> None:
+        from dann_core import files
+
+        if self.use_cache and self.dirty:
+            files.write_json(self.cached, self.cache_path)
+            self.dirty = False
+
+    def estimate(self, step: int | None) -> float | None:
+        """The label-free estimate of ``step``'s target accuracy: logged at its evaluation, or made from
+        its stored views (older runs)."""
+        if step is None:
+            return None
+        logged = self.stored.record(step).get("target_acc_estimate")
+        if logged is not None or step not in self.stored.view_paths:
+            return logged
+        try:
+            return estimate_target_accuracy(self.stored.view_candidate(step))
+        except ViewUnavailable:
+            return None
 
 
 def candidate_score(run_dir, step: int, name: str, registry=None, device: str = "cpu", options: dict | None = None,
@@ -99,60 +161,34 @@ def candidate_score(run_dir, step: int, name: str, registry=None, device: str = 
     :func:`select_report`."""
     from pathlib import Path
 
-    from dann_core import files
-    from dann_core.train import load_run
-    from dann_core.train.candidates import CANDIDATE_DIR, candidate_name
-
     from dann_core.plugins import get_registry
+    from dann_core.train.stored import StoredRun
 
-    run_dir = Path(run_dir)
-    path = run_dir / CANDIDATE_DIR / candidate_name(step)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such kept candidate; the run keeps its last `keep_candidates` evaluated steps")
-    registry = registry if registry is not None else get_registry()
+    stored = StoredRun(Path(run_dir), device, registry if registry is not None else get_registry())
+    path = stored.kept_paths.get(step)
+    if path is None:
+        stored.kept_candidate(step)  # raises: no such kept candidate
     options = options or {}
-    cached = _read_cache(run_dir / CACHE_FILE) if cache else {}
+    scores = RunScores(stored, cache)
     key = _cache_key(name, options, path)
-    if key not in cached:
-        run = load_run(run_dir, "last", device=device, registry=registry)
-        data = SelectionData.of(run.data, run.config.seed)
-        cached[key] = _score_kept(registry.build("selector", name, options), path, run, data, device, registry)
-        if cache:
-            files.write_json(cached, run_dir / CACHE_FILE)
-    return cached[key][1]
+    if key not in scores.cached:
+        scores._put(key, _score_kept(stored.registry.build("selector", name, options), stored.kept_candidate(step)), save=True)
+    scores.save()
+    return scores.cached[key][1]
 
 
 def _cache_key(name: str, options: dict, path) -> str:
-    import json
-
     stat = path.stat()
     return f"{name} {json.dumps(options, sort_keys=True, default=str)} {path.name} {stat.st_size} {stat.st_mtime_ns}"
 
 
-def _score_kept(selector, path, run, data, device, registry) -> list:
-    """[step, score] of one kept candidate file, scored with ``run``'s algorithm holding its weights."""
-    from dann_core import checkpoint as ckpt
-
-    state = ckpt.load(path, map_location=device)
-    run.algorithm.load_state_dict(state["algorithm"])
-    score = selector.score(Candidate(int(state["step"]), run.algorithm, data, device, run.config, registry))
-    return [int(state["step"]), None if score is None else float(score)]
+def _score_kept(selector, candidate) -> list:
+    """[step, score] of one candidate scored on its own."""
+    return [int(candidate.step), _number(selector.score(candidate))]
 
 
-def _score_views(selector, data: SelectionData, steps: list[int], views: dict, config) -> list | None:
-    """The selector's score at every evaluated step from the stored logits, or None when it needs
-    more than they hold (features, other rows)."""
-    from dann_core import checkpoint as ckpt
-
-    pool = []
-    for step in steps:
-        logits = ckpt.load(views[step])["logits"]
-        try:
-            score = selector.score(Candidate.from_views(step, data, {k: v.float() for k, v in logits.items()}, config))
-        except ViewUnavailable:
-            return None
-        pool.append((step, None if score is None else float(score)))
-    return pool
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _read_cache(path) -> dict[str, Any]:
@@ -165,5 +201,9 @@ def _read_cache(path) -> dict[str, Any]:
         return {}
     if not isinstance(cached, dict):
         return {}
+
+    def pair(value) -> bool:
+        return isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and (value[1] is None or isinstance(value[1], (int, float)))
+
     return {key: value for key, value in cached.items()
-            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and (value[1] is None or isinstance(value[1], (int, float)))}
+            if pair(value) or (isinstance(value, list) and value and all(pair(v) for v in value))}
