@@ -148,13 +148,19 @@ def check_selector(name: str, options: dict | None = None, registry=None):
     registry = _registry(registry)
     where = f"selector '{name}'"
     selector = _build(registry, "selector", name, options)
-    for flag in ("higher_is_better", "per_eval", "across_runs"):
+    for flag in ("higher_is_better", "per_eval", "across_runs", "set_level"):
         _require(isinstance(getattr(selector, flag, None), bool), f"{where} has {flag}={getattr(selector, flag, None)!r}, expected True or False")
+    _require(not (selector.set_level and selector.per_eval), f"{where} is set_level and per_eval; a set-level selector scores when the set is complete (per_eval = False)")
     cfg = tiny_config(steps=CHECK_STEPS, eval_every=CHECK_STEPS)
     run = _guard(where, lambda: fit(cfg, registry=registry))
     candidate = Candidate(run.step, run.algorithm, SelectionData.of(run.data, cfg.seed), "cpu", cfg, registry)
-    score = _guard(where, lambda: selector.score(candidate))
-    _require(score is None or (isinstance(score, (int, float)) and math.isfinite(float(score))), f"{where} scored {score!r}, expected None or a finite number")
+    if selector.set_level:  # a set of two: the same checkpoint twice
+        scores = _guard(where, lambda: selector.score_all([candidate, Candidate(run.step, run.algorithm, candidate.data, "cpu", cfg, registry)]))
+        _require(isinstance(scores, list) and len(scores) == 2, f"{where}: score_all of 2 candidates returned {scores!r}, expected a list of 2 scores")
+    else:
+        scores = [_guard(where, lambda: selector.score(candidate))]
+    for score in scores:
+        _require(score is None or (isinstance(score, (int, float)) and math.isfinite(float(score))), f"{where} scored {score!r}, expected None or a finite number")
     return selector
 
 
