@@ -5,6 +5,9 @@ At every evaluation the trainer scores the current weights with every per-evalua
 the last evaluated step and the ``keep`` best steps of each per-evaluation selector. Kept weights
 live in ``RUN_DIR/candidates/step-NNNNNNN.pt`` (in memory for runs without a directory). Selectors
 that are not per-evaluation (reverse validation) score the kept candidates once, when the run ends.
+
+An evaluation recorded as ``collapsed`` (:mod:`.health`) is never kept and never chosen: "the last"
+is then the last healthy evaluation, and every selector ranks the healthy ones only.
 """
 from __future__ import annotations
 
@@ -55,12 +58,21 @@ class CandidatePool:
                 ckpt.atomic_save(state(), path)
         self.prune(kept)
 
+    def healthy(self) -> list[dict[str, Any]]:
+        """The evaluations not recorded as collapsed (the only ones kept or chosen), in step order."""
+        return [h for h in self.history if not h.get("collapsed")]
+
+    def last_healthy(self) -> int | None:
+        healthy = self.healthy()
+        return healthy[-1]["step"] if healthy else None
+
     def kept_steps(self) -> set[int]:
-        if not self.history:
+        healthy = self.healthy()
+        if not healthy:
             return set()
-        kept = {self.history[-1]["step"]}
+        kept = {healthy[-1]["step"]}
         for name, selector in self.per_eval.items():
-            kept |= top_steps(self.history, name, selector, self.keep)
+            kept |= top_steps(healthy, name, selector, self.keep)
         return kept
 
     def prune(self, kept: set[int]) -> None:
@@ -81,8 +93,8 @@ class CandidatePool:
         return {_step_of(p): (lambda p=p: ckpt.load(p)) for p in paths}
 
     def best_logged(self, name: str) -> int | None:
-        """The step a per-evaluation selector chooses among all evaluated steps."""
-        return choose(((h["step"], h["scores"].get(name)) for h in self.history), self.selectors[name])
+        """The step a per-evaluation selector chooses among the evaluated steps that did not collapse."""
+        return choose(((h["step"], h["scores"].get(name)) for h in self.healthy()), self.selectors[name])
 
     def entry(self, step: int) -> dict[str, Any]:
         return next(h for h in self.history if h["step"] == step)

@@ -17,6 +17,7 @@ from .. import files
 from ..config import RunConfig
 from ..selection import Candidate, SelectionData, Selector, choose, view_inputs
 from ..specs import DomainData
+from . import health
 from .candidates import CandidatePool, candidate_name
 
 VIEWS_DIR = "views"
@@ -71,6 +72,7 @@ class Evaluation:
         self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
         self.best_state: dict[str, Any] | None = None
         self.last: dict[str, Any] = {}
+        self.chance = health.chance_level(data.source_val.y, data.num_classes)  # a constant prediction's source-val accuracy
         self.seconds = 0.0  # wall-clock spent evaluating (summary.json: eval_seconds)
 
     def candidate(self, step: int) -> Candidate:
@@ -86,9 +88,20 @@ class Evaluation:
         selector_scores = self.pool.score(candidate)
         self._store_views(step, candidate)
         record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
+        self._judge_health(record, candidate)
         self.last = record
         self.seconds += time.perf_counter() - started
         return record
+
+    def _judge_health(self, record: dict[str, Any], candidate: Candidate) -> None:
+        """``top_class_share`` and ``collapsed`` (:mod:`.health`) into ``record``, from the source-val
+        logits the accuracy already computed; a collapsed evaluation is never a candidate or best.pt."""
+        source_val = self.data.source_val
+        record["top_class_share"] = health.top_class_share(candidate.logits(source_val.x)) if len(source_val) else None
+        verdict = health.assess(record, self.pool.history, self.chance, self.data.num_classes)
+        record["collapsed"] = verdict.collapsed
+        if verdict.collapsed:
+            record["collapse"] = verdict.reason
 
     def _store_views(self, step: int, candidate: Candidate) -> None:
         """views/step-N.pt: the logits of the fixed views this evaluation computed anyway (source_val
@@ -115,6 +128,7 @@ class Evaluation:
         """Offer the evaluated weights to the pool; write best.pt when the run's selector prefers them."""
         record = self.last
         scores = {k: record[k] for k in ("source_val_acc", "target_test_acc")}
+        scores["collapsed"] = bool(record.get("collapsed", False))
         self.pool.add(step, record["selectors"], scores, self.candidate_state)
         name = self.config.select
         if name in self.pool.per_eval and self.pool.best_logged(name) == step:
@@ -145,8 +159,21 @@ class Evaluation:
             if chosen is not None:
                 self._set_best(chosen, scored[chosen], stored[chosen])
         if self.best["step"] is None and self.pool.history:
-            self._set_best(self.pool.history[-1]["step"], None, self.candidate_state)
+            self._set_best_to_last_healthy()
         self.seconds += time.perf_counter() - started
+
+    def _set_best_to_last_healthy(self) -> None:
+        """best.pt when the selector scored nothing: the last evaluated step, or when the run ended
+        collapsed the last healthy one (its weights are a kept candidate)."""
+        step = self.pool.last_healthy()
+        if step is None:
+            return
+        if step == self.pool.history[-1]["step"]:
+            self._set_best(step, None, self.candidate_state)
+            return
+        stored = self.pool.stored()
+        if step in stored:
+            self._set_best(step, None, stored[step])
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": dict(self.best), "selection": self.pool.state_dict(), "last_eval": dict(self.last), "eval_seconds": self.seconds}

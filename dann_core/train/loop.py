@@ -21,7 +21,7 @@ from ..loggers import build_loggers
 from ..metrics import RunningMeans
 from ..plugins import get_registry
 from ..specs import DomainData
-from . import distributed, rundir, threads
+from . import distributed, health, rundir, threads
 from .assembly import build_components, normalization_state, provenance, resolve_device, restore_normalization
 from .engine import Engine
 from .errors import DivergedError, RunError
@@ -247,7 +247,15 @@ class Trainer:
     def summary(self) -> dict[str, Any]:
         cfg, best = self.config, self.evaluation.best
         final = {k: self.evaluation.last.get(k) for k in ("step", "source_val_acc", "target_test_acc", "label_loss", "domain_loss", "domain_acc")}
+        collapse_step = health.collapse_start(self.evaluation.pool.history)
+        warning = None
+        if collapse_step is not None:
+            reason = f"at step {final['step']} {self.evaluation.last.get('collapse', 'the network predicts at chance')}"
+            warning = health.collapse_line(collapse_step, reason, best["step"])
         return {
+            "state": "collapsed" if collapse_step is not None else "trained",
+            "collapse_step": collapse_step,
+            "warning": warning,
             "method": cfg.method,
             "dataset": cfg.dataset,
             "backbone": cfg.backbone,

@@ -223,7 +223,8 @@ def sweep_status_command(sweep_dir, as_json) -> None:
     """The state of every job under SWEEP_DIR (a sweep's or a table's --out), read from its directory.
 
     pending: never started; running: its worker holds the job's lock; interrupted: started, not
-    finished, nobody runs it (the next launch resumes it); done; diverged; failed (its error).
+    finished, nobody runs it (the next launch resumes it); done; collapsed (its one line); diverged;
+    failed (its error).
     """
     from .jobs import list_jobs, read_job, job_state
 

@@ -13,8 +13,10 @@ A job's id is a hash of its resolved config without the settings that only chang
 - ``log``: what the job's process printed (local launcher).
 
 The state is read from that directory alone (:func:`job_state`): ``pending`` (never started),
-``running`` (its lock is held), ``done`` (run/summary.json), ``diverged``, ``failed`` (with its
-one-line error) or ``interrupted`` (started, not finished, nobody holds the lock).
+``running`` (its lock is held), ``done`` (run/summary.json), ``collapsed`` (finished, its summary's
+state: the network ended at chance; best.pt is a healthy step before, the error its one line),
+``diverged``, ``failed`` (with its one-line error) or ``interrupted`` (started, not finished, nobody
+holds the lock).
 :func:`run_job` moves a job forward: done and diverged jobs are left alone, an interrupted one is
 resumed exactly from its last.pt (:func:`dann_core.train.resume`), a new one is trained.
 ``python -m dann_evaluation.jobs JOB_DIR [--threads N]`` is :func:`run_job` in a fresh process:
@@ -39,8 +41,8 @@ from dann_core.config import RunConfig
 EXECUTION_KEYS = ("device", "threads", "kernels", "out")
 """Settings that change how a run executes, not what it computes: not part of a job's id."""
 JOB_FILE, RUN_DIR, LOCK_FILE, ERROR_FILE, DIVERGED_FILE, LOG_FILE = "job.json", "run", "lock", "error", "diverged", "log"
-STATES = ("pending", "running", "interrupted", "done", "diverged", "failed")
-FINISHED = ("done", "diverged")
+STATES = ("pending", "running", "interrupted", "done", "collapsed", "diverged", "failed")
+FINISHED = ("done", "collapsed", "diverged")
 
 
 class JobError(ValueError):
@@ -180,6 +182,9 @@ def job_state(job_dir: str | Path, holding_lock: bool = False) -> JobState:
     if pid is not None:
         return JobState(job_dir.name, "running", pid=pid, step=step)
     if (run / "summary.json").is_file():
+        summary = _summary(run / "summary.json")
+        if summary.get("state") == "collapsed":  # dann_core/train/health.py
+            return JobState(job_dir.name, "collapsed", error=_first_line(str(summary.get("warning") or "collapsed")), step=step)
         return JobState(job_dir.name, "done", step=step)
     for name, state in ((DIVERGED_FILE, "diverged"), (ERROR_FILE, "failed")):
         if (job_dir / name).is_file():
@@ -200,6 +205,14 @@ def _last_step(path: Path) -> int | None:
         except (ValueError, KeyError, TypeError):
             continue
     return None
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def _first_line(text: str) -> str:
@@ -253,11 +266,11 @@ def run_job(job_dir: str | Path, threads: int = 0) -> str:
             message = _first_line(str(exc)) or type(exc).__name__
             files.write_text(f"{type(exc).__name__}: {message}\n", job_dir / ERROR_FILE)
             return "failed"
-    return "done"
+    return job_state(job_dir).state  # done, or collapsed (its summary says so)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m dann_evaluation.jobs JOB_DIR [--threads N]``: exit 0 done/diverged, 1 failed, 130 interrupted."""
+    """``python -m dann_evaluation.jobs JOB_DIR [--threads N]``: exit 0 done/collapsed/diverged, 1 failed, 130 interrupted."""
     import argparse
     import signal
 
@@ -273,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return {"done": 0, "diverged": 0, "interrupted": 130}.get(state, 1)
+    return {"done": 0, "collapsed": 0, "diverged": 0, "interrupted": 130}.get(state, 1)
 
 
 if __name__ == "__main__":

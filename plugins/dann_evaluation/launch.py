@@ -1,6 +1,6 @@
 """Launching jobs on a launcher plugin, and the one progress line of a sweep or table.
 
-:func:`launch_jobs` reads each job's state from its directory: done and diverged jobs are kept,
+:func:`launch_jobs` reads each job's state from its directory: done, collapsed and diverged jobs are kept,
 running ones (another process holds their lock) are left to it, failed ones are retried only with
 ``retry_failed``; the rest (pending, interrupted) go to the launcher, which runs
 ``python -m dann_evaluation.jobs JOB_DIR`` (or :func:`dann_evaluation.jobs.run_job`) for each. Ctrl-C
@@ -62,8 +62,9 @@ class LaunchResult:
         return sum(s.state in states for s in self.states.values())
 
     def summary(self) -> str:
-        """``6 done, 1 diverged, 1 failed, 2 interrupted`` (states with none left out)."""
-        parts = [f"{self.count(state)} {state}" for state in ("done", "diverged", "failed", "interrupted", "pending", "running") if self.count(state)]
+        """``6 done, 1 collapsed, 1 diverged, 1 failed, 2 interrupted`` (states with none left out)."""
+        parts = [f"{self.count(state)} {state}" for state in ("done", "collapsed", "diverged", "failed", "interrupted", "pending", "running")
+                 if self.count(state)]
         return ", ".join(parts) or "no jobs"
 
 

@@ -261,6 +261,8 @@ def describe_job(job_dir, state) -> str:
     label = " ".join(f"{k}={v}" for k, v in row["label"].items())
     if state.state == "done":
         return f"{row['id']} {label}: done, score {_show(row['score'])}, target acc {_show(row[TARGET_COLUMN])} (reported only), {row['seconds']} s"
+    if state.state == "collapsed":  # never selected: its score is that of a step before the collapse
+        return f"{row['id']} {label}: {state.error}"
     return f"{row['id']} {label}: {state.state}" + (f": {state.error}" if state.error else "")
 
 
@@ -279,7 +281,7 @@ def job_row(job_dir, state=None) -> dict[str, Any]:
     row: dict[str, Any] = {"id": record["id"], "index": record.get("index"), "label": dict(record.get("label", {})),
                            "select": record["config"].get("select"), "status": "ok" if state.state == "done" else state.state,
                            "score": None, "source_val_acc": None, TARGET_COLUMN: None, "seconds": None, "error": state.error}
-    if state.state == "done":
+    if state.state in ("done", "collapsed"):  # a collapsed row shows its scores but is never selected (status)
         summary = files.read_json(job_dir / RUN_DIR / "summary.json")
         row.update(score=_round(summary.get("selector_score")), source_val_acc=_round(summary.get("best_source_val_acc")),
                    seconds=summary.get("seconds"), **{TARGET_COLUMN: _round(summary.get("target_test_acc"))})
@@ -290,7 +292,7 @@ def collect(out: str | Path, selector=None, grid: dict[str, list[Any]] | None = 
     """The sweep's result from the job directories under ``out`` alone; writes sweep.csv/.md/.json there.
 
     ``selector`` defaults to the one the jobs were run with (their config's ``select``). Rows hold
-    ``id``, the grid values, ``status`` (ok, diverged, failed, interrupted, pending, running),
+    ``id``, the grid values, ``status`` (ok, collapsed, diverged, failed, interrupted, pending, running),
     ``score``, ``source_val_acc``, ``selected`` and the reported-only target accuracy.
     """
     from .jobs import list_jobs

@@ -106,7 +106,7 @@ class JobsIncomplete(ValueError):
 def incomplete_message(launched, out: str | Path, what: str = "runs") -> str | None:
     """None when every job finished; else one line: what was kept and how to continue."""
     total = len(launched.states)
-    finished = launched.count("done", "diverged")
+    finished = launched.count("done", "collapsed", "diverged")
     if finished == total and not launched.interrupted:
         return None
     kept = f"{finished} of {total} {what} finished and kept under {out}"
@@ -158,10 +158,11 @@ def describe_table_job(job_dir, state) -> str:
 
     record = read_job(job_dir)
     name = f"{record['config']['dataset']} {record['label']['method']} seed {record['label']['seed']}"
-    if state.state != "done":
+    if state.state not in ("done", "collapsed"):
         return f"{name}: {state.state}" + (f": {state.error}" if state.error else "")
     summary = files.read_json(Path(job_dir) / RUN_DIR / "summary.json")
-    return f"{name}: target acc {_fmt(summary.get('target_test_acc'))} ({summary.get('seconds', 0):.1f} s)"
+    collapsed = f"; {state.error}" if state.state == "collapsed" else ""  # its best.pt is a healthy step before
+    return f"{name}: target acc {_fmt(summary.get('target_test_acc'))} ({summary.get('seconds', 0):.1f} s){collapsed}"
 
 
 def run_multi_seed(base: RunConfig, seeds: Sequence[int], methods: Sequence[str], out: str | Path = "runs/table", **options: Any) -> list[dict[str, Any]]:
@@ -205,7 +206,7 @@ def run_table_jobs(
     launched = launch_jobs(job_dirs, runner, retry_failed, meter)
     summaries = []
     for job_dir in job_dirs:
-        if launched.states[job_dir.name].state == "done":
+        if launched.states[job_dir.name].state in ("done", "collapsed"):  # a collapsed run's best.pt is from before it
             label = files.read_json(job_dir / "job.json")["label"]["method"]
             summaries.append({**files.read_json(job_dir / RUN_DIR / "summary.json"), "label": label})
     return summaries, launched
@@ -231,6 +232,7 @@ def aggregate(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "target_accs": " ".join(f"{a:.4f}" for a in accs),
                 "source_val_acc_mean": _mean(r.get("best_source_val_acc") for r in runs),
                 "selector": " ".join(sorted({str(r.get("selector") or "source-val") for r in runs})),
+                "collapsed": sum(r.get("state") == "collapsed" for r in runs),
                 "steps": runs[0].get("steps"),
             }
         )
@@ -258,7 +260,8 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
         if row["method"] not in methods:
             methods.append(row["method"])
         cell = "n/a" if row["target_acc_mean"] is None else f"{row['target_acc_mean']:.4f} ± {row['target_acc_std']:.4f}"
-        cells[(row["method"], column)] = f"{cell} (n={row['n_seeds']})"
+        collapsed = f", {row['collapsed']} collapsed" if row.get("collapsed") else ""
+        cells[(row["method"], column)] = f"{cell} (n={row['n_seeds']}{collapsed})"
     header = "| Method | " + " | ".join(f"{d} ({b})" for d, b in columns) + " |"
     lines = [header, "|---|" + "|".join("---" for _ in columns) + "|"]
     for method in methods:
@@ -299,7 +302,8 @@ def run_table(
     return rows, paths
 
 
-CSV_COLUMNS = ("dataset", "backbone", "method", "selector", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs", "source_val_acc_mean")
+CSV_COLUMNS = ("dataset", "backbone", "method", "selector", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs", "source_val_acc_mean",
+               "collapsed")
 
 
 def write_table(rows: list[dict[str, Any]], out_prefix: str | Path) -> list[Path]:
