@@ -14,6 +14,7 @@ the module's ``state_dict`` (weights and buffers of everything the method added,
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from .. import schedules
 from ..model import DANNModel
+from ..nn import domain_rows, per_domain_layers
 from .sgd import SGD
 
 SOURCE = "source"
@@ -109,6 +111,7 @@ class Algorithm(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.steps_done = 0  # host copy of ``step``: reading the buffer would sync with a GPU
         self._pretrained: frozenset[str] | None = None  # names; None: ask the backbone
+        self._per_domain: list[nn.Module] | None = None  # per-domain batch-norm layers, found at the first step
 
     # ------------------------------------------------------------------------- what to override
 
@@ -171,6 +174,17 @@ class Algorithm(nn.Module):
             {"params": [p for name, p in named if name not in pretrained], "lr_mult": 1.0},
             {"params": [p for name, p in named if name in pretrained], "lr_mult": mult},
         ]
+
+    def domain_statistics(self, batch: Batch) -> contextlib.AbstractContextManager:
+        """The context the engine enters around each step: per-domain batch-norm layers of the method's
+        networks (:func:`dann_core.nn.per_domain_batch_norm`) split an input of the batch's source rows
+        followed by its target rows, as if source and target went through separately. Nothing for
+        networks without such layers."""
+        if self._per_domain is None:
+            self._per_domain = per_domain_layers(self)
+        if not self._per_domain or batch.source_x is None or batch.target_x is None:
+            return contextlib.nullcontext()
+        return domain_rows(None, batch.source_x.shape[0], batch.target_x.shape[0], self._per_domain)
 
     def progress(self) -> float:
         """Training progress p in [0, 1] of the step about to be taken."""

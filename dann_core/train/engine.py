@@ -103,7 +103,8 @@ class Engine:
                 group["lr"] = schedules.lr_at(p, group["initial_lr"], method.optim.lr_schedule)
         if self.memory_format is not None:
             batch = _in_format(batch, self.memory_format)
-        metrics = method.update(batch, self)
+        with method.domain_statistics(batch):  # per-domain batch norm, where the networks have it
+            metrics = method.update(batch, self)
         if self._found is not None:
             self._skipped.add_(self._found)
         method.step += 1
