@@ -40,13 +40,16 @@ def memmap_members(path: Path, keys) -> dict[str, np.ndarray]:
 
 
 class ArrayRows(LazyRows):
-    """Rows ``indices`` (all when None) of a memory-mapped array, as float32 tensors."""
+    """Rows ``indices`` (all when None) of a memory-mapped array, as float32 tensors; ``stats``
+    (mean, std), shaped to broadcast over a batch, standardise them in ``finish``."""
 
-    def __init__(self, array: np.ndarray, indices: np.ndarray | None = None, workers: int = 2) -> None:
+    def __init__(self, array: np.ndarray, indices: np.ndarray | None = None, workers: int = 2,
+                 stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         self.array = array
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         self.workers = workers
         self.row_shape = tuple(int(s) for s in array.shape[1:])
+        self.stats = stats
 
     def __len__(self) -> int:
         return len(self.array) if self.indices is None else len(self.indices)
@@ -56,4 +59,28 @@ class ArrayRows(LazyRows):
         return torch.from_numpy(np.array(row))  # a copy: the map stays read-only and can be paged out
 
     def finish(self, raw: torch.Tensor) -> torch.Tensor:
-        return raw.float()
+        x = raw.float()
+        if self.stats is not None:
+            mean, std = self.stats
+            x = (x - mean.to(x.device)) / std.to(x.device)
+        return x
+
+
+def chunked_channel_stats(array: np.ndarray, rows: np.ndarray | None, chunk_bytes: int = 64 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (dim 1) mean and std of ``array[rows]`` (all rows when None), read a chunk of rows at
+    a time (a memory map is never held whole), shaped ``(1, C, 1, ...)`` to broadcast over a batch."""
+    rows = np.arange(len(array)) if rows is None else np.asarray(rows)
+    step = max(1, chunk_bytes // max(1, array[:1].nbytes))
+    total = total_sq = None
+    count = 0
+    for start in range(0, len(rows), step):
+        x = torch.from_numpy(np.asarray(array[np.sort(rows[start : start + step])], dtype=np.float64))
+        x = x.transpose(0, 1).reshape(x.shape[1], -1)
+        total = x.sum(1) if total is None else total + x.sum(1)
+        total_sq = (x * x).sum(1) if total_sq is None else total_sq + (x * x).sum(1)
+        count += x.shape[1]
+    mean = total / count
+    std = ((total_sq / count - mean * mean) * count / max(1, count - 1)).clamp_min(0).sqrt()
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant channel is centred, not blown up (as scikit-learn does)
+    shape = (1, len(mean), *([1] * (array.ndim - 2)))
+    return mean.float().reshape(shape), std.float().reshape(shape)

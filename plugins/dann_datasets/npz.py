@@ -28,8 +28,8 @@ import torch
 
 from dann_core.specs import DomainData, Split
 
-from ._common import generator, permutation_split, split
-from ._npz_rows import ArrayRows, memmap_members
+from ._common import STANDARDIZE_MODES, generator, permutation_split, split
+from ._npz_rows import ArrayRows, chunked_channel_stats, memmap_members
 
 REQUIRED_KEYS = ("xs", "ys", "xt")
 OPTIONAL_KEYS = ("yt", "xt_test", "yt_test", "xs_val", "ys_val", "ds")
@@ -43,7 +43,13 @@ MAX_CLASSES = 100_000
 
 
 def make_npz(
-    seed: int, path: Path | None = None, val_fraction: float = 0.1, num_classes: int = 0, stream: str = "auto", workers: int = 2
+    seed: int,
+    path: Path | None = None,
+    val_fraction: float = 0.1,
+    num_classes: int = 0,
+    stream: str = "auto",
+    workers: int = 2,
+    standardize: str = "none",
 ) -> DomainData:
     """Your arrays from a .npz file: required xs, ys, xt; optional yt, xt_test+yt_test, xs_val+ys_val, ds.
 
@@ -53,9 +59,15 @@ def make_npz(
       num_classes: number of classes; 0 infers it as 1 + the largest label found.
       stream: auto (memory-map uncompressed inputs over 1 GiB and read rows on demand) | on | off.
       workers: DataLoader processes reading the rows of a streamed file.
+      standardize: none | source | domain: per-channel (dim 1: a feature of tabular rows, a channel
+        of images) standardisation by source_train's statistics (source), or each domain by its own
+        training split's (domain: source by source_train's, target by xt's; no target label is read).
+        A channel constant in those rows is centred only.
     """
     if stream not in STREAM_MODES:
         raise ValueError(f"npz dataset option stream must be one of {', '.join(STREAM_MODES)}, got '{stream}'")
+    if standardize not in STANDARDIZE_MODES:
+        raise ValueError(f"npz dataset option standardize must be one of {', '.join(STANDARDIZE_MODES)}, got '{standardize}'")
     if workers < 0:
         raise ValueError(f"npz dataset option workers must be 0 or more, got {workers}")
     arrays, streamed = _load(path, stream)
@@ -70,16 +82,28 @@ def make_npz(
         if values.size and values.max() >= num_classes:
             raise ValueError(f"npz '{path}': key '{key}' has label {int(values.max())} >= num_classes {num_classes}")
 
-    def part(key, rows=None, y=None):
-        if key in streamed:
-            return Split(ArrayRows(arrays[key], rows, workers), None if y is None else torch.as_tensor(y))
-        return split(arrays[key] if rows is None else arrays[key][rows], y)
-
     if "xs_val" in arrays:
-        keep = np.arange(len(labels["ys"]))
-        source_val = part("xs_val", None, labels["ys_val"])
+        keep, held_out = np.arange(len(labels["ys"])), None
     else:
         keep, held_out = permutation_split(len(labels["ys"]), val_fraction, generator(seed, 0))
+    stats = {"source": None, "target": None}
+    if standardize != "none":  # source_train's rows, and the unlabelled target rows (xt)
+        stats["source"] = chunked_channel_stats(arrays["xs"], keep)
+        stats["target"] = chunked_channel_stats(arrays["xt"], None) if standardize == "domain" else stats["source"]
+
+    def part(key, rows=None, y=None):
+        domain_stats = stats["source" if key.startswith("xs") else "target"]
+        if key in streamed:
+            return Split(ArrayRows(arrays[key], rows, workers, domain_stats), None if y is None else torch.as_tensor(y))
+        made = split(arrays[key] if rows is None else arrays[key][rows], y)
+        if domain_stats is not None:
+            mean, std = domain_stats
+            made.x = ((made.x - mean) / std).contiguous()
+        return made
+
+    if "xs_val" in arrays:
+        source_val = part("xs_val", None, labels["ys_val"])
+    else:
         source_val = part("xs", held_out, labels["ys"][held_out])
     source_train = part("xs", keep, labels["ys"][keep])
     if "xt_test" in arrays:
