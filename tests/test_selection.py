@@ -143,9 +143,10 @@ def test_eval_select_reports_every_selector_with_its_regret(tmp_path, tiny_confi
     assert all(row["regret_reported_only"] >= 0 for row in rows.values())
     assert rows["reverse-val"]["scored_on"].endswith("kept candidates")
     assert rows["dev"]["scored_on"].endswith("kept candidates")  # it needs features: not in the stored views
-    assert rows["source-val"]["scored_on"] == "every evaluation (stored views)"  # its view is computed for source_val_acc
-    for name in ("entropy", "snd"):  # nothing the run scored read the target view: the kept candidates
-        assert rows[name]["scored_on"].endswith("kept candidates"), name
+    for name in ("source-val", "entropy", "snd", "ensv", "mixval", "iw", "bnm"):  # logits of the views every evaluation stores
+        assert rows[name]["scored_on"] == "every evaluation (stored views)", name
+    assert rows["classami"]["scored_on"].endswith("kept candidates")  # features
+    assert all(0.0 <= row["target_acc_estimate"] <= 1.0 for row in rows.values())
     text = CliRunner().invoke(build_cli(), ["eval", "select", str(tmp_path / "run")]).output
     assert "regret" in text and "reported only" in text
 
@@ -179,7 +180,7 @@ def test_sweep_by_a_selector_and_last_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["run", "--select", "nope"], "unknown selector 'nope'; did you mean 'entropy'? choices: dev, entropy, last"),
+        (["run", "--select", "nope"], "unknown selector 'nope'; choices: bnm, classami, dev, ensv, entropy"),
         (["run", "--method", "cdan", "--set", "method.entropy=maybe"], "option 'entropy' expects true or false"),
         (["run", "--method", "cdan", "--set", "method.multilinear=wide"], "bad cdan multilinear 'wide': choose from auto, exact, random"),
         (["run", "--select", "reverse-val", "--set", "select.steps=-1"], "reverse-val selector: steps must be ≥ 0"),

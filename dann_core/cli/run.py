@@ -103,6 +103,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
         f"last.pt:   step {final['step']}, source val acc {fmt(final['source_val_acc'])}, "
         f"target test acc {fmt(final['target_test_acc'])}"
     )
+    if summary.get("target_acc_estimate") is not None:  # label-free (dann_core/selection/estimate.py)
+        click.echo(f"estimate:  target acc of best.pt {fmt(summary['target_acc_estimate'])}, estimated without target labels (ATC)")
     if summary.get("warning"):  # a run that ended collapsed (dann_core/train/health.py)
         click.echo(summary["warning"], err=True)
 

@@ -36,6 +36,7 @@ class CandidatePool:
         self.run_dir = run_dir
         self.history: list[dict[str, Any]] = []
         self.in_memory: dict[int, dict[str, Any]] = {}
+        self.keep_all = False  # every healthy step (a set-level selector chooses among them when the run ends)
 
     @property
     def per_eval(self) -> dict[str, Selector]:
@@ -70,6 +71,8 @@ class CandidatePool:
         healthy = self.healthy()
         if not healthy:
             return set()
+        if self.keep_all:
+            return {h["step"] for h in healthy}
         kept = {healthy[-1]["step"]}
         for name, selector in self.per_eval.items():
             kept |= top_steps(healthy, name, selector, self.keep)

@@ -15,12 +15,11 @@ import torch
 from .. import checkpoint as ckpt
 from .. import files
 from ..config import RunConfig
-from ..selection import Candidate, SelectionData, Selector, choose, view_inputs
+from ..selection import Candidate, SelectionData, Selector, ViewUnavailable, choose, estimate_target_accuracy, view_inputs
 from ..specs import DomainData
 from . import health
-from .candidates import CandidatePool, candidate_name
-
-VIEWS_DIR = "views"
+from .candidates import CandidatePool
+from .stored import VIEWS_DIR, KeptCandidate, read_views, view_files, write_views  # noqa: F401 (VIEWS_DIR: its old home)
 
 SELECTION = (
     "best = the checkpoint the selector chooses from source data and unlabelled target inputs (ties: later step); "
@@ -69,7 +68,10 @@ class Evaluation:
         self.run_dir, self.candidate_state = run_dir, candidate_state
         self.selection_data = SelectionData.of(data, cfg.seed)
         self.pool = CandidatePool(build_selectors(cfg, registry), cfg.select, cfg.keep_candidates, run_dir)
-        self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None}
+        # a set-level selector chooses among every evaluated step when the run ends: keep them all until then
+        self.pool.keep_all = self.pool.selectors[cfg.select].set_level
+        self.views: dict[int, dict[str, torch.Tensor]] = {}  # step → view logits, for runs without a directory
+        self.best: dict[str, Any] = {"step": None, "source_val_acc": None, "target_test_acc": None, "score": None, "target_acc_estimate": None}
         self.best_state: dict[str, Any] | None = None
         self.last: dict[str, Any] = {}
         self.chance = health.chance_level(data.source_val.y, data.num_classes)  # a constant prediction's source-val accuracy
@@ -87,6 +89,7 @@ class Evaluation:
                   "target_test_acc": split_accuracy(candidate, self.data.target_test)}
         selector_scores = self.pool.score(candidate)
         self._store_views(step, candidate)
+        scores["target_acc_estimate"] = estimate_target_accuracy(candidate)  # from the views: no target label
         record = {"step": step, **window, **schedule, **scores, "selectors": selector_scores}
         self._judge_health(record, candidate)
         self.last = record
@@ -104,30 +107,20 @@ class Evaluation:
             record["collapse"] = verdict.reason
 
     def _store_views(self, step: int, candidate: Candidate) -> None:
-        """views/step-N.pt: the logits of the fixed views this evaluation computed anyway (source_val
-        always; the target subsample when a scored selector read it), for ``dann eval select`` to score
-        logit-only selectors at every evaluated step. Computing a view for it alone would cost a
-        forward pass of 1,000 rows per evaluation (3% of a default digits-blend run)."""
+        """views/step-N.pt (:mod:`.stored`): the logits of every named view (source_val, target,
+        target_mix), so that selectors reading only these score every evaluated step after the run, and
+        a set-level ``--select`` at its end. The two target views cost a forward pass of 2 × 1,000 rows
+        per evaluation beyond the accuracies' (docs/selection.md#stored-views)."""
+        logits = {name: candidate.logits(x) for name, x in view_inputs(self.selection_data).items() if len(x) > 0}
         if self.run_dir is None:
-            return
-        logits = {}
-        for name, x in view_inputs(self.selection_data).items():
-            if x is None or len(x) == 0:
-                continue
-            if candidate.computed(x):
-                logits[name] = candidate.logits(x)
-        if logits:
-            directory = self.run_dir / VIEWS_DIR
-            path = files.refuse_links(directory / candidate_name(step), self.run_dir)  # never through a link
-            directory.mkdir(exist_ok=True)
-            ckpt.atomic_save({"step": step, "logits": logits}, path)
-            for leftover in directory.glob(".step-*.tmp"):  # a write killed half-way
-                leftover.unlink(missing_ok=True)
+            self.views[step] = logits
+        else:
+            write_views(self.run_dir, step, logits)
 
     def keep(self, step: int) -> None:
         """Offer the evaluated weights to the pool; write best.pt when the run's selector prefers them."""
         record = self.last
-        scores = {k: record[k] for k in ("source_val_acc", "target_test_acc")}
+        scores = {k: record.get(k) for k in ("source_val_acc", "target_test_acc", "target_acc_estimate")}
         scores["collapsed"] = bool(record.get("collapsed", False))
         self.pool.add(step, record["selectors"], scores, self.candidate_state)
         name = self.config.select
@@ -136,7 +129,8 @@ class Evaluation:
 
     def _set_best(self, step: int, score: float | None, state: Callable[[], dict[str, Any]]) -> None:
         entry = self.pool.entry(step)
-        self.best = {"step": step, "source_val_acc": entry["source_val_acc"], "target_test_acc": entry["target_test_acc"], "score": score}
+        self.best = {"step": step, "source_val_acc": entry["source_val_acc"], "target_test_acc": entry["target_test_acc"], "score": score,
+                     "target_acc_estimate": entry.get("target_acc_estimate")}
         if self.run_dir is None:
             self.best_state = copy.deepcopy(state()["algorithm"])
         else:
@@ -147,7 +141,9 @@ class Evaluation:
         nothing leaves best.pt at the last step."""
         started = time.perf_counter()
         name, method = self.config.select, self.method
-        if name not in self.pool.per_eval:
+        if self.pool.selectors[name].set_level:
+            self._finish_set(self.pool.selectors[name])
+        elif name not in self.pool.per_eval:
             live = copy.deepcopy(method.state_dict())
             stored, scored = self.pool.stored(), {}
             for step, load in stored.items():
@@ -161,6 +157,29 @@ class Evaluation:
         if self.best["step"] is None and self.pool.history:
             self._set_best_to_last_healthy()
         self.seconds += time.perf_counter() - started
+
+    def _finish_set(self, selector: Selector) -> None:
+        """A set-level selector scores every healthy evaluated step at once — from the stored views, or
+        from the weights (all kept until now) when it needs more than logits — and best.pt becomes its
+        choice; then the pool drops what it keeps only for this."""
+        steps, stored = [h["step"] for h in self.pool.healthy()], self.pool.stored()
+        views = self.views if self.run_dir is None else {s: read_views(p) for s, p in view_files(self.run_dir).items()}
+        live = copy.deepcopy(self.method.state_dict())
+        try:
+            candidates = [Candidate.from_views(s, self.selection_data, views[s], self.config) for s in steps]
+            scores = selector.score_all(candidates)
+        except (ViewUnavailable, KeyError):
+            holder: dict = {}
+            candidates = [KeptCandidate(s, stored[s], self.method, self.selection_data, self.device, self.config, self.registry, holder)
+                          for s in steps if s in stored]
+            scores = selector.score_all(candidates)
+        self.method.load_state_dict(live)
+        scored = {c.step: None if v is None else float(v) for c, v in zip(candidates, scores)}
+        chosen = choose([(s, v) for s, v in scored.items() if s in stored], selector)
+        if chosen is not None:
+            self._set_best(chosen, scored[chosen], stored[chosen])
+        self.pool.keep_all = False
+        self.pool.prune(self.pool.kept_steps() | {chosen})
 
     def _set_best_to_last_healthy(self) -> None:
         """best.pt when the selector scored nothing: the last evaluated step, or when the run ended

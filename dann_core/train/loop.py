@@ -265,6 +265,7 @@ class Trainer:
             "best_step": best["step"],
             "best_source_val_acc": best["source_val_acc"],
             "target_test_acc": best["target_test_acc"],
+            "target_acc_estimate": best.get("target_acc_estimate"),  # without target labels (dann_core.selection.estimate)
             "selector": cfg.select,
             "selector_score": best.get("score"),
             "final": final,

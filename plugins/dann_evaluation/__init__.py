@@ -82,11 +82,14 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
 @click.option("--no-cache", is_flag=True, help="Score every candidate again (scores are kept in RUN_DIR/select-cache.json).")
 @json_option
 def select_command(run_dir, device, skip, no_cache, as_json) -> None:
-    """Every selector's choice among RUN_DIR's checkpoints: step, target accuracy and regret (reported only).
+    """Every selector's choice among RUN_DIR's checkpoints: step, estimated target accuracy, and target
+    accuracy and regret (reported only).
 
-    Per-evaluation selectors choose among all evaluated steps from the scores in metrics.jsonl; the
-    others (reverse-val) score the kept candidates, one line of progress each, and their scores are
-    kept in RUN_DIR/select-cache.json for the next call. No selector reads a target label; the target
+    Selectors choose among all evaluated steps from the scores in metrics.jsonl or from the logits the
+    run stored per evaluation (RUN_DIR/views; set-level selectors such as ensv score them as one set);
+    the others (dev, classami: features; reverse-val) score the kept candidates, one line of progress
+    each. Scores are kept in RUN_DIR/select-cache.json for the next call. Collapsed evaluations are
+    never chosen. No selector reads a target label; the estimate (ATC) needs none either; the target
     accuracy and the regret against the best evaluated step are shown for judging selectors only.
     """
     from .report import select_report
@@ -98,11 +101,12 @@ def select_command(run_dir, device, skip, no_cache, as_json) -> None:
         return
     best = report["best_target_test_acc_in_hindsight"]
     click.echo(f"{run_dir}: best target acc among evaluated steps {'n/a' if best is None else f'{best:.4f}'} (reported only)")
-    click.echo(f"  {'selector':<14} {'step':>7} {'score':>10} {'target acc':>10} {'regret':>8}  scored on")
+    click.echo(f"  {'selector':<14} {'step':>7} {'score':>10} {'estimate':>9} {'target acc':>10} {'regret':>8}  scored on")
     for row in report["rows"]:
         mark = " *" if row["run_selector"] else ""
-        cells = [_fmt(row["score"], ".4g"), _fmt(row["target_test_acc_reported_only"], ".4f"), _fmt(row["regret_reported_only"], ".4f")]
-        click.echo(f"  {row['selector'] + mark:<14} {str(row['step']):>7} {cells[0]:>10} {cells[1]:>10} {cells[2]:>8}  {row['scored_on']}")
+        cells = [_fmt(row["score"], ".4g"), _fmt(row.get("target_acc_estimate"), ".4f"), _fmt(row["target_test_acc_reported_only"], ".4f"),
+                 _fmt(row["regret_reported_only"], ".4f")]
+        click.echo(f"  {row['selector'] + mark:<14} {str(row['step']):>7} {cells[0]:>10} {cells[1]:>9} {cells[2]:>10} {cells[3]:>8}  {row['scored_on']}")
     click.echo("  * the run's own selector (best.pt). " + report["note"])
 
 
