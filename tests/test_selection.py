@@ -143,7 +143,7 @@ def test_eval_select_reports_every_selector_with_its_regret(tmp_path, tiny_confi
     assert all(row["regret_reported_only"] >= 0 for row in rows.values())
     assert rows["reverse-val"]["scored_on"].endswith("kept candidates")
     assert rows["dev"]["scored_on"].endswith("kept candidates")  # it needs features: not in the stored views
-    for name in ("source-val", "entropy", "snd", "ensv", "mixval", "iw", "bnm"):  # logits of the views every evaluation stores
+    for name in ("source-val", "entropy", "snd", "ensv", "mixval", "iw", "bnm", "atc"):  # logits of the views every evaluation stores
         assert rows[name]["scored_on"] == "every evaluation (stored views)", name
     assert rows["classami"]["scored_on"].endswith("kept candidates")  # features
     assert all(0.0 <= row["target_acc_estimate"] <= 1.0 for row in rows.values())
@@ -180,7 +180,7 @@ def test_sweep_by_a_selector_and_last_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["run", "--select", "nope"], "unknown selector 'nope'; choices: bnm, classami, dev, ensv, entropy"),
+        (["run", "--select", "nope"], "unknown selector 'nope'; choices: atc, bnm, classami, dev, ensv, entropy"),
         (["run", "--method", "cdan", "--set", "method.entropy=maybe"], "option 'entropy' expects true or false"),
         (["run", "--method", "cdan", "--set", "method.multilinear=wide"], "bad cdan multilinear 'wide': choose from auto, exact, random"),
         (["run", "--select", "reverse-val", "--set", "select.steps=-1"], "reverse-val selector: steps must be ≥ 0"),

@@ -159,3 +159,16 @@ def test_classami_on_features_reads_the_backbone(tiny_config):
     assert feats.shape[1] == trained.model.backbone(selection.view("target")[:2]).shape[1]
     score = build("classami").score(candidate)
     assert -1.0 <= score <= 1.0 and not math.isnan(score)
+
+
+def test_atc_scores_the_estimate_every_evaluation_reports():
+    from dann_core.selection import estimate_target_accuracy
+    from dann_core.selection.estimate import atc
+
+    selection = data()
+    candidate = from_logits(1, selection, 6)
+    direct = atc(candidate.view_logits("source_val"), selection.source_val.y, candidate.view_logits("target"), "ne")
+    assert build("atc").score(candidate) == pytest.approx(direct, abs=1e-6) == estimate_target_accuracy(candidate)
+    assert build("atc", estimator="doc").score(candidate) == estimate_target_accuracy(candidate, "doc")
+    with pytest.raises(ValueError, match="atc selector: unknown estimator 'atc-xx'"):
+        build("atc", estimator="atc-xx")

@@ -1,5 +1,5 @@
 """First-party dann selectors plugin: last, source-val, dev, entropy, snd, reverse-val, ensv, mixval, iw,
-bnm, classami.
+bnm, classami, atc.
 
 Each scores a candidate checkpoint from source data and unlabelled target inputs only
 (:class:`dann_core.selection.SelectionData` holds no target label). Wired through the ``dann``
@@ -26,4 +26,5 @@ def register_selectors() -> list[ComponentSpec]:
         ComponentSpec.from_reference("iw", "dann_selectors.iw:IW"),
         ComponentSpec.from_reference("bnm", "dann_selectors.bnm:BNM"),
         ComponentSpec.from_reference("classami", "dann_selectors.classami:ClassAMI"),
+        ComponentSpec.from_reference("atc", "dann_selectors.estimated:EstimatedAccuracy"),
     ]
