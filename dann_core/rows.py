@@ -23,6 +23,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from . import stops
+
 EVAL_BATCH = 256
 
 
@@ -221,12 +223,21 @@ def batches(x, batch_size: int = EVAL_BATCH, device: torch.device | str = "cpu")
         yield x.finish(raw.to(device, non_blocking=True))
 
 
+class _Loader(torch.utils.data.DataLoader):
+    """A DataLoader whose workers start with the stop signals held back (:func:`dann_core.stops.blocked`)."""
+
+    def _get_iterator(self):
+        with stops.blocked():
+            return super()._get_iterator()
+
+
 def loader(rows: LazyRows, batch_size: int, device: torch.device, batch_sampler=None) -> torch.utils.data.DataLoader:
     """A DataLoader over ``rows``: in order in ``batch_size`` chunks, or the keys ``batch_sampler`` yields."""
     workers = max(0, int(rows.workers))
     sizing = {"batch_sampler": batch_sampler} if batch_sampler is not None else {"batch_size": batch_size, "shuffle": False}
-    return torch.utils.data.DataLoader(
+    return _Loader(
         RowsDataset(rows),
+        worker_init_fn=stops.worker_init,  # workers ignore Ctrl-C and TERM: the run stops them (dann_core.stops)
         num_workers=workers,
         pin_memory=torch.device(device).type == "cuda",
         persistent_workers=False,

@@ -1,7 +1,6 @@
 """``dann run``: its options are generated from :class:`dann_core.config.RunConfig`, one per setting."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -227,22 +226,12 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         _print_summary(summary, as_json)
 
 
-@contextlib.contextmanager
 def _stop_signals():
-    """SIGTERM and SIGHUP (a batch scheduler's stop, a closed terminal) end the run as Ctrl-C does:
-    KeyboardInterrupt, the last checkpoint kept, one line saying how to continue."""
-    import signal
+    """Ctrl-C, SIGTERM and SIGHUP (a batch scheduler's stop, a closed terminal) end the run at the
+    next safe point (:mod:`dann_core.stops`): the last checkpoint kept, one line saying how to continue."""
+    from .. import stops
 
-    previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    return stops.handled()
 
 
 def _interrupted(ctx: click.Context) -> None:
@@ -251,19 +240,21 @@ def _interrupted(ctx: click.Context) -> None:
     from ..train import distributed
 
     try:
-        silent = distributed.launched()
+        launched = distributed.launched()
+        # under dann run --nproc the launcher says it; under a user's torchrun, rank 0 once the group is joined
+        silent = launched and (os.environ.get(distributed.LAUNCHER_PID) is not None or (distributed.rank() != 0 and distributed.joined()))
     except ValueError:
-        silent = False
-    if silent:  # a plain exit would end the interpreter under gloo's threads ("terminate called ...")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    else:
+        launched = silent = False
+    if not silent:
         run_dir = ctx.meta.get("dann.run_dir")
         if run_dir is not None and (run_dir / "config.json").exists():
             click.echo(f"\ninterrupted; continue with: dann run --resume {run_dir}", err=True)
         else:
             click.echo("\ninterrupted before training started; no run directory was written", err=True)
+    if launched:  # a plain exit would end the interpreter under gloo's threads ("terminate called ...")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     sys.exit(130)
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .errors import RunError
+
 
 @dataclass(frozen=True)
 class World:
@@ -66,6 +68,11 @@ def launched() -> bool:
     return env_int("WORLD_SIZE", 1) > 1
 
 
+def joined() -> bool:
+    """Whether this process has joined its process group."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def die_with_launcher() -> None:
     """In a process ``dann run --nproc`` started: ask the kernel for SIGKILL when the launcher dies
     (Linux ``prctl(PR_SET_PDEATHSIG)``), and exit now if it already has. Nothing elsewhere."""
@@ -94,8 +101,75 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
         device = torch.device("cuda", env_int("LOCAL_RANK", 0))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        join("nccl" if device.type == "cuda" else "gloo")
     return World(dist.get_rank(), dist.get_world_size()), device
+
+
+RENDEZVOUS_TIMEOUT = "DANN_RENDEZVOUS_TIMEOUT"
+"""Environment variable: seconds a process waits for the others of its group to join (default 300)."""
+RENDEZVOUS_NOTE_S = 10.0
+"""After this long waiting, a process started outside ``dann run --nproc`` says what it waits for."""
+
+
+def _rendezvous_timeout() -> float:
+    text = os.environ.get(RENDEZVOUS_TIMEOUT, "").strip()
+    if not text:
+        return 300.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise RunError(f"environment variable {RENDEZVOUS_TIMEOUT}={text!r} is not a number of seconds above 0")
+    return seconds
+
+
+def join(backend: str) -> None:
+    """``init_process_group(backend)`` from torchrun's environment, waited for with a timeout.
+
+    torch waits for the other processes in C++ for 30 minutes, deaf to Ctrl-C and SIGTERM (a Python
+    handler runs only between bytecodes); a torchrun environment leaked into a shell would hang
+    there. So the join runs in a thread while this one waits: a stop signal ends the wait at once,
+    and after :data:`RENDEZVOUS_TIMEOUT` seconds the run ends with one line (RunError). Either way the
+    thread stays blocked in C++ until the process exits."""
+    import threading
+    import time
+
+    world, rank_ = env_int("WORLD_SIZE", 1), env_int("RANK", 0)
+    if not 0 <= rank_ < world:
+        raise RunError(f"environment variable RANK={rank_} is not a process of WORLD_SIZE={world} (0 to {world - 1}); "
+                       "unset RANK and WORLD_SIZE, or start data-parallel runs with dann run --nproc N")
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name, "").strip()]
+    if missing:
+        raise RunError(f"WORLD_SIZE={world} asks for {world} processes, but {' and '.join(missing)} is not set (torchrun sets it); "
+                       "unset WORLD_SIZE and RANK, or start data-parallel runs with dann run --nproc N")
+    timeout = _rendezvous_timeout()
+    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            dist.init_process_group(backend)
+        except BaseException as exc:  # reported by the waiting thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=init, name="dann-rendezvous", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    noted = os.environ.get(LAUNCHER_PID) is not None  # dann run --nproc starts its processes together
+    while thread.is_alive() and time.monotonic() - started < timeout:
+        thread.join(0.2)  # a stop signal raises KeyboardInterrupt here
+        if not noted and time.monotonic() - started > RENDEZVOUS_NOTE_S:
+            noted = True
+            print(f"process {rank_} of {world} (RANK, WORLD_SIZE from the environment) is waiting for the others at {where}; "
+                  f"giving up after {timeout:g} s ({RENDEZVOUS_TIMEOUT})", file=sys.stderr, flush=True)
+    if thread.is_alive():
+        raise RunError(f"process {rank_} of {world}: the other processes of the group never joined at {where} within {timeout:g} s "
+                       "(RANK, WORLD_SIZE and MASTER_ADDR/PORT come from the environment: left over from torchrun?); "
+                       "unset them to train in one process, or start data-parallel runs with dann run --nproc N")
+    if failure:
+        reason = (str(failure[0]).strip().splitlines() or [type(failure[0]).__name__])[0][:200]
+        raise RunError(f"process {rank_} of {world} could not join its group at {where}: {reason}")
 
 
 def leave() -> None:

@@ -7,6 +7,7 @@ in which they act and the checkpoint that holds all of their state.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from .. import checkpoint as ckpt
 from .. import config as config_io
-from .. import files, ops
+from .. import files, ops, stops
 from ..algorithms import NonFiniteLossError
 from ..config import RunConfig
 from ..loggers import build_loggers
@@ -185,10 +186,17 @@ class Trainer:
             self.release()
 
     def _train(self) -> dict[str, Any]:
-        cfg, engine = self.config, self.engine
         means = RunningMeans()
         started = time.perf_counter() - self.seconds
         step = self.algorithm.steps_done
+        # a stop signal ends the loop after a step, never inside a fork (see dann_core.stops); the
+        # processes of a data-parallel run stop where the signal lands (each at its own step would
+        # leave the others waiting in a collective call), and their launcher stops them all
+        with stops.polled() if self.world.size == 1 else contextlib.nullcontext():
+            return self._steps(step, started, means)
+
+    def _steps(self, step: int, started: float, means: RunningMeans) -> dict[str, Any]:
+        cfg, engine = self.config, self.engine
         try:
             with _progress(cfg.steps, step, self.quiet) as bar:
                 while step < cfg.steps:
@@ -205,10 +213,12 @@ class Trainer:
                     elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
                         bar.set_postfix(_postfix({**self.evaluation.last, **metrics}), refresh=False)
                     bar.update(1)
+                    stops.check()
         finally:
             self.feed.close()  # no DataLoader worker outlives the loop, whatever stopped it
         self.seconds = time.perf_counter() - started
         self.evaluation.finish()
+        stops.check()  # stopped while the candidates were scored: no summary, a resume finishes again
         summary = self.summary()
         if self.run_dir is not None:
             files.write_json(summary, self.run_dir / "summary.json")

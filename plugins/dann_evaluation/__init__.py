@@ -13,6 +13,7 @@ the commands; each builds from the command line's registry (so ``dann --no-plugi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -133,6 +134,20 @@ def _no_plugins_to_workers() -> None:
         os.environ[AUTOLOAD_ENV] = "1"
 
 
+@contextlib.contextmanager
+def _stop_signals():
+    """Ctrl-C, SIGTERM and SIGHUP stop a sweep or table the same way (its jobs end resumable); one
+    that lands outside the launch (writing the jobs, collecting) is one line too, exit status 130."""
+    from dann_core import stops
+
+    try:
+        with stops.handled():
+            yield
+    except KeyboardInterrupt:
+        _echo_err("interrupted; finished jobs are kept: the same command continues the rest")
+        raise SystemExit(130) from None
+
+
 def _finish(message: str | None, interrupted: bool) -> None:
     """The one closing line of a sweep or table that did not finish; exit 130 (Ctrl-C) or 1."""
     if message is None:
@@ -177,6 +192,13 @@ def sweep_command(ctx, config_file, sets, grid_items, grid_file, select, search,
     """
     if ctx.invoked_subcommand is not None:
         return
+    with _stop_signals():
+        _sweep(config_file, sets, grid_items, grid_file, select, search, trials, search_seed, out, launcher, workers, retry_failed,
+               dataset, backbone, discriminator, method, steps, as_json)
+
+
+def _sweep(config_file, sets, grid_items, grid_file, select, search, trials, search_seed, out, launcher, workers, retry_failed,
+           dataset, backbone, discriminator, method, steps, as_json) -> None:
     from datetime import datetime, timezone
     from pathlib import Path
 

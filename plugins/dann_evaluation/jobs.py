@@ -115,23 +115,41 @@ def _open_nofollow(path: Path, flags: int) -> int:
         raise
 
 
+RECLAIM_WAIT_S = 30.0
+"""How long a job waits for a lock left to the children of its dead holder (DataLoader workers, which
+share the locked file and exit within seconds of their parent, by torch's watchdog)."""
+
+
 class JobLock:
-    """An exclusive flock on ``JOB_DIR/lock`` for the whole job; its file holds the holder's pid."""
+    """An exclusive flock on ``JOB_DIR/lock`` for the whole job; its file holds the holder's pid and host.
+
+    A holder killed at once (SIGKILL, out of memory) may leave the lock to its DataLoader worker
+    processes for a few seconds (a fork shares the locked file): a job whose recorded holder is dead
+    counts as interrupted, not running, and the next worker waits for the lock instead of giving up."""
 
     def __init__(self, job_dir: str | Path) -> None:
         self.path = Path(job_dir) / LOCK_FILE
         self.fd: int | None = None
 
     def __enter__(self) -> "JobLock":
-        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise JobError(f"job {self.path.parent.name} is being run by process {holder}; wait for it or stop it") from None
+        import time
+
+        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+        deadline = time.monotonic() + RECLAIM_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 128, 0).decode(errors="replace")
+                if _dead_holder(holder) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                os.close(fd)
+                pid = (holder.split() or ["?"])[0]
+                raise JobError(f"job {self.path.parent.name} is being run by process {pid}; wait for it or stop it") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {_host()}\n".encode(), 0)
         self.fd = fd
         return self
 
@@ -141,17 +159,39 @@ class JobLock:
             self.fd = None
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _dead_holder(text: str) -> bool:
+    """Whether the lock file's ``PID HOST`` names a process of this host that no longer exists."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] != _host():
+        return False  # another host's process (a shared file system), or an older lock file: not judged
+    try:
+        os.kill(int(parts[0]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
 def lock_holder(job_dir: str | Path) -> str | None:
-    """The pid (text) of the live process holding the job's lock, or None when nobody holds it."""
+    """The pid (text) of the live process holding the job's lock, or None when nobody holds it (or
+    only the children of a dead holder do: see :class:`JobLock`)."""
     path = Path(job_dir) / LOCK_FILE
     if not path.is_file() or path.is_symlink():
         return None
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            holder = os.pread(fd, 128, 0).decode(errors="replace")
+            return None if _dead_holder(holder) else ((holder.split() or ["?"])[0])
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
@@ -272,15 +312,20 @@ def run_job(job_dir: str | Path, threads: int = 0) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m dann_evaluation.jobs JOB_DIR [--threads N]``: exit 0 done/collapsed/diverged, 1 failed, 130 interrupted."""
     import argparse
+    import os
     import signal
 
+    from dann_core import stops
+
+    stops.die_with_parent(stops.PARENT_PID_ENV, signal.SIGTERM)  # a killed sweep takes its jobs along (resumable)
+    os.environ.pop(stops.PARENT_PID_ENV, None)  # not for the processes this job starts
     parser = argparse.ArgumentParser(prog="python -m dann_evaluation.jobs", description="Run one job of a dann sweep or table.")
     parser.add_argument("job_dir")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # schedulers send TERM: end as on Ctrl-C, resumable
     try:
-        state = run_job(args.job_dir, args.threads)
+        with stops.handled():  # Ctrl-C, TERM (schedulers, the local launcher), HUP: end resumable
+            state = run_job(args.job_dir, args.threads)
     except (JobError, OSError, ValueError) as exc:
         print(f"Error: {_first_line(str(exc))}", file=sys.stderr)
         return 2

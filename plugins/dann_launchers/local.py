@@ -55,7 +55,10 @@ class LocalLauncher:
         self.lock = threading.Lock()
 
     def environment(self, slot: int) -> dict[str, str]:
+        from dann_core.stops import PARENT_PID_ENV
+
         env = dict(os.environ)
+        env[PARENT_PID_ENV] = str(os.getpid())  # the job dies with this process, even of SIGKILL
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
         return env
@@ -96,13 +99,14 @@ class LocalLauncher:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def stop(self) -> None:
-        """Ctrl-C: every running job gets SIGINT (it ends resumable), and SIGKILL after STOP_GRACE_S."""
+        """Ctrl-C (or TERM, HUP): every running job gets SIGTERM (it ends resumable; SIGINT may be
+        ignored, as in a shell script's background job), and SIGKILL after STOP_GRACE_S."""
         self.stopping.set()
         with self.lock:
             running = list(self.processes)
         for process in running:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signal.SIGTERM)
         for process in running:
             try:
                 process.wait(STOP_GRACE_S)
