@@ -3,6 +3,7 @@ states a resumed run needs."""
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +64,29 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if path.is_file() and path.stat().st_size == 0:
         raise CorruptCheckpointError(f"{path} is empty (0 bytes); {CORRUPT_ADVICE}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns (2 lines) about a plain pickle's protocol before failing on it
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
     except Exception:  # RuntimeError, EOFError, UnpicklingError, OSError(EINVAL), ...: torch's texts mislead (weights_only=False)
-        raise CorruptCheckpointError(f"{path} is not a readable dann checkpoint (truncated or overwritten); {CORRUPT_ADVICE}") from None
+        what = "truncated or overwritten" if _is_zip(path) else "not a torch checkpoint: a plain pickle or another format"
+        raise CorruptCheckpointError(f"{path} is not a readable dann checkpoint ({what}); {CORRUPT_ADVICE}") from None
     if not isinstance(state, dict):
         raise CorruptCheckpointError(f"{path} holds a {type(state).__name__}, not a dann checkpoint; {CORRUPT_ADVICE}")
     return state
 
 
 CORRUPT_ADVICE = "restore it from a copy, or delete the run directory and train again"
+
+
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` starts as the zip archive torch.save writes."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def rng_state() -> dict[str, Any]:

@@ -71,8 +71,17 @@ def test_state_comes_from_the_directory(tmp_path):
     assert jobs.job_state(job_dir).state == "interrupted"  # the lock went with its holder
     (job_dir / "error").write_text("RunError: something broke\n")
     assert (jobs.job_state(job_dir).state, jobs.job_state(job_dir).error) == ("failed", "RunError: something broke")
-    (job_dir / "run" / "summary.json").write_text("{}")
+    (job_dir / "run" / "summary.json").write_text("{}")  # not what a finished run writes: not done
+    assert jobs.job_state(job_dir).state == "failed"
+    (job_dir / "run" / "summary.json").write_text(json.dumps(finished_summary()))
     assert jobs.job_state(job_dir).state == "done"
+
+
+def finished_summary(**entries) -> dict:
+    """A summary.json as a finished run writes it (every entry dann reads back), with ``entries`` changed."""
+    return {"method": "dann", "dataset": "moons", "backbone": "mlp", "discriminator": "mlp", "seed": 0, "steps": 20,
+            "best_step": 20, "best_source_val_acc": 0.5, "target_test_acc": 0.5, "selector": "source-val",
+            "selector_score": 0.5, "seconds": 1.0, "run_dir": None, "final": {"step": 20}, **entries}
 
 
 def test_a_job_never_writes_through_a_link(tmp_path):
@@ -214,7 +223,7 @@ def test_status_and_collect_read_the_directories(tmp_path, cli):
     base = RunConfig(**CHEAP)
     done, failed, pending = (jobs.write_job(tmp_path, dataclasses.replace(base, lr=lr), {"lr": str(lr)}, i, "sweep") for i, lr in enumerate((0.1, 0.2, 0.3)))
     (done / "run").mkdir()
-    (done / "run" / "summary.json").write_text(json.dumps({"selector_score": 0.9, "best_source_val_acc": 0.9, "target_test_acc": 0.7, "seconds": 1.0}))
+    (done / "run" / "summary.json").write_text(json.dumps(finished_summary(selector_score=0.9, best_source_val_acc=0.9, target_test_acc=0.7)))
     (done / "run" / "metrics.jsonl").write_text('{"step": 20}\n')
     (failed / "error").write_text("RunError: no labels\n")
     status = cli("sweep", "status", tmp_path)

@@ -29,8 +29,27 @@ def _option_for(key: str, field: dataclasses.Field) -> click.Option:
         return click.Option([f"{flag}/--no-{flag[2:]}", field.name], default=None, help=help_text)
     if field.metadata.get("choices"):
         return click.Option([flag, field.name], type=click.Choice(field.metadata["choices"]), help=help_text)
-    kind = type(default) if isinstance(default, (int, float)) else str
+    kind = (_Integer() if isinstance(default, int) else _Float()) if isinstance(default, (int, float)) else str
     return click.Option([flag, field.name], type=kind, help=help_text)
+
+
+class _ShortValues:
+    """A number type whose error shows a huge value cut short (Click would print all of it)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and len(value) > 100:
+            from ..options import shown
+
+            self.fail(f"{shown(value)} ({len(value)} characters) is not a valid {self.name}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class _Integer(_ShortValues, click.types.IntParamType):
+    pass
+
+
+class _Float(_ShortValues, click.types.FloatParamType):
+    pass
 
 
 def config_options() -> list[click.Option]:
@@ -198,6 +217,8 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
     if resume and rank == 0:
         if trainer.restarted:
             click.echo(f"{run_dir} was stopped before its first checkpoint; starting it again from step 0 of {cfg.steps}", err=True)
+        elif trainer.summary_damage:
+            click.echo(f"{trainer.summary_damage}; writing it again from last.pt (step {cfg.steps} of {cfg.steps})", err=True)
         else:
             click.echo(f"resuming {run_dir} at step {trainer.algorithm.steps_done} of {cfg.steps}", err=True)
     try:

@@ -123,6 +123,9 @@ def parse_set(assignment: str) -> tuple[str, Any]:
         value = text
     except ConfigError as exc:
         raise ConfigError(f"--set {shown(key.strip())}: {exc}") from None
+    except ValueError:  # an integer past Python's 4,300-digit conversion limit
+        raise ConfigError(f"--set {shown(key.strip())}: {shown(text.strip())} is a number of {len(text.strip())} characters; "
+                          "no setting takes one that large") from None
     if isinstance(value, str):
         try:  # YAML 1.1 reads 1e-3 as a string
             value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
@@ -162,6 +165,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot parse config file {path}: nested too deeply") from None
     except ConfigError as exc:
         raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    except ValueError:  # an integer past Python's 4,300-digit conversion limit (JSON, TOML and YAML alike)
+        raise ConfigError(f"cannot parse config file {path}: it holds a number of over 4,300 digits; no setting takes one that large") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
     return data

@@ -77,6 +77,7 @@ class Trainer:
         self.seconds = 0.0
         self.finished = False
         self.restarted = False  # restore() found a run stopped before its first checkpoint
+        self.summary_damage: str | None = None  # restore() found a damaged summary.json (one line), to write again
         self.lock: rundir.RunLock | None = None  # held while this trainer writes run_dir
 
     def next_batch(self):
@@ -170,9 +171,14 @@ class Trainer:
         rundir.check_format(state, path)
         rundir.check_data_source(state, self.explicit_data, self.source_dir)
         rundir.load_matching(path, lambda: self.load_state(state))
-        self.finished = int(state["step"]) >= self.config.steps and rundir.read_summary(self.source_dir) is not None
+        at_end = int(state["step"]) >= self.config.steps
+        self.finished = at_end and rundir.read_summary(self.source_dir) is not None
+        if at_end and not self.finished:  # killed while finishing, or summary.json damaged: finished again
+            self.summary_damage = rundir.summary_damage(self.source_dir)
         if self.run_dir is None:
             return
+        if not self.finished:  # its records must reach the checkpoint's step, or the run would end without them
+            rundir.check_metrics(self.run_dir, [entry["step"] for entry in self.evaluation.pool.history])
         files.sweep_temporaries(self.run_dir, rundir.RUN_FILES)  # a kill inside atomic_write left them
         if not self.finished:
             for logger in self.loggers:

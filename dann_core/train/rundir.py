@@ -38,10 +38,13 @@ from typing import Any, Callable
 
 from .. import config as config_io
 from .. import files
+from .. import run_summary as summary_file
 from ..config import RunConfig
 from ..plugins import get_registry
 from .assembly import check_installed
 from .errors import RunError
+
+summary_damage = summary_file.damage  # one line naming a damaged summary.json, or None
 
 CHECKPOINT_FORMAT = 2
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json")
@@ -49,17 +52,31 @@ LOCK_FILE = ".lock"
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
+    """``runs/<dataset>-<method>-s<seed>-<time>``; the method with its regularisers (``dann+mcc``), so a
+    composition is not named like the plain method."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.dataset}-{cfg.method}-s{cfg.seed}-{stamp}"
+    return Path("runs") / f"{cfg.dataset}-{method_label(cfg)}-s{cfg.seed}-{stamp}"
+
+
+def method_label(cfg: RunConfig) -> str:
+    """``dann``, or ``dann+mcc+bsp`` for ``--set method.plus=mcc,bsp`` (names of the ``plus`` option)."""
+    import re
+
+    plus = cfg.method_options.get("plus") or ""
+    names = re.split(r"[,+\s]+", plus) if isinstance(plus, str) else [str(name) for name in plus]
+    return "+".join([cfg.method, *(name for name in names if name)])
 
 
 def check_new_run_dir(run_dir: Path) -> None:
     """RunError unless ``run_dir`` is missing or an empty directory (a new run never touches other files)."""
+    if run_dir.is_symlink() and not run_dir.exists():
+        raise RunError(f"{run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not exist; "
+                       "create that directory or pick another --out")
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a directory; pick another --out")
-    if not any(p.name != LOCK_FILE for p in run_dir.iterdir()):
+    if only_partial_start(run_dir):  # empty, or what a run killed while writing config.json left
         return
     if (run_dir / "last.pt").exists() and (run_dir / "config.json").exists():
         raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick another --out")
@@ -67,6 +84,21 @@ def check_new_run_dir(run_dir: Path) -> None:
         raise RunError(f"{run_dir} holds a run stopped before its first checkpoint; start it again with --resume {run_dir} "
                        "or pick another --out")
     raise RunError(f"{run_dir} is not empty and holds no resumable run; a run needs a new or empty directory: pick another --out")
+
+
+def _own_leftover(path: Path) -> bool:
+    """Whether ``path`` is the lock or a temporary file :func:`dann_core.files.atomic_write` of a run file left."""
+    if path.name == LOCK_FILE:
+        return path.is_file() and not path.is_symlink()
+    return path.is_file() and not path.is_symlink() and any(
+        path.name.startswith(f".{name}.") and path.name.endswith(".tmp") for name in RUN_FILES)
+
+
+def only_partial_start(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds nothing but dann's own leftovers of a first write that never
+    completed (a SIGKILL while config.json was written leaves ``.lock`` and ``.config.json.*.tmp``):
+    such a directory is as good as empty, and a new run takes it."""
+    return all(_own_leftover(path) for path in run_dir.iterdir())
 
 
 def create(run_dir: Path, write: Callable[[], None]) -> "RunLock":
@@ -79,6 +111,7 @@ def create(run_dir: Path, write: Callable[[], None]) -> "RunLock":
     held = lock(run_dir)
     try:
         check_new_run_dir(run_dir)  # again, under the lock: another process may have started it meanwhile
+        files.sweep_temporaries(run_dir, RUN_FILES)  # a killed first write's leftovers
     except BaseException:
         held.release()
         raise
@@ -207,18 +240,32 @@ def lock(run_dir: Path, claim: bool = True) -> RunLock | None:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The run's summary.json, or None when it is missing or unreadable (loading a run does not need it)."""
-    try:
-        summary = files.read_json(run_dir / "summary.json")
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) else None
+    """The run's summary.json, or None when it is missing, unreadable or not what a finished run
+    writes (:func:`dann_core.run_summary.problem`): such a run is not finished, and ``--resume`` writes it again."""
+    return summary_file.read(run_dir)
+
+
+def check_metrics(run_dir: Path, steps: list[int]) -> None:
+    """RunError unless ``run_dir/metrics.jsonl`` holds a record of each evaluated ``step`` the
+    checkpoint lists (a deleted, truncated or replaced file would let a resumed run end without them)."""
+    from ..metrics import MetricsLog
+
+    path = Path(run_dir) / "metrics.jsonl"
+    logged = {record["step"] for record in MetricsLog(path).read()}
+    missing = [step for step in steps if step not in logged]
+    if missing:
+        what = (f"is missing, but last.pt holds {len(steps)} evaluations" if not path.exists() else
+                f"lacks {len(missing)} of the {len(steps)} evaluations last.pt holds (the first at step {missing[0]})")
+        raise RunError(f"{path} {what}; restore it from a copy, or delete the run directory and train again")
 
 
 def read_run_config(run_dir: Path, registry):
     """(the run's config, the registry to use), having checked the run's components are installed."""
     path = run_dir / "config.json"
     if not path.exists():
+        if run_dir.is_dir() and any(True for _ in run_dir.iterdir()) and only_partial_start(run_dir):
+            raise RunError(f"{run_dir} holds only what a run killed while writing its config.json left (nothing to resume); "
+                           f"start it again with the command that created it (--out {run_dir} takes it)")
         raise RunError(f"{run_dir} is not a run directory (no config.json)")
     cfg = config_io.load(path)
     registry = registry if registry is not None else get_registry()

@@ -146,6 +146,8 @@ def _load(path: str | None, stream: str = "off") -> tuple[dict[str, np.ndarray],
     if file.is_dir():
         raise ValueError(f"npz dataset: '{file}' is a directory; give the path of a .npz file")
     if not file.is_file():
+        if file.exists():  # a FIFO, a socket or a device: reading it would block or never end
+            raise ValueError(f"npz dataset: '{file}' is {_kind_of(file)}, not a file; give the path of a .npz file")
         raise FileNotFoundError(f"npz dataset: no such file '{file}'")
     not_npz = f"npz dataset: '{file}' is not a .npz archive (numpy.savez / savez_compressed writes one)"
     with file.open("rb") as handle:
@@ -234,3 +236,15 @@ def _check_labels(arrays: dict[str, np.ndarray], key: str, x_key: str, path) -> 
             f"npz '{path}': key '{key}' has label {int(values.max())}; labels are indices 0..C-1 with C ≤ {MAX_CLASSES}: renumber them"
         )
     return values.astype(np.int64)
+
+
+def _kind_of(path: Path) -> str:
+    """What a path that exists but is not a regular file or a directory is, in words."""
+    import stat
+
+    mode = path.stat().st_mode
+    for test, words in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return words
+    return "a special file"

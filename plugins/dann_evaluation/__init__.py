@@ -229,6 +229,8 @@ def _sweep(config_file, sets, grid_items, grid_file, select, search, trials, sea
 def _print_sweep(result, out, as_json: bool) -> None:
     from .sweep import ROW_FIELDS, format_markdown
 
+    for message in result.get("skipped", ()):  # a job whose files are damaged, left out of the table
+        _echo_err(f"warning: skipped: {message}")
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -249,13 +251,20 @@ def sweep_status_command(sweep_dir, as_json) -> None:
     """The state of every job under SWEEP_DIR (a sweep's or a table's --out), read from its directory.
 
     pending: never started; running: its worker holds the job's lock; interrupted: started, not
-    finished, nobody runs it (the next launch resumes it); done; collapsed (its one line); diverged;
-    failed (its error).
+    finished, nobody runs it (the next launch resumes it; also a run whose summary.json is damaged);
+    done; collapsed (its one line); diverged; failed (its error); damaged: its job.json is not what dann
+    wrote (the next launch of the same command writes it again).
     """
-    from .jobs import list_jobs, read_job, job_state
+    from .jobs import JobFileError, JobState, list_jobs, read_job, job_state
+
+    def one(job_dir):
+        try:
+            return read_job(job_dir), job_state(job_dir)
+        except JobFileError as exc:  # shown as "damaged", with the one line naming the file
+            return {"id": job_dir.name, "label": {}, "config": {"steps": None}}, JobState(job_dir.name, "damaged", error=str(exc))
 
     with user_errors():
-        jobs = [(read_job(d), job_state(d)) for d in list_jobs(sweep_dir)]
+        jobs = [one(d) for d in list_jobs(sweep_dir)]
     if as_json:
         click.echo(json.dumps([{"id": r["id"], "label": r["label"], "state": s.state, "step": s.step, "of": r["config"]["steps"],
                                 "pid": s.pid, "error": s.error} for r, s in jobs], indent=2))
@@ -270,7 +279,7 @@ def sweep_status_command(sweep_dir, as_json) -> None:
     click.echo(f"  {'job':<12}  {'state':<11}  {'step':>13}  label")
     for record, state in jobs:
         label = " ".join(f"{k}={v}" for k, v in record["label"].items())
-        step = f"{'-' if state.step is None else state.step}/{record['config']['steps']}"
+        step = f"{'-' if state.step is None else state.step}/{record['config']['steps'] or '?'}"
         note = f"  (pid {state.pid})" if state.pid else (f"  {state.error}" if state.error else "")
         click.echo(f"  {record['id']:<12}  {state.state:<11}  {step:>13}  {label}{note}")
 

@@ -78,8 +78,13 @@ def write_job(root: str | Path, cfg: RunConfig, label: dict[str, Any], index: in
     job_dir = jobs_dir(root) / ident
     record = {"id": ident, "group": group, "index": index, "label": label, "config": cfg.to_dict()}
     path = job_dir / JOB_FILE
+    old = None
     if path.exists():
-        old = files.read_json(path)
+        try:
+            old = read_job(job_dir)
+        except JobFileError:  # damaged: written again (the directory's name is this experiment's hash)
+            pass
+    if old is not None:
         if experiment(RunConfig.from_dict(old["config"], str(path))) != experiment(cfg):
             raise JobError(f"{path} holds another experiment under id {ident}; move {job_dir} away")
         if (old.get("label"), old.get("index"), old.get("group")) == (label, index, group):
@@ -90,16 +95,84 @@ def write_job(root: str | Path, cfg: RunConfig, label: dict[str, Any], index: in
     return job_dir
 
 
+class JobFileError(JobError):
+    """A job's job.json or summary.json that is not what dann writes (damaged by hand, a disk or another
+    program); one line naming the file. Status and collect skip the job; the next launch writes job.json
+    again and finishes the run again (a damaged summary.json makes the job interrupted, not done)."""
+
+
+_LABEL_KEYS = {"table": {"method": str, "seed": int}}
+"""Entries a group's labels must hold (a table's rows are its methods and seeds)."""
+
+
+def _job_problem(record: Any, job_dir: Path) -> str | None:
+    """What makes ``record`` other than what :func:`write_job` writes for ``job_dir``; None when nothing."""
+    if not isinstance(record, dict):
+        return f"it holds a JSON {type(record).__name__}, not a job record"
+    for key, kind in (("id", str), ("group", str), ("index", int), ("label", dict), ("config", dict)):
+        if key not in record:
+            return f'it has no "{key}"'
+        if not isinstance(record[key], kind) or isinstance(record[key], bool):
+            return f'"{key}" is {json.dumps(record[key])[:40]}, not {"a table" if kind is dict else "an integer" if kind is int else "a string"}'
+    if record["id"] != job_dir.name:
+        return f'its id {record["id"]!r} is not its directory\'s name'
+    label = record["label"]
+    if not all(isinstance(v, (str, int, float, bool)) or v is None for v in label.values()):
+        return '"label" holds a value that is not a string or a number'
+    for key, kind in _LABEL_KEYS.get(record["group"], {}).items():
+        if not isinstance(label.get(key), kind) or isinstance(label.get(key), bool):
+            return f'"label"."{key}" is {json.dumps(label.get(key))[:40]}, not {"an integer" if kind is int else "a string"}'
+    for key, kind in (("steps", int), ("select", str), ("dataset", str)):
+        value = record["config"].get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f'"config"."{key}" is {json.dumps(value)[:40]}, not {"an integer" if kind is int else "a string"}'
+    return None
+
+
 def read_job(job_dir: str | Path) -> dict[str, Any]:
+    """``job_dir/job.json``, checked to be what :func:`write_job` writes; :class:`JobFileError` naming it otherwise."""
     from dann_core import files
 
-    return files.read_json(Path(job_dir) / JOB_FILE)
+    job_dir = Path(job_dir)
+    path = job_dir / JOB_FILE
+    advice = f"run the command that made the job again (it writes the file again), or remove {job_dir}"
+    try:
+        record = files.read_json(path)
+    except files.CorruptFileError as exc:
+        raise JobFileError(f"{str(exc).split('; ')[0]}; {advice}") from None
+    except OSError as exc:
+        raise JobFileError(f"{path}: {exc.strerror or exc}") from None
+    problem = _job_problem(record, job_dir)
+    if problem is not None:
+        raise JobFileError(f"{path} is damaged ({problem}); {advice}")
+    return record
+
+
+def read_summary(job_dir: str | Path) -> dict[str, Any]:
+    """The job's run/summary.json, checked (:mod:`dann_core.run_summary`); :class:`JobFileError` naming
+    it when it is missing or damaged (the next launch finishes the run again)."""
+    from dann_core import run_summary
+
+    run = Path(job_dir) / RUN_DIR
+    summary = run_summary.read(run)
+    if summary is None:
+        problem = run_summary.damage(run) or f"{run / run_summary.FILE} is missing"
+        raise JobFileError(f"{problem}; the next launch of the sweep or table finishes the run again")
+    return summary
 
 
 def list_jobs(root: str | Path) -> list[Path]:
-    """The job directories under ``root``, in the order of their index (then id)."""
-    found = [p for p in jobs_dir(root).glob(f"*/{JOB_FILE}") if not p.parent.is_symlink()]
-    return [p.parent for p in sorted(found, key=lambda p: (read_job(p.parent).get("index", 0), p.parent.name))]
+    """The job directories under ``root``, in the order of their index (then id); those whose job.json
+    is damaged come last (readers skip them: :class:`JobFileError`)."""
+
+    def order(job_dir: Path) -> tuple:
+        try:
+            return (0, read_job(job_dir)["index"], job_dir.name)
+        except JobFileError:
+            return (1, 0, job_dir.name)
+
+    found = [p.parent for p in jobs_dir(root).glob(f"*/{JOB_FILE}") if not p.parent.is_symlink()]
+    return sorted(found, key=order)
 
 
 # ------------------------------------------------------------------------------------------ lock
@@ -215,13 +288,16 @@ class JobState:
 
 def job_state(job_dir: str | Path, holding_lock: bool = False) -> JobState:
     """The state of the job in ``job_dir``, read from its files alone (``holding_lock``: the caller holds it)."""
+    from dann_core import run_summary
+
     job_dir = Path(job_dir)
     run = job_dir / RUN_DIR
     step = _last_step(run / "metrics.jsonl")
     pid = None if holding_lock else lock_holder(job_dir)
     if pid is not None:
         return JobState(job_dir.name, "running", pid=pid, step=step)
-    if (run / "summary.json").is_file():
+    damage = run_summary.damage(run)  # not done: the next launch finishes it again
+    if (run / "summary.json").is_file() and damage is None:
         summary = _summary(run / "summary.json")
         if summary.get("state") == "collapsed":  # dann_core/train/health.py
             return JobState(job_dir.name, "collapsed", error=_first_line(str(summary.get("warning") or "collapsed")), step=step)
@@ -230,7 +306,7 @@ def job_state(job_dir: str | Path, holding_lock: bool = False) -> JobState:
         if (job_dir / name).is_file():
             return JobState(job_dir.name, state, error=_first_line((job_dir / name).read_text(errors="replace")), step=step)
     if run.exists():
-        return JobState(job_dir.name, "interrupted", step=step)
+        return JobState(job_dir.name, "interrupted", error=damage and f"{damage}: the next launch finishes the run again", step=step)
     return JobState(job_dir.name, "pending")
 
 

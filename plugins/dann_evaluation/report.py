@@ -83,8 +83,23 @@ class RunScores:
         self.cached = _read_cache(self.cache_path) if cache else {}
         self.dirty = False
 
+    PRUNED_RETRIES = 5
+
     def of(self, name: str, selector, options: dict) -> tuple[list[tuple[int, float | None]], str]:
-        """``([(step, score), ...], scored on)`` over the run's healthy steps."""
+        """``([(step, score), ...], scored on)`` over the run's healthy steps.
+
+        A run still training prunes candidates it no longer keeps: one that vanished while it was read
+        is left out, and the kept candidates are listed again (what was scored stays in the cache)."""
+        for attempt in range(self.PRUNED_RETRIES):
+            listed = self.stored.kept_paths
+            try:
+                return self._of(name, selector, options, listed)
+            except (FileNotFoundError, ValueError):  # ValueError: "no such kept candidate"
+                if attempt == self.PRUNED_RETRIES - 1 or all(path.exists() for path in listed.values()):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _of(self, name: str, selector, options: dict, paths: dict) -> tuple[list[tuple[int, float | None]], str]:
         stored = self.stored
         healthy = stored.healthy_steps
         records = [stored.record(step) for step in healthy]
@@ -94,8 +109,8 @@ class RunScores:
             pool = self._scored(name, selector, options, "views", [stored.view_paths[s] for s in healthy], stored.view_candidates)
             if pool is not None:
                 return pool, "every evaluation (stored views)"
-        kept = stored.kept_steps
-        pool = self._scored(name, selector, options, "kept", [stored.kept_paths[s] for s in kept], stored.kept_candidates, kept)
+        kept = [step for step in sorted(paths) if step in set(healthy)]  # listed once: a training run may prune one meanwhile
+        pool = self._scored(name, selector, options, "kept", [paths[s] for s in kept], stored.kept_candidates, kept)
         return pool or [], f"{len(kept)} kept candidates"
 
     def _scored(self, name, selector, options, source: str, paths: list, build, steps=None) -> list | None:

@@ -120,9 +120,9 @@ def run_search(
 
 
 def _score(job_dir: Path, state: str) -> float | None:
-    from dann_core import files
+    from .jobs import read_summary
 
     if state != "done":
         return None
-    score = files.read_json(job_dir / "run" / "summary.json").get("selector_score")
+    score = read_summary(job_dir)["selector_score"]  # checked: a number or null
     return None if score is None else float(score)

@@ -271,10 +271,9 @@ def _show(value) -> str:
 
 
 def job_row(job_dir, state=None) -> dict[str, Any]:
-    """One row of a sweep from a job's directory: its label, state and (when done) its summary's scores."""
-    from dann_core import files
-
-    from .jobs import RUN_DIR, job_state, read_job
+    """One row of a sweep from a job's directory: its label, state and (when done) its summary's scores.
+    JobFileError (one line naming it) when job.json or summary.json is damaged."""
+    from .jobs import job_state, read_job, read_summary
 
     job_dir = Path(job_dir)
     record, state = read_job(job_dir), state or job_state(job_dir)
@@ -282,7 +281,7 @@ def job_row(job_dir, state=None) -> dict[str, Any]:
                            "select": record["config"].get("select"), "status": "ok" if state.state == "done" else state.state,
                            "score": None, "source_val_acc": None, TARGET_COLUMN: None, "seconds": None, "error": state.error}
     if state.state in ("done", "collapsed"):  # a collapsed row shows its scores but is never selected (status)
-        summary = files.read_json(job_dir / RUN_DIR / "summary.json")
+        summary = read_summary(job_dir)
         row.update(score=_round(summary.get("selector_score")), source_val_acc=_round(summary.get("best_source_val_acc")),
                    seconds=summary.get("seconds"), **{TARGET_COLUMN: _round(summary.get("target_test_acc"))})
     return row
@@ -295,14 +294,18 @@ def collect(out: str | Path, selector=None, grid: dict[str, list[Any]] | None = 
     ``id``, the grid values, ``status`` (ok, collapsed, diverged, failed, interrupted, pending, running),
     ``score``, ``source_val_acc``, ``selected`` and the reported-only target accuracy.
     """
-    from .jobs import list_jobs
+    from .jobs import JobFileError, list_jobs
 
-    rows = []
+    rows, skipped = [], []
     for job_dir in list_jobs(out):
-        row = job_row(job_dir)
+        try:
+            row = job_row(job_dir)
+        except JobFileError as exc:  # a damaged job file: left out and named (the next launch repairs it)
+            skipped.append(str(exc))
+            continue
         rows.append({"id": row.pop("id"), **{k: v for k, v in row.pop("label").items()}, **row})
     if not rows:
-        raise SweepError(f"{out} holds no sweep jobs (no jobs/*/job.json)")
+        raise SweepError(skipped[0] if skipped else f"{out} holds no sweep jobs (no jobs/*/job.json)")
     selects = sorted({row["select"] for row in rows})
     if len(selects) > 1:
         raise SweepError(f"{out} holds jobs selected by different selectors ({', '.join(selects)}); collect one sweep per directory")
@@ -322,6 +325,7 @@ def collect(out: str | Path, selector=None, grid: dict[str, list[Any]] | None = 
         "base": base.to_dict() if base is not None else None,
         "rows": rows,
         "selected": best,
+        "skipped": skipped,
     }
     write_sweep(result, out)
     return result

@@ -152,15 +152,13 @@ def table_jobs(base: RunConfig, seeds: Sequence[int], methods: Sequence[str], ou
 
 def describe_table_job(job_dir, state) -> str:
     """``moons dann seed 1: target acc 0.9120 (4.2 s)``: the line of a finished table job."""
-    from dann_core import files
-
-    from .jobs import RUN_DIR, read_job
+    from .jobs import read_job, read_summary
 
     record = read_job(job_dir)
     name = f"{record['config']['dataset']} {record['label']['method']} seed {record['label']['seed']}"
     if state.state not in ("done", "collapsed"):
         return f"{name}: {state.state}" + (f": {state.error}" if state.error else "")
-    summary = files.read_json(Path(job_dir) / RUN_DIR / "summary.json")
+    summary = read_summary(job_dir)
     collapsed = f"; {state.error}" if state.state == "collapsed" else ""  # its best.pt is a healthy step before
     return f"{name}: target acc {_fmt(summary.get('target_test_acc'))} ({summary.get('seconds', 0):.1f} s){collapsed}"
 
@@ -190,9 +188,7 @@ def run_table_jobs(
     (else ``stream``, default stderr, gets the live line). When a job did not finish, the table of
     the finished ones is still returned by :func:`run_table`, which then raises :class:`JobsIncomplete`.
     """
-    from dann_core import files
-
-    from .jobs import RUN_DIR
+    from .jobs import read_job, read_summary
     from .launch import Progress, build_launcher, launch_jobs
 
     if registry is None:
@@ -207,8 +203,8 @@ def run_table_jobs(
     summaries = []
     for job_dir in job_dirs:
         if launched.states[job_dir.name].state in ("done", "collapsed"):  # a collapsed run's best.pt is from before it
-            label = files.read_json(job_dir / "job.json")["label"]["method"]
-            summaries.append({**files.read_json(job_dir / RUN_DIR / "summary.json"), "label": label})
+            label = read_job(job_dir)["label"]["method"]
+            summaries.append({**read_summary(job_dir), "label": label})
     return summaries, launched
 
 
