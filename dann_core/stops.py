@@ -79,11 +79,13 @@ def polled() -> Iterator[None]:
     :func:`handler` for the block too. A stop recorded after the last check raises
     KeyboardInterrupt when the block ends normally."""
     global _polling
+    if not _main_thread():  # signals reach the main thread only: a loop elsewhere leaves them as they are
+        yield
+        return
     replaced = {}
-    if _main_thread():
-        for number in STOP_SIGNALS:
-            if signal.getsignal(number) is signal.default_int_handler:
-                replaced[number] = signal.signal(number, handler)
+    for number in STOP_SIGNALS:
+        if signal.getsignal(number) is signal.default_int_handler:
+            replaced[number] = signal.signal(number, handler)
     if _polling == 0:
         _requested.clear()
     _polling += 1
