@@ -1,16 +1,33 @@
 """Builds the one compiled extension, dann_core._C. Everything else is in pyproject.toml.
 
-CUDA kernels are added whenever the torch being built against has CUDA and a toolkit is found, never
-by asking whether a GPU is present (build machines often have none). DANN_NO_CUDA=1 leaves them out;
-DANN_NO_EXT=1 builds no extension at all.
+Which half is compiled (the first that applies; one line at the start of the build says which and why):
+
+- ``DANN_NO_EXT=1``: no extension at all (the ops run their pure-PyTorch reference).
+- ``DANN_NO_CUDA=1`` (or ``DANN_CUDA=0``): the CPU kernels only.
+- ``DANN_CUDA=1``: the CUDA kernels too, GPU or not (a build machine for GPU hosts often has none);
+  an error when torch has no CUDA or no CUDA toolkit is found.
+- otherwise the CUDA kernels only when a GPU is visible and a toolkit found: a GPU-less machine that
+  merely has nvcc on its PATH gets the CPU build (minutes instead of ten, and ``dann info`` does not
+  claim CUDA kernels nothing there can run).
+
+Objects are compiled in ``build/ext-…`` under the project, not in pip's throw-away directory, so a
+second ``pip install -e .`` with the same torch recompiles nothing (ninja skips what is up to date).
+While compiling, a line every 8 s says how far it got (``pip install -v`` shows them).
 """
 import glob
 import os
 import sys
+import threading
+import time
 
 from setuptools import setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+HEARTBEAT_SECONDS = 8
+
+
+def _say(message):
+    print(f"dann build: {message}", file=sys.stderr, flush=True)
 
 
 def _sources(pattern):
@@ -28,13 +45,35 @@ def _cuda_home():
     return home
 
 
+def _cuda_choice(torch):
+    """(compile the CUDA half?, why): the rules of the module docstring."""
+    if os.environ.get("DANN_NO_CUDA") == "1" or os.environ.get("DANN_CUDA") == "0":
+        return False, "DANN_NO_CUDA=1"
+    forced = os.environ.get("DANN_CUDA") == "1"
+    if torch.version.cuda is None:
+        if forced:
+            sys.exit(f"dann build: DANN_CUDA=1 but torch {torch.__version__} is a CPU-only build; install a CUDA torch or drop DANN_CUDA")
+        return False, f"torch {torch.__version__} has no CUDA"
+    if _cuda_home() is None:
+        if forced:
+            sys.exit("dann build: DANN_CUDA=1 but no CUDA toolkit was found; set CUDA_HOME to one (with bin/nvcc) or drop DANN_CUDA")
+        return False, "no CUDA toolkit found"
+    if forced:
+        return True, "DANN_CUDA=1"
+    gpus = torch.cuda.device_count()
+    if gpus:
+        return True, f"{gpus} GPU(s) visible"
+    return False, "no GPU visible; DANN_CUDA=1 compiles the CUDA kernels anyway"
+
+
 def _extensions():
     if os.environ.get("DANN_NO_EXT") == "1":
+        _say("DANN_NO_EXT=1: no extension (the ops will run their pure-PyTorch reference)")
         return [], {}
     import torch
     from torch.utils import cpp_extension
 
-    use_cuda = os.environ.get("DANN_NO_CUDA") != "1" and torch.version.cuda is not None and _cuda_home()
+    use_cuda, why = _cuda_choice(torch)
     cxx = ["-O3", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
     sources = _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp")
     kwargs = dict(extra_link_args=["-fopenmp"])
@@ -42,8 +81,10 @@ def _extensions():
         home = _cuda_home()
         cpp_extension.CUDA_HOME = home
         os.environ["CUDA_HOME"] = home
-        # With no GPU to ask, cpp_extension needs the target archs spelled out (else it crashes).
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
+        if not torch.cuda.device_count():
+            # With no GPU to ask, cpp_extension needs the target archs spelled out (else it crashes);
+            # with one, it compiles for the GPUs it sees.
+            os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
         sources += _sources("csrc/cuda/*.cu") + _sources("csrc/cuda/*.cpp")
         # No --use_fast_math: approximate expf/logf and flushed denormals would part the CUDA losses
         # from the reference (the oracle) by more than the rounding the tests allow.
@@ -56,10 +97,60 @@ def _extensions():
         )
     else:
         ext = cpp_extension.CppExtension("dann_core._C", sources, extra_compile_args={"cxx": cxx}, **kwargs)
-    return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
+    variant = "cuda" if use_cuda else "cpu"
+    _say(f"dann_core._C with {'CPU and CUDA' if use_cuda else 'CPU'} kernels ({why}); {len(sources)} sources")
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{variant}".replace("+", "_")
+    return [ext], {"build_ext": _build_ext_class(cpp_extension.BuildExtension, tag, len(sources))}
 
 
-# ninja is looked up on PATH; make the running interpreter's scripts directory (a venv's bin) win.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-ext_modules, cmdclass = _extensions()
-setup(ext_modules=ext_modules, cmdclass=cmdclass)
+def _build_ext_class(base, tag, total):
+    """BuildExtension with objects kept under build/ (reused by the next install) and a heartbeat."""
+
+    class BuildExtension(base.with_options(use_ninja=True)):
+        def finalize_options(self):
+            super().finalize_options()
+            # pip's editable builds pass a fresh temporary build_temp every time: everything recompiled.
+            self.build_temp = os.path.join(ROOT, "build", f"ext-{tag}")
+
+        def build_extensions(self):
+            started = time.time()
+            done = threading.Event()
+            watcher = threading.Thread(target=_heartbeat, args=(self.build_temp, started, total, done), daemon=True)
+            watcher.start()
+            try:
+                super().build_extensions()
+            finally:
+                done.set()
+                watcher.join()
+            fresh = len(_objects(self.build_temp, started))
+            reused = "" if fresh == total else f" ({total - fresh} reused from {os.path.relpath(self.build_temp, ROOT)})"
+            _say(f"compiled {fresh} of {total} sources and linked in {time.time() - started:.0f} s{reused}")
+
+    return BuildExtension
+
+
+def _objects(build_temp, since):
+    """Object files under ``build_temp`` written since ``since`` (a compile finished each)."""
+    found = []
+    for path in glob.glob(os.path.join(build_temp, "**", "*.o"), recursive=True):
+        try:
+            if os.path.getmtime(path) >= since:
+                found.append(path)
+        except OSError:
+            pass
+    return found
+
+
+def _heartbeat(build_temp, started, total, done):
+    # ninja's own lines reach pip only at the end of a compile (minutes for a CUDA file): say
+    # how far the build is at least every HEARTBEAT_SECONDS.
+    while not done.wait(HEARTBEAT_SECONDS):
+        fresh = len(_objects(build_temp, started))
+        _say(f"compiling: {fresh} of {total} sources done after {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":  # pip's build backend and `python setup.py` both run it as __main__; tests import it
+    # ninja is looked up on PATH; make the running interpreter's scripts directory (a venv's bin) win.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    ext_modules, cmdclass = _extensions()
+    setup(ext_modules=ext_modules, cmdclass=cmdclass)

@@ -1,9 +1,9 @@
 """dann: domain-adversarial training (Ganin & Lempitsky 2015; Ganin et al. 2016) for PyTorch."""
 from __future__ import annotations
 
-import pluggy
-
 __version__ = "0.1.0"
+"""The one place the version is written: pyproject.toml reads it from here (``dynamic = ["version"]``)."""
+
 PLUGIN_API_VERSION = "1.0"
 """The plugin API this dann provides (hooks, factory contexts, Algorithm/Selector/Logger bases).
 
@@ -11,7 +11,17 @@ A plugin module may declare the version it was written for as ``DANN_PLUGIN_API 
 major version than this one is skipped as broken with a one-line error (upgrade dann); minor
 versions add to the API without breaking plugins written for an older minor."""
 
-hookimpl = pluggy.HookimplMarker("dann")
-"""Marker for plugin hook implementations: ``from dann_core import hookimpl``."""
+
+def __getattr__(name: str):
+    # ``hookimpl`` is made on first use, so that ``dann``'s entry point starts without importing
+    # pluggy (and importlib.metadata's email parsers) before it can handle Ctrl-C.
+    if name == "hookimpl":
+        import pluggy
+
+        marker = pluggy.HookimplMarker("dann")
+        globals()["hookimpl"] = marker
+        return marker
+    raise AttributeError(f"module 'dann_core' has no attribute {name!r}")
+
 
 __all__ = ["PLUGIN_API_VERSION", "__version__", "hookimpl"]
