@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dann_core import config as config_io
+from dann_core import machine
 from dann_core.config import ConfigError, RunConfig
 from dann_core.train import Trainer, train
 from dann_core.train import threads
@@ -47,12 +48,12 @@ def test_tiny_step_reads_the_backbone_and_its_width(backbone, options, tiny):
 
 
 def test_resolve_keeps_an_explicit_count_and_reads_the_machine_never_its_load(monkeypatch):
-    monkeypatch.setattr(threads, "physical_cores", lambda: 8)
-    monkeypatch.setattr(threads, "cpu_quota", lambda: None)
+    monkeypatch.setattr(machine, "physical_cores", lambda: 8)
+    monkeypatch.setattr(machine, "cpu_quota", lambda: None)
     assert threads.resolve(RunConfig(threads=3, backbone="lenet")) == 3
     assert threads.resolve(RunConfig(backbone="lenet")) == 8
     assert threads.resolve(RunConfig(backbone="lenet"), processes=2) == 4
-    monkeypatch.setattr(threads, "cpu_quota", lambda: 3)  # a container allowed 2.5 CPUs
+    monkeypatch.setattr(machine, "cpu_quota", lambda: 3)  # a container allowed 2.5 CPUs
     assert threads.resolve(RunConfig(backbone="lenet")) == 3
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert threads.resolve(RunConfig(backbone="lenet")) == 1
@@ -99,8 +100,8 @@ def test_cpu_quota_reads_cgroup_v1_and_v2(tmp_path, monkeypatch, files, expected
         path = str(path)
         return real(str(tmp_path) + path[len("/sys/fs/cgroup"):]) if path.startswith("/sys/fs/cgroup") else real(path, *rest)
 
-    monkeypatch.setattr(threads, "Path", rooted)
-    assert threads.cpu_quota() == expected
+    monkeypatch.setattr(machine, "Path", rooted)
+    assert machine.cpu_quota() == expected
 
 
 def test_machine_facts_are_sane():
@@ -142,3 +143,31 @@ def test_config_json_without_threads_loads_as_auto(tmp_path, tiny_config):
     del values["threads"]
     (tmp_path / "config.json").write_text(json.dumps(values))
     assert config_io.load(tmp_path / "config.json").threads == 0
+
+
+def test_the_run_line_says_the_count_why_and_how_idle_threads_wait(monkeypatch):
+    monkeypatch.setattr(machine, "physical_cores", lambda: 4)
+    monkeypatch.setattr(machine, "cpu_quota", lambda: None)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    lenet = RunConfig(backbone="lenet")
+    assert threads.describe(0, 4, lenet) == "threads: 4 (auto: this process's 4 physical core(s)); idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE)"
+    assert threads.describe(0, 1, RunConfig()).startswith("threads: 1 (auto: 1 for the tiny mlp step)")
+    assert threads.describe(3, 3, lenet).startswith("threads: 3 (--threads)")
+    assert threads.describe(3, 3, lenet, resumed=True).startswith("threads: 3 (the run's config.json")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert "shared by 2 processes" in threads.describe(0, 2, lenet)
+
+
+@pytest.mark.parametrize(
+    "environ, words",
+    [
+        ({}, "spin ~3 ms, then sleep (OpenMP's default)"),
+        ({"OMP_WAIT_POLICY": "passive"}, "sleep at once (OMP_WAIT_POLICY=PASSIVE)"),
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "spin (OMP_WAIT_POLICY=ACTIVE)"),
+        ({"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10k"}, "spin 10k rounds, then sleep (GOMP_SPINCOUNT=10k)"),
+    ],
+)
+def test_wait_policy_in_words(environ, words):
+    assert machine.wait_policy(environ) == words

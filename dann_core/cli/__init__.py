@@ -6,23 +6,64 @@ plugin package to start from); the evaluation plugin
 adds ``eval pad``, ``sweep``, ``plot`` and ``table``. Plugins add commands with the
 ``register_commands(cli)`` hook; ``--no-plugins`` (or ``DANN_DISABLE_PLUGIN_AUTOLOAD=1``) keeps
 third-party plugins out of every command. User errors exit with code 2 and one line; a diverged
-run exits 1.
+run exits 1; Ctrl-C exits 130 (a command that was writing something says what it kept in one line,
+any other is silent: no "Aborted!").
+
+The entry point sets the OpenMP wait policy before torch loads
+(:func:`dann_core.machine.set_openmp_wait_policy`).
 
 For plugin commands: :func:`registry` (this command line's registry, to pass as ``registry=``)
 and :func:`user_errors` (the one exception → one-line error mapping).
 """
 from __future__ import annotations
 
-import warnings
+import signal
+import sys
 
-import click
 
-from .. import __version__
-from .common import UserError, registry, report_broken, user_errors
+def _exit_quietly(signum, frame):  # Ctrl-C while this module (the command line itself) loads
+    raise SystemExit(130)  # INTERRUPTED, defined below
+
+
+try:
+    _previous_sigint = signal.signal(signal.SIGINT, _exit_quietly)
+except (ValueError, TypeError):  # imported outside the main thread: nothing to stop
+    _previous_sigint = None
+try:
+    import warnings
+
+    import click
+
+    from .. import __version__
+    from ..machine import set_openmp_wait_policy
+    from .common import UserError, registry, report_broken, user_errors
+finally:
+    if _previous_sigint is not None:
+        signal.signal(signal.SIGINT, _previous_sigint)
+
+
+INTERRUPTED = 130
+"""Exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)."""
 
 
 class PluginGroup(click.Group):
-    """The root group: plugin commands are added the first time a command is looked up or listed."""
+    """The root group: plugin commands are added the first time a command is looked up or listed.
+
+    Ctrl-C that no command handles itself (while torch or the plugins load, in a listing) ends the
+    command with exit status 130 and no output, instead of Click's "Aborted!" and status 1.
+    """
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(INTERRUPTED) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(INTERRUPTED) from None
 
     def _add_plugin_commands(self, ctx: click.Context) -> None:
         root = ctx.find_root()
@@ -87,7 +128,12 @@ def build_cli(load_plugins: bool = True) -> click.Group:
 
 def main() -> None:
     """Entry point of the ``dann`` console script (and of ``python -m dann_core``)."""
-    build_cli()(prog_name="dann")
+    set_openmp_wait_policy()
+    try:
+        cli = build_cli()
+    except KeyboardInterrupt:  # Ctrl-C while the commands' modules import
+        sys.exit(INTERRUPTED)
+    cli(prog_name="dann")
 
 
 __all__ = ["UserError", "build_cli", "main", "registry", "user_errors"]

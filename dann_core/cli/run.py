@@ -98,6 +98,15 @@ def _print_recommended(cfg) -> None:
         click.echo(f"recommended settings applied: {shown}", err=True)
 
 
+def _print_started(cfg, resolved, resumed: bool) -> None:
+    """The recommendations applied and the thread count chosen (dann_core/train/threads.py), on stderr."""
+    from ..train import threads
+
+    if not resumed:
+        _print_recommended(cfg)
+    click.echo(threads.describe(cfg.threads, resolved.threads, cfg, resumed=resumed), err=True)
+
+
 def _print_summary(summary: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -199,8 +208,6 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         else:
             cfg = config_io.resolve(config_file, sets, flags, registry=registry)
             run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-            if not as_json and rank == 0:
-                _print_recommended(cfg)
         # restoring: a checkpoint's weights replace the initial ones (none for a run stopped before its first)
         restoring = bool(resume) and (run_dir / "last.pt").exists()
         trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or rank > 0, registry=registry, restoring=restoring)
@@ -209,6 +216,8 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         else:
             trainer.start()
         ctx.meta["dann.run_dir"] = run_dir  # written from here on: an interruption can be resumed
+    if not as_json and rank == 0 and not trainer.finished:  # once started: an error before is then the only line
+        _print_started(cfg, trainer.config, resumed=bool(resume))
     if trainer.finished:
         click.echo(f"{run_dir} already finished (step {cfg.steps} of {cfg.steps}); nothing was trained or rewritten", err=True)
         _print_summary(read_summary(run_dir), as_json)

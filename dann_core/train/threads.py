@@ -15,9 +15,12 @@ The rule (benchmarks/threads.md has the measurements; ``python -m benchmarks.ben
 
 The count depends on the machine, never on its momentary load: thread counts change the order of
 float reductions, so a count read from the load (an earlier rule sampled idle cores) gave the same
-command different metrics on a busy and a quiet machine. On a busy machine more threads than free
-cores are slow (2 threads ran LeNet 3× slower than 1 with the cores taken): pass ``--threads 1``
-there; the metrics then differ from a run with another count, as they would anyway.
+command different metrics on a busy and a quiet machine. What makes a busy machine bearable is how
+idle threads wait, which changes no result: the ``dann`` entry point has OpenMP threads sleep at
+once instead of spinning about 3 ms (:data:`dann_core.machine.OPENMP_WAIT_POLICY`; spinning threads
+made a 2-thread LeNet run about 20× slower beside two CPU-bound processes). ``--threads 1`` remains
+the choice for a machine known to be crowded; its metrics differ from another count's, as always.
+The run prints the count, why, and how idle threads wait (:func:`describe`).
 
 The number is resolved once, when the run starts, and written to config.json in place of 0, so a
 resumed run uses the same count. Settings that change results bit for bit: the seed, the thread
@@ -28,53 +31,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import torch
+
+from ..machine import cpu_quota, machine_cores, physical_cores, wait_policy  # noqa: F401 (re-exported)
+from .. import machine
 
 TINY_MLP_UNITS = 64
 """An ``mlp`` backbone with at most this many hidden units in all (width × depth) has a tiny step.
 Measured: 15 units (the toy, ~1 MFLOP per step) fastest on 1 thread; 3 × 512 units at batch 256
 (~1.8 GFLOP) 1.5× faster on 2 threads and 2.8× on 8. The bound sits between, nearer the toy."""
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyperthreads of one core count once), at least 1."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    cores = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add((topology.joinpath("physical_package_id").read_text().strip(), topology.joinpath("core_id").read_text().strip()))
-        except OSError:
-            cores.add(("cpu", str(cpu)))
-    return max(1, len(cores))
-
-
-def cpu_quota() -> int | None:
-    """CPUs the cgroup quota allows this process (rounded up), or None where there is no quota."""
-    candidates = [("/sys/fs/cgroup/cpu.max", None), ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")]
-    for path, period_path in candidates:
-        try:
-            text = Path(path).read_text().split()
-            if period_path is None:  # cgroup v2: "max 100000" or "200000 100000"
-                quota, period = text[0], text[1]
-            else:
-                quota, period = text[0], Path(period_path).read_text().split()[0]
-        except (OSError, IndexError):
-            continue
-        if quota in ("max", "-1"):
-            return None
-        try:
-            return max(1, -(-int(quota) // int(period)))
-        except (ValueError, ZeroDivisionError):
-            return None
-    return None
-
-
-def machine_cores() -> int:
-    """The cores this process may use: its physical cores, capped by the CPU quota."""
-    quota = cpu_quota()
-    cores = physical_cores()
-    return cores if quota is None else max(1, min(cores, quota))
 
 
 def tiny_step(backbone: str, backbone_options: dict) -> bool:
@@ -109,7 +75,23 @@ def resolve(cfg, processes: int | None = None) -> int:
     if cfg.threads:
         return cfg.threads
     tiny = tiny_step(cfg.backbone, cfg.backbone_options)
-    return auto_threads(tiny, 1 if tiny else machine_cores(), processes or local_processes())
+    return auto_threads(tiny, 1 if tiny else machine.machine_cores(), processes or local_processes())
+
+
+def describe(requested: int, used: int, cfg, resumed: bool = False) -> str:
+    """The ``threads:`` line of a run: the count, why (``--threads``, the rule's reason, or the resumed
+    run's config.json) and how idle OpenMP threads wait (:func:`dann_core.machine.wait_policy`)."""
+    if resumed:
+        why = "the run's config.json, as it started"
+    elif requested:
+        why = "--threads"
+    elif tiny_step(cfg.backbone, cfg.backbone_options):
+        why = f"auto: 1 for the tiny {cfg.backbone} step"
+    else:
+        processes = local_processes()
+        share = f", shared by {processes} processes" if processes > 1 else ""
+        why = f"auto: this process's {machine.machine_cores()} physical core(s){share}"
+    return f"threads: {used} ({why}); idle threads {wait_policy()}"
 
 
 def apply(cfg):
