@@ -51,9 +51,39 @@ class InvalidOptionError(ValueError):
 
 
 def suggest(name: str, choices) -> str:
-    """``"did you mean 'x'? "`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'? " if close else ""
+    """``"did you mean 'x'? "`` for the closest of ``choices``, or ``""``.
+
+    Closest by typing mistakes: a swap of two neighbouring letters counts half an insertion, deletion
+    or replacement (:func:`edit_distance`; case ignored), so ``dnan`` suggests ``dann`` (one swap), not
+    ``dan`` (one deletion); ties go to :mod:`difflib`'s ratio, so ``dnn`` suggests ``dann``. Nothing is
+    suggested beyond a third of the name's length in edits, unless difflib finds the two close.
+    """
+    name = str(name)
+    choices = [str(choice) for choice in choices]
+    if not name or not choices:
+        return ""
+
+    def rank(choice: str) -> tuple[float, float]:
+        return edit_distance(name.lower(), choice.lower()), -difflib.SequenceMatcher(None, name, choice).ratio()
+
+    best = min(choices, key=rank)
+    near = edit_distance(name.lower(), best.lower()) <= max(1, len(name) // 3)
+    return f"did you mean '{best}'? " if near or difflib.get_close_matches(name, [best], n=1, cutoff=0.5) else ""
+
+
+def edit_distance(a: str, b: str) -> float:
+    """Edits turning ``a`` into ``b``: an insertion, deletion or replacement counts 1, a swap of two
+    neighbouring characters 0.5 (the commonest typing mistake; optimal string alignment)."""
+    previous2, previous = None, [float(j) for j in range(len(b) + 1)]
+    for i in range(1, len(a) + 1):
+        current = [float(i)] + [0.0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = float(a[i - 1] != b[j - 1])
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if previous2 is not None and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1] and a[i - 1] != a[i - 2]:
+                current[j] = min(current[j], previous2[j - 2] + 0.5)
+        previous2, previous = previous, current
+    return previous[len(b)]
 
 
 def option_name(parameter: str) -> str:

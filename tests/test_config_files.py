@@ -28,8 +28,9 @@ def test_component_tables_name_the_component_and_hold_its_options(tmp_path, suff
 def test_a_table_with_a_bad_name_is_one_line(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text("[dataset]\nname = 3\n")
-    with pytest.raises(ConfigError, match="^bad value 3 for 'dataset': expected a string$"):
+    with pytest.raises(ConfigError) as raised:
         config.resolve(path, recommend=False)
+    assert str(raised.value) == f"{path}: bad value 3 for 'dataset': expected a string"  # the file is named (issue 31)
 
 
 def _registry_with_text_and_path_options():

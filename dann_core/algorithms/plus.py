@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from typing import Any, Callable
 
+from ..options import suggest
 from ..specs import ComponentSpec
 
 REGULARIZERS: dict[str, ComponentSpec] = {}
@@ -46,7 +47,7 @@ def parse_plus(plus: str | list[str] | tuple[str, ...]) -> list[str]:
     for name in names:
         if name not in REGULARIZERS:
             known = ", ".join(sorted(REGULARIZERS)) or "(none registered)"
-            raise ValueError(f"unknown regulariser '{name}' in method option plus; known regularisers: {known}")
+            raise ValueError(f"unknown regulariser '{name}' in method option plus; {suggest(name, REGULARIZERS)}known regularisers: {known}")
     if len(set(names)) != len(names):
         raise ValueError(f"method option plus={','.join(names)} names a regulariser twice")
     return names

@@ -45,7 +45,7 @@ def resolve(
     for _ in range(len(COMPONENTS) + 1):  # a recommendation may choose another component (digits-blend → lenet)
         values = apply_layer(defaults, {k: r["value"] for k, r in recommended.items()}, "in the recommendations")
         for updates, source in layers:
-            values = apply_layer(values, updates, source)
+            values = _apply_layer(values, updates, source)
         if not recommend:
             break
         if registry is None:
@@ -58,23 +58,48 @@ def resolve(
         recommended = found
     cfg = RunConfig.from_dict(values)
     if registry is not None:
-        check_components(cfg, registry)
+        check_components(cfg, registry, given)
         absolute_paths(cfg, registry)
     cfg.recommended = recommended
     cfg.overridden = overridden_recommendations(values, registry, given) if recommend else {}
     return cfg
 
 
-def check_components(cfg: RunConfig, registry) -> None:
-    """ConfigError (one line, with the choices) for a component name or option no plugin provides."""
+def _apply_layer(values: dict[str, Any], updates: dict[str, Any], source: str) -> dict[str, Any]:
+    """:func:`apply_layer`, with a bad value's error naming the file (or ``--set``) that gave it."""
+    try:
+        return apply_layer(values, updates, source)
+    except ConfigError as exc:
+        raise ConfigError(_located(str(exc), source)) from None
+
+
+def _located(message: str, source: str | None) -> str:
+    """``message`` led by where the setting was given (``run.toml: bad value ...``), unless it says so already."""
+    if not source or not source.startswith("in ") or source in message:
+        return message
+    return f"{source[len('in '):]}: {message}"
+
+
+def check_components(cfg: RunConfig, registry, given: dict | None = None) -> None:
+    """ConfigError (one line, with the choices) for a component name or option no plugin provides.
+
+    ``given`` (``(field, option)`` → where it was given, from :func:`resolve`) lets the error name the
+    config file or ``--set`` that gave the bad name or option."""
     from ..options import validate_options
 
+    given = given or {}
     for prefix, kind in COMPONENT_KINDS.items():
         try:
             spec = registry.get(kind, getattr(cfg, prefix))
-            validate_options(spec, getattr(cfg, f"{prefix}_options"), kind=kind)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(_located(str(exc), given.get((prefix, None)))) from None
+        options = getattr(cfg, f"{prefix}_options")
+        try:
+            validate_options(spec, options, kind=kind)
+        except ValueError as exc:
+            culprit = next((key for key in options if not _valid_alone(validate_options, spec, key, options[key], kind)), None)
+            source = given.get((f"{prefix}_options", str(culprit).replace("-", "_"))) if culprit is not None else None
+            raise ConfigError(_located(str(exc), source)) from None
     from ..loggers import logger_names
 
     for name in logger_names(cfg.log):
@@ -82,6 +107,14 @@ def check_components(cfg: RunConfig, registry) -> None:
             registry.get("logger", name)
         except ValueError as exc:
             raise ConfigError(f"--log: {exc}") from None
+
+
+def _valid_alone(validate_options, spec, key, value, kind) -> bool:
+    try:
+        validate_options(spec, {key: value}, kind=kind)
+    except ValueError:
+        return False
+    return True
 
 
 def absolute_paths(cfg: RunConfig, registry) -> None:

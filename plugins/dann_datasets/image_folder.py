@@ -55,7 +55,8 @@ def make_image_folder(
     Options:
       source: source root folder (one sub-folder per class; required); A,B,... for several source domains.
       target: target root folder with the same class sub-folders (required).
-      target_test: optional separate labelled target test root; default: the target images.
+      target_test: optional separate labelled target test root; default: the target images (transductive: the
+        accuracy is then measured on the images trained on without labels, and a line on stderr says so).
       size: side of the square crop the networks see (224 for ImageNet-style ResNets).
       resize: shorter side an image is resized to before the centre crop; 0 = round(size·256/224).
       augment: standard (training reads: random resized crop + horizontal flip) | none.
@@ -89,6 +90,10 @@ def make_image_folder(
     rows["source"] = ImageRows(source_list, transform, normalizer, workers, cache, cache_dir)
     target_rows = ImageRows(target_list, transform, normalizer, workers, cache, cache_dir)
     test_rows = target_rows
+    if not target_test:
+        print(f"image-folder: no target_test folder, so target test accuracy is measured on the {len(target_list)} target "
+              "images the run trains on without their labels (transductive, as in the DANN paper's Office-31 runs); "
+              "set dataset.target_test=<folder> to report on held-out target images", file=sys.stderr)
     if target_test:
         test_list = list_images([str(target_test)], class_names, "target_test", skip_unreadable, require_every_class=False)
         test_rows = ImageRows(test_list, transform, normalizer, workers, cache, cache_dir)
@@ -139,16 +144,57 @@ def _common_classes(sources: list[str], others: list[str], mode: str) -> list[st
     first = sources[0]
     if mode == "same":
         for root, names in found.items():
+            if names != found[first]:
+                _check_domains_given(found)
             _check_same_classes(first, found[first], root, names)
         return found[first]
     common = sorted(set.intersection(*(set(names) for names in found.values())))
     every = set().union(*(set(names) for names in found.values()))
     if len(common) < 2:
+        _check_domains_given(found)
         raise ValueError(f"image-folder: the roots share {len(common)} class folder(s) ({', '.join(common) or '-'}); need at least two")
     if len(every) > len(common):
         print(f"image-folder: classes=intersection keeps {len(common)} classes, dropped {len(every) - len(common)}: "
               f"{', '.join(sorted(every - set(common)))}", file=sys.stderr)
     return common
+
+
+def _check_domains_given(found: dict[str, list[str]]) -> None:
+    """ValueError when a root whose classes disagree with the others is a folder of domains (Office-31's
+    ``office31/`` instead of ``office31/amazon/images``): its sub-folders each hold the same class folders."""
+    for root in found:
+        inner = _domain_class_roots(Path(root))
+        if inner:
+            names = ", ".join(folder.relative_to(root).parts[0] for folder in inner)
+            raise ValueError(
+                f"image-folder: '{root}' holds domains ({names}), each with the same class folders, not classes: "
+                f"give one domain's class-folder root, e.g. '{inner[0]}' (several source domains: source=A,B)"
+            )
+
+
+def _domain_class_roots(root: Path) -> list[Path]:
+    """The class-folder roots of the domains inside ``root`` (each sub-folder, through single wrapper
+    folders such as Office-31's ``images/``), when at least two share two or more class names; else []."""
+    def subfolders(folder: Path) -> list[str]:
+        try:
+            return sorted(e.name for e in folder.iterdir() if e.is_dir() and not e.name.startswith("."))
+        except OSError:
+            return []
+
+    inner = []
+    for name in subfolders(root):
+        folder = root / name
+        names = subfolders(folder)
+        for _ in range(3):  # amazon/images/<class>
+            if len(names) != 1:
+                break
+            folder = folder / names[0]
+            names = subfolders(folder)
+        if len(names) >= 2:
+            inner.append((folder, set(names)))
+    if len(inner) < 2 or len(set.intersection(*(names for _, names in inner))) < 2:
+        return []
+    return [folder for folder, _ in inner]
 
 
 def _check_same_classes(source: str, source_names: list[str], other: str, other_names: list[str]) -> None:
