@@ -301,4 +301,18 @@ def _progress(total: int, initial: int, quiet: bool):
     from tqdm.auto import tqdm
 
     disable = quiet or not sys.stderr.isatty()
+    size = _terminal_size()
+    if size is None or not (size.columns and size.lines):
+        # a pseudo-terminal without a window size (script, CI runners, editors) reports 0 x 0, where
+        # tqdm sizes the bar to nothing and hides it: draw it at the usual 80 x 24 instead
+        return tqdm(total=total, initial=initial, disable=disable, desc="dann", unit="step", ncols=80, nrows=24)
     return tqdm(total=total, initial=initial, disable=disable, desc="dann", unit="step", dynamic_ncols=True)
+
+
+def _terminal_size():
+    import os
+
+    try:
+        return os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None

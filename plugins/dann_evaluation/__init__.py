@@ -317,7 +317,7 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
 
     with user_errors():
         paths = plot_run(run_dir, registry=registry(), checkpoint=checkpoint, out=out, tsne=tsne, baseline=baseline, max_points=max_points, seed=seed,
-                         notice=lambda message: _echo_err(f"notice: {message}"))
+                         notice=lambda message: _echo_err(f"notice: {message}"), progress=_echo_err)
     for path in paths:
         click.echo(f"wrote {path}")
 

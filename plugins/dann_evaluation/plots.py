@@ -8,18 +8,48 @@
 - ``curves.png``: label loss, domain loss, domain accuracy, λ, source-val and target accuracy
   against the step, from metrics.jsonl.
 
-t-SNE runs on at most ``max_points`` points (half per domain), so plots stay fast.
+t-SNE runs on at most ``max_points`` points (half per domain), so plots stay fast; the slow steps
+(loading the run, each embedding figure) are announced through ``progress`` and repeated every
+:data:`PROGRESS_SECONDS` while they run, so ``dann plot`` is never silent for long on a busy machine.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 SOURCE_COLOUR, TARGET_COLOUR = "tab:blue", "tab:red"
 MARKERS = ("o", "^", "s", "P", "D", "v", "*", "X", "<", ">")
 DEFAULT_MAX_POINTS = 1000
+PROGRESS_SECONDS = 10.0
+"""Longest silence of a slow step: a line saying it still runs comes at least this often."""
+
+
+@contextlib.contextmanager
+def _announced(progress: Callable[[str], None] | None, what: str, every: float = PROGRESS_SECONDS) -> Iterator[None]:
+    """Say ``what`` starts, that it still runs every ``every`` seconds, and how long it took."""
+    if progress is None:
+        yield
+        return
+    progress(f"{what} ...")
+    started, stop = time.perf_counter(), threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            progress(f"{what}: still running after {time.perf_counter() - started:.0f} s")
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
+    progress(f"{what}: done in {time.perf_counter() - started:.1f} s")
 
 
 def _pyplot():
@@ -222,19 +252,23 @@ def plot_run(
     seed: int = 0,
     notice: Callable[[str], None] | None = print,
     registry=None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Every figure of a run; returns the written paths (default directory: ``RUN_DIR/plots``).
 
     ``baseline``: a run directory (e.g. source-only on the same data) whose features are drawn as
     "before adaptation" instead of the raw inputs. ``notice`` receives one-line messages about
-    figures that are skipped (e.g. the boundary plot for inputs that are not 2-D).
+    figures that are skipped (e.g. the boundary plot for inputs that are not 2-D); ``progress``
+    (when given) one line as each slow step starts and ends, and one every :data:`PROGRESS_SECONDS`
+    while it runs.
     """
     from dann_core.metrics import MetricsLog
     from dann_core.train import load_run
     from .pad import extract_features
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir, checkpoint, registry=registry)
+    with _announced(progress, f"loading {run_dir} ({checkpoint}.pt) and its data"):
+        run = load_run(run_dir, checkpoint, registry=registry)
     if out is None:  # inside the run directory: never through a link (files.refuse_links)
         from dann_core import files
 
@@ -260,7 +294,9 @@ def plot_run(
     after = (f"after: features of {run.config.method}, step {run.step}", extract_features(run.model, xs), extract_features(run.model, xt))
     methods = ["pca", "tsne"] if tsne else ["pca"]
     for method in methods:
-        written.append(plot_embedding([before, after], (ys, yt), out / f"embedding_{method}.png", method, seed, data.class_names))
+        name = {"pca": "PCA", "tsne": "t-SNE"}[method]
+        with _announced(progress, f"embedding_{method}.png: {name} of 2 panels x {len(xs) + len(xt)} points"):
+            written.append(plot_embedding([before, after], (ys, yt), out / f"embedding_{method}.png", method, seed, data.class_names))
 
     if tuple(data.input_shape) == (2,):
         written.append(plot_boundaries(run, out / "boundary.png", seed=seed))
