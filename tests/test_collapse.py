@@ -48,8 +48,25 @@ MNIST_M_LIKE_COLLAPSE = records(
 )
 
 
+# Recorded: `dann run --dataset digits-blend --set dataset.photo_intensity=1.0 --seed 0 --threads 1`
+# (lr 0.03; metrics.jsonl before top_class_share existed). The label head's ReLUs died between steps
+# 660 and 693 (docs/methods.md#collapse); step 700's window still averages healthy steps in.
+DIGITS_BLEND_FULL_INTENSITY_SEED_0 = records(
+    (100, 1.205, 0.8940, None), (200, 0.171, 0.9270, None), (300, 0.136, 0.9470, None), (400, 0.053, 0.9430, None),
+    (500, 0.043, 0.9590, None), (600, 0.066, 0.9500, None), (700, 1.837, 0.0720, None), (800, 2.309, 0.0880, None),
+    (900, 2.302, 0.0880, None), (1000, 2.302, 0.0580, None), (1100, 2.303, 0.0880, None), (1200, 2.302, 0.0880, None),
+    (1300, 2.303, 0.0880, None), (1400, 2.302, 0.0580, None),
+)
+
+
 def test_the_recorded_collapse_is_recognised_from_its_first_dead_evaluation_on():
     assert judge(MNIST_M_LIKE_COLLAPSE) == [False] * 6 + [True] * 4
+
+
+def test_a_real_digits_blend_collapse_is_recognised_from_its_label_loss_alone():
+    assert judge(DIGITS_BLEND_FULL_INTENSITY_SEED_0) == [False] * 7 + [True] * 7
+    with_share = [{**r, "top_class_share": 1.0 if r["step"] >= 700 else 0.12} for r in DIGITS_BLEND_FULL_INTENSITY_SEED_0]
+    assert judge(with_share) == [False] * 6 + [True] * 8  # constant predictions flag step 700 already
 
 
 def test_either_degenerate_sign_suffices_and_neither_alone_is_enough_without_the_fall():
