@@ -208,7 +208,12 @@ def _sweep(config_file, sets, grid_items, grid_file, select, search, trials, sea
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "method": method, "steps": steps})
         grid = parse_grid(grid_items, grid_file)
+        added = "method" in grid and "source-only" not in grid["method"] and not any(k.startswith("method.") for k in grid)
+        if added:  # a choice among methods always has source-only among them
+            grid["method"] = ["source-only", *grid["method"]]
         validate_grid(grid, base, registry(), select, search=bool(search))  # before anything is printed or written
+        if added:
+            _echo_err("source-only added to the method grid: it is always a candidate of the choice")
         if out is None:
             out = Path("runs") / f"sweep-{base.dataset}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
         _no_plugins_to_workers()
@@ -239,6 +244,8 @@ def _print_sweep(result, out, as_json: bool) -> None:
     if best is not None:
         chosen = ", ".join(f"{k}={v}" for k, v in best.items() if k not in ROW_FIELDS)
         click.echo(f"selected: {chosen} (job {best['id']})")
+        if result.get("adaptation"):  # a grid over methods: the selected one against source-only, label-free
+            click.echo(result["adaptation"]["line"])
     else:
         click.echo("selected: none (no configuration finished with a score)")
     click.echo(f"written: {out}/sweep.csv, sweep.md, sweep.json")
@@ -337,40 +344,81 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
               help="Comma-separated methods (rows); options in brackets: cdan[entropy=true].")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/table", show_default=True,
               help="Runs go to OUT/jobs/<id>/run (dann sweep status OUT lists them); the table to OUT/<dataset>-table.md/.csv.")
+@click.option("--choose", default="source-val", show_default=True, metavar="SELECTOR",
+              help="Selector that chooses, per seed and without target labels, a setting per method and a method among all "
+                   "(source-only always a candidate); any selector that compares runs, set-level ones (ensv) included.")
 @launcher_option
 @workers_option
 @retry_option
 @json_option
-def table_command(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, launcher, workers, retry_failed, as_json) -> None:
-    """Train each method over the seeds; print and write the mean ± std target accuracy table.
+def table_command(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, choose, launcher, workers, retry_failed,
+                  as_json) -> None:
+    """Train each method over the seeds; print and write the mean ± std target accuracy table, and the
+    result chosen without target labels (--choose) with its estimated gain over source-only.
 
     The shape of the paper's Table 2. Each run is a job: the same command again reuses finished
     runs, resumes interrupted ones and (with --retry-failed) retries failed ones.
     """
+    with _stop_signals():
+        _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, launcher, workers, retry_failed, as_json, choose)
+
+
+def _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, launcher, workers, retry_failed, as_json,
+           choose="source-val") -> None:
+    from .across import SOURCE_ONLY, across_selector
     from .tables import JobsIncomplete, parse_methods, parse_seeds, run_table
 
     incomplete = None
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "steps": steps})
         seed_list, method_list = parse_seeds(seeds), parse_methods(methods, registry())
+        across_selector(choose, registry())  # a bad --choose fails before anything is trained
+        if SOURCE_ONLY not in method_list:  # source-only is always a candidate of the choice
+            method_list = [SOURCE_ONLY, *method_list]
+            _echo_err("source-only added to --methods: it is always a candidate of the label-free choice")
         _no_plugins_to_workers()
         try:
             rows, paths = run_table(base, seed_list, method_list, out=out, registry=registry(), launcher=launcher, workers=workers, retry_failed=retry_failed)
         except JobsIncomplete as exc:
             incomplete, (rows, paths) = exc, exc.result
-    _print_table(rows, paths, as_json)
+    with user_errors():
+        choice = _table_choice(out, base, seed_list, method_list, choose)
+    _print_table(rows, paths, as_json, choice)
     if incomplete is not None:
         _finish(str(incomplete), incomplete.interrupted)
 
 
-def _print_table(rows, paths, as_json: bool) -> None:
+def _table_choice(out, base, seeds, methods, choose) -> dict:
+    """The label-free choice among the table's finished runs, written to OUT/<dataset>-choice.json."""
+    from pathlib import Path
+
+    from dann_core.files import write_json
+
+    from .across import choose_in_table, table_entries
+
+    choice = choose_in_table(table_entries(out, seeds, methods), choose, registry())
+    path = Path(out) / f"{base.dataset}-choice.json"
+    write_json(choice, path)
+    choice["path"] = str(path)
+    return choice
+
+
+def _print_table(rows, paths, as_json: bool, choice: dict | None = None) -> None:
     from .tables import format_markdown
 
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows if choice is None else {"rows": rows, "choice": choice}, indent=2, default=str))
         return
     click.echo(format_markdown(rows), nl=False)
-    click.echo(f"written: {paths[0]}, {paths[1]}")
+    if choice is not None:
+        for seed in choice["seeds"]:
+            settings = "; ".join(f"{m} -> {label}" for m, label in seed["settings"].items())
+            picked = seed["chosen"]
+            what = "nothing" if picked is None else (f"{picked['label']} step {picked['step']}, estimated {_fmt(picked['target_acc_estimate'], '.4f')}, "
+                                                      f"target acc {_fmt(picked['target_test_acc_reported_only'], '.4f')} (reported only)")
+            click.echo(f"seed {seed['seed']}: chosen {what}; {seed['adaptation']}" + (f" (settings: {settings})" if settings else ""))
+        click.echo(choice["summary"])
+    click.echo(f"written: {paths[0]}, {paths[1]}" + (f", {choice['path']}" if choice else ""))
 
 
 # ---------------------------------------------------------------------------------------- plugin

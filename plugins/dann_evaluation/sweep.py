@@ -36,6 +36,9 @@ TARGET_COLUMN = "target_test_acc_reported_only"
 
 def selection_note(select: str, selector=None) -> str:
     order = "highest" if selector is None or selector.higher_is_better else "lowest"
+    if getattr(selector, "set_level", False):
+        return (f"selected = {order} score of the set-level selector {select}, each configuration's own selected checkpoint scored "
+                "against the others' as one set (ties: first listed); target test accuracy is reported only, never used to select")
     return (f"selected = {order} score of selector {select} on each configuration's own selected checkpoint (ties: first listed); "
             "target test accuracy is reported only, never used to select")
 
@@ -170,6 +173,10 @@ def validate_grid(
             cfg = RunConfig.from_dict(values, "in the sweep grid")
         except ConfigError as exc:
             raise SweepError(f"sweep grid: {exc}") from None
+        if "method" in keys and registry is not None and cfg.method in registry.of_kind("algorithm"):
+            # as in a table: the base's method options reach the methods that take them (--lambda: not source-only)
+            accepted = registry.get("algorithm", cfg.method).options
+            cfg = dataclasses.replace(cfg, method_options={k: v for k, v in cfg.method_options.items() if str(k).replace("-", "_") in accepted})
         configs.append(cfg)
     if registry is not None:
         _check_components(configs, registry)
@@ -315,6 +322,10 @@ def collect(out: str | Path, selector=None, grid: dict[str, list[Any]] | None = 
     if grid is None:
         keys = [k for k in rows[0] if k not in ROW_FIELDS]
         grid = {k: sorted({str(r.get(k)) for r in rows}) for k in keys}
+    if selector.set_level:  # each run's chosen checkpoint scored against the others' as one set (across.py)
+        from .across import set_scores
+
+        set_scores(rows, select, selector, _registry(registry), out)
     best = select_best(rows, selector)
     for row in rows:
         row["selected"] = best is not None and row["id"] == best["id"]
@@ -327,6 +338,11 @@ def collect(out: str | Path, selector=None, grid: dict[str, list[Any]] | None = 
         "selected": best,
         "skipped": skipped,
     }
+    from .across import sweep_adaptation
+
+    adaptation = sweep_adaptation(rows, best, out)  # a grid over methods has a source-only row to compare with
+    if adaptation is not None:
+        result["adaptation"] = adaptation
     write_sweep(result, out)
     return result
 
