@@ -40,14 +40,14 @@ def candidate(run_dir: str | Path, name: str, selector, registry=None, options: 
               step: int | None = None) -> dict[str, Any]:
     """One run as a candidate: the step the selector chooses in it (or ``step``, e.g. best.pt's), its score,
     the label-free estimate and the reported-only target accuracy; ``excluded`` says why it cannot be chosen."""
-    from dann_core import files
+    from dann_core import run_summary
     from dann_core.selection import choose
     from dann_core.train.stored import StoredRun
 
     from .report import RunScores
 
     run_dir = Path(run_dir)
-    summary = files.read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else {}
+    summary = run_summary.read(run_dir) or {}  # checked (a damaged one: as if the run had not finished)
     entry: dict[str, Any] = {"run_dir": str(run_dir), "method": summary.get("method"), "step": None, "score": None,
                              "target_acc_estimate": None, "target_test_acc_reported_only": None, "excluded": None}
     if summary.get("state") == "collapsed":
@@ -127,6 +127,8 @@ def adaptation_line(chosen: dict[str, Any], source_only: dict[str, Any] | None) 
     return f"adaptation estimated {gain:+.3f} over source-only", gain
 def table_entries(out: str | Path, seeds, methods) -> list[dict[str, Any]]:
     """The finished runs of a table's jobs under ``out`` for these seeds and methods: label, seed, run_dir."""
+    from dann_core import run_summary
+
     from .jobs import RUN_DIR, JobFileError, list_jobs, read_job
 
     wanted, found = {(str(m), int(s)) for m in methods for s in seeds}, []
@@ -137,7 +139,7 @@ def table_entries(out: str | Path, seeds, methods) -> list[dict[str, Any]]:
             continue
         label = record.get("label", {})
         key = (str(label.get("method")), int(label.get("seed", -1)))
-        if key in wanted and (job_dir / RUN_DIR / "summary.json").exists():
+        if key in wanted and run_summary.read(job_dir / RUN_DIR) is not None:
             found.append({"label": key[0], "seed": key[1], "run_dir": job_dir / RUN_DIR})
     return found
 
@@ -198,7 +200,7 @@ def set_scores(rows: list[dict[str, Any]], select: str, selector, registry, job_
     """A sweep by a set-level selector: each finished row's chosen checkpoint (its best.pt step) is
     scored against the others' as one set; the row's ``score`` becomes that score (collapsed and
     failed rows keep none)."""
-    from dann_core import files
+    from dann_core import run_summary
 
     from .jobs import RUN_DIR
 
@@ -206,7 +208,7 @@ def set_scores(rows: list[dict[str, Any]], select: str, selector, registry, job_
     entries = []
     for row in ok:
         run_dir = Path(job_root) / "jobs" / row["id"] / RUN_DIR
-        step = files.read_json(run_dir / "summary.json").get("best_step")
+        step = (run_summary.read(run_dir) or {}).get("best_step")
         entries.append(candidate(run_dir, select, selector, registry, step=step))
     choose_among(entries, selector)
     for row, entry in zip(ok, entries):
@@ -215,7 +217,7 @@ def set_scores(rows: list[dict[str, Any]], select: str, selector, registry, job_
 
 def sweep_adaptation(rows: list[dict[str, Any]], best: dict[str, Any] | None, job_root: str | Path) -> dict[str, Any] | None:
     """For a sweep whose grid has a source-only row: the estimated gain of the selected row over it."""
-    from dann_core import files
+    from dann_core import run_summary
 
     from .jobs import RUN_DIR
 
@@ -224,7 +226,7 @@ def sweep_adaptation(rows: list[dict[str, Any]], best: dict[str, Any] | None, jo
         return None
 
     def entry(row):
-        summary = files.read_json(Path(job_root) / "jobs" / row["id"] / RUN_DIR / "summary.json")
+        summary = run_summary.read(Path(job_root) / "jobs" / row["id"] / RUN_DIR) or {}
         return {"id": row["id"], "target_acc_estimate": summary.get("target_acc_estimate")}
 
     chosen, baseline = entry(best), entry(source_only)
