@@ -34,6 +34,10 @@ from .views import VIEW_NAMES, VIEW_ROWS, mixed, view_inputs
 
 EVAL_BATCH = 1024
 """Rows per evaluation forward on a GPU (:func:`dann_core.rows.eval_batch` picks per device)."""
+KEEP_FEATURES = 1 << 22
+"""A forward for logits keeps the backbone features it computed on the way when they hold at most this
+many numbers (16 MB: a LeNet's 768 of 5,000 rows), so that a selector asking for them (dev, classami)
+does not forward the same rows again."""
 
 
 class ViewUnavailable(LookupError):
@@ -152,16 +156,18 @@ class Candidate:
         own_predict = getattr(type(self.algorithm), "predict", Algorithm.predict) is not Algorithm.predict  # e.g. a target encoder
         was_training = model.training
         model.eval()
-        feats, logits = [], []
+        feats, logits, keep = [], [], features
         try:
             for batch in batches(x, eval_batch(self.device, x), self.device):
                 f = model.backbone(batch) if features or not own_predict else None
                 logits.append((self.algorithm.predict(batch) if own_predict else model.classifier(f)).float().cpu())
-                if features:
+                if not feats and f is not None:  # the features came on the way: keep them while they are small
+                    keep = features or len(x) * f[0].numel() <= KEEP_FEATURES
+                if keep:
                     feats.append(f.float().cpu())
         finally:
             model.train(was_training)
-        out = (x, torch.cat(feats) if features else None, torch.cat(logits))
+        out = (x, torch.cat(feats) if keep else None, torch.cat(logits))
         self._outputs[id(x)] = out
         return out[1], out[2]
 

@@ -15,16 +15,19 @@ MAX_ITERATIONS = 300
 
 
 def kmeans(points: torch.Tensor, centres: torch.Tensor, max_iterations: int = MAX_ITERATIONS) -> torch.Tensor:
-    """Cluster of each row of ``points`` after Lloyd iterations from ``centres`` (K × d)."""
+    """Cluster of each row of ``points`` after Lloyd iterations from ``centres`` (K × d). Distances are
+    expanded, ‖x‖² − 2x·c + ‖c‖² (as scikit-learn's Lloyd computes them): two GEMMs per iteration."""
     points, centres = points.double(), centres.double().clone()
+    squared = (points * points).sum(dim=1, keepdim=True)
     assignment = None
     for _ in range(max_iterations):
-        new = torch.cdist(points, centres).argmin(dim=1)
+        distances = squared - 2 * points @ centres.T + (centres * centres).sum(dim=1)
+        new = distances.argmin(dim=1)
         if assignment is not None and torch.equal(new, assignment):
             break
         assignment = new
-        counts = torch.bincount(assignment, minlength=len(centres)).double()
-        sums = torch.zeros_like(centres).index_add_(0, assignment, points)
+        members = torch.nn.functional.one_hot(assignment, len(centres)).double()
+        counts, sums = members.sum(dim=0), members.T @ points
         filled = counts > 0
         centres[filled] = sums[filled] / counts[filled, None]
     return assignment
