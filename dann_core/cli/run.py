@@ -132,6 +132,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     )
     if summary.get("target_acc_estimate") is not None:  # label-free (dann_core/selection/estimate.py)
         click.echo(f"estimate:  target acc of best.pt {fmt(summary['target_acc_estimate'])}, estimated without target labels (ATC)")
+    if summary.get("source_only_twin"):  # dann run --source-only-twin (dann_core/train/twin.py)
+        click.echo(f"source-only twin: {summary['source_only_twin']['line']}")
     if summary.get("warning"):  # a run that ended collapsed (dann_core/train/health.py)
         click.echo(summary["warning"], err=True)
 
@@ -160,8 +162,15 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     help="Train data-parallel in this many processes (torch.distributed.run; gloo on CPU, NCCL on CUDA). "
     "--batch-size stays the global batch, split evenly over the processes.",
 )
+@click.option(
+    "--source-only-twin",
+    is_flag=True,
+    help="Also train the run's source-only twin (same data, steps and seed) into RUN_DIR/source-only and say, "
+    "without target labels, whether adaptation helped: 'adaptation estimated +X over source-only' or "
+    "'estimated to hurt: source-only kept' (summary.json: source_only_twin).",
+)
 @click.pass_context
-def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, nproc, **_settings) -> None:
+def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, nproc, source_only_twin=False, **_settings) -> None:
     """Train DANN (or another method) and write a run directory.
 
     With no options it trains the paper's shallow DANN on two moons in a few seconds; a dataset
@@ -190,11 +199,14 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
 
     flags = _explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
+    if ctx.params.get("source_only_twin") and (nproc > 1 or seeds is not None):
+        raise common.UserError("--source-only-twin compares one run in one process; drop --nproc/--seeds "
+                               "(dann table compares with source-only over seeds)")
     if nproc > 1:
         _launch(ctx, nproc, config_file, sets, flags, resume, seeds, registry)
         return
     if seeds is not None:
-        _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry)
+        _run_seeds(ctx, config_file, sets, flags, seeds, resume, as_json, registry)
         return
     with common.user_errors():
         rank = distributed.rank()
@@ -252,6 +264,11 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         raise common.UserError(f"process {rank} lost the other processes of the run ({reason}); "
                                f"continue with: dann run --resume {run_dir}") from None
     distributed.leave()
+    if ctx.params.get("source_only_twin") and trainer.world.writes and cfg.method != "source-only":
+        from ..train import twin
+
+        with common.user_errors():
+            summary = twin.attach(cfg, run_dir, summary, registry, quiet=True)
     if trainer.world.writes:
         _print_summary(summary, as_json)
 
@@ -320,25 +337,31 @@ def _launch(ctx, nproc, config_file, sets, flags, resume, seeds, registry) -> No
     sys.exit(distributed.launch(nproc, args))
 
 
-def _run_seeds(config_file, sets, flags, seeds, resume, as_json, registry) -> None:
-    """``dann run --seeds``: the multi-seed table of :func:`dann_evaluation.tables.run_table`."""
+def _run_seeds(ctx: click.Context, config_file, sets, flags, seeds, resume, as_json, registry) -> None:
+    """``dann run --seeds``: the run's resolved config handed to ``dann table`` (a command of the
+    dann_evaluation plugin, found on the command line, never imported: the core imports no plugin),
+    with the run's method as its one row and no label-free choice (``--choose none``)."""
+    from pathlib import Path
+
     from .. import config as config_io
-    from dann_evaluation.tables import format_markdown, parse_seeds, run_table
+    from .. import files
 
     with common.user_errors():
         if resume or "seed" in flags:
             raise common.UserError("--seeds trains one run per seed; drop " + ("--resume" if resume else "--seed"))
+        table = ctx.find_root().command.get_command(ctx, "table")
+        if table is None:
+            raise common.UserError("--seeds needs the 'dann table' command of the dann_evaluation plugin, which is not loaded; "
+                                   "reinstall dann (pip install -e .) or train one seed at a time with --seed")
         cfg = config_io.resolve(config_file, sets, flags, registry=registry)
         if not as_json:
             _print_recommended(cfg)
-        rows, paths = run_table(
-            cfg, parse_seeds(seeds), [cfg.method], out=cfg.out or "runs/table", progress=lambda line: click.echo(line, err=True), registry=registry
-        )
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo(format_markdown(rows), nl=False)
-    click.echo(f"written: {paths[0]}, {paths[1]}")
+        out = Path(cfg.out or "runs/table")
+        base = out / f"{cfg.dataset}-base-config.json"  # the resolved settings every seed's run starts from
+        base.parent.mkdir(parents=True, exist_ok=True)
+        files.write_json({k: v for k, v in cfg.to_dict().items() if k not in ("out", "seed")}, base)
+    ctx.invoke(table, config_file=str(base), sets=(), dataset=None, backbone=None, discriminator=None, steps=None, seeds=seeds,
+               methods=cfg.method, out=str(out), choose="none", launcher="local", workers=1, retry_failed=False, as_json=as_json)
 
 
 run_command.params[:0] = config_options()

@@ -7,7 +7,7 @@
 - ``dann plot RUN_DIR``: embeddings (PCA, t-SNE), decision/domain boundaries (2-D inputs), curves.
 - ``dann table``: source-only / dann / target-oracle over seeds, mean ± std target accuracy.
 
-The maths lives in this package (pad, plots, sweep, search, tables, jobs, launch, report, reverse_validation); the commands are thin Click wrappers, wired exactly as a
+The maths lives in this package (pad, plots, sweep, search, tables, jobs, launch, report); the commands are thin Click wrappers, wired exactly as a
 third-party command plugin would be. Heavy imports (torch, scikit-learn, matplotlib) happen inside
 the commands; each builds from the command line's registry (so ``dann --no-plugins`` holds).
 """
@@ -346,7 +346,8 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
               help="Runs go to OUT/jobs/<id>/run (dann sweep status OUT lists them); the table to OUT/<dataset>-table.md/.csv.")
 @click.option("--choose", default="source-val", show_default=True, metavar="SELECTOR",
               help="Selector that chooses, per seed and without target labels, a setting per method and a method among all "
-                   "(source-only always a candidate); any selector that compares runs, set-level ones (ensv) included.")
+                   "(source-only always a candidate); any selector that compares runs, set-level ones (ensv) included; "
+                   "none: no choice, and no source-only row added.")
 @launcher_option
 @workers_option
 @retry_option
@@ -372,8 +373,9 @@ def _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, me
     with user_errors():
         base = _base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "steps": steps})
         seed_list, method_list = parse_seeds(seeds), parse_methods(methods, registry())
-        across_selector(choose, registry())  # a bad --choose fails before anything is trained
-        if SOURCE_ONLY not in method_list:  # source-only is always a candidate of the choice
+        if choose != "none":
+            across_selector(choose, registry())  # a bad --choose fails before anything is trained
+        if choose != "none" and SOURCE_ONLY not in method_list:  # source-only is always a candidate of the choice
             method_list = [SOURCE_ONLY, *method_list]
             _echo_err("source-only added to --methods: it is always a candidate of the label-free choice")
         _no_plugins_to_workers()
@@ -382,7 +384,7 @@ def _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, me
         except JobsIncomplete as exc:
             incomplete, (rows, paths) = exc, exc.result
     with user_errors():
-        choice = _table_choice(out, base, seed_list, method_list, choose)
+        choice = None if choose == "none" else _table_choice(out, base, seed_list, method_list, choose)
     _print_table(rows, paths, as_json, choice)
     if incomplete is not None:
         _finish(str(incomplete), incomplete.interrupted)
