@@ -4,6 +4,7 @@
 - :func:`resume` (run_dir, quiet=True, data=None, registry=None) -> summary dict, identical to an uninterrupted run
 - :func:`fit` (config, data=None, quiet=True, registry=None) -> :class:`TrainedRun`, in memory, selected weights loaded
 - :func:`load_run` (run_dir, checkpoint="best", data=None, device="cpu", registry=None) -> :class:`TrainedRun`
+- :class:`StoredRun` (run_dir): a run directory's evaluations, stored views and kept candidates, for selectors
 
 Methods are plugins (:class:`dann_core.algorithms.Algorithm`) run by the :class:`Engine`; see
 :mod:`dann_core.train.rundir` for the run directory's files.
@@ -16,6 +17,7 @@ from .errors import DivergedError, RunError, WorkerLostError
 from .evaluation import SELECTION
 from .loop import Trainer
 from .rundir import default_run_dir, read_run_config, read_summary
+from .stored import StoredRun
 
 __all__ = [
     "SELECTION",
@@ -25,6 +27,7 @@ __all__ = [
     "Engine",
     "NonFiniteLossError",
     "RunError",
+    "StoredRun",
     "TrainedRun",
     "Trainer",
     "WorkerLostError",
