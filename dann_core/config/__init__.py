@@ -43,7 +43,7 @@ from .schema import (
     setting,
     split_key,
 )
-from .sources import MAX_CONFIG_BYTES, MAX_YAML_ALIASES, MAX_YAML_NODES, YamlLimitError, load_file, parse_set, yaml_load
+from .sources import MAX_CONFIG_BYTES, MAX_YAML_ALIASES, MAX_YAML_NODES, YamlLimitError, load_file, parse_set, split_component, yaml_load
 from .store import PROVENANCE_KEY, load, load_provenance, save
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "load_provenance",
     "overridden_recommendations",
     "parse_set",
+    "split_component",
     "recommendations",
     "resolve",
     "save",

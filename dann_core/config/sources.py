@@ -134,6 +134,18 @@ def parse_set(assignment: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def split_component(entry: str) -> tuple[str, dict[str, Any]]:
+    """``'cdan[entropy=true]'`` → ('cdan', {'entropy': True}): a component named with its options, as
+    ``dann table --methods`` and ``--launcher`` take it; one-line ValueError when malformed."""
+    name, bracket, rest = entry.strip().partition("[")
+    if not bracket:
+        return name.strip(), {}
+    if not rest.endswith("]"):
+        raise ValueError(f"bad method {entry!r}: write NAME or NAME[OPTION=VALUE,...]")
+    options = dict(parse_set(item) for item in rest[:-1].split(",") if item.strip())
+    return name.strip(), options
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a config file: ``.toml`` (tomllib), ``.yaml`` / ``.yml`` or ``.json``; a mapping of config keys."""
     path = Path(path)

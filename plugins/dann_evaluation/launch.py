@@ -40,11 +40,11 @@ class Task:
 
 def build_launcher(registry, text: str, workers: int):
     """The launcher ``NAME`` or ``NAME[OPTION=VALUE,...]`` from ``registry``, for ``workers`` workers."""
-    from .tables import split_method
+    from dann_core.config import split_component
 
     if workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {workers}")
-    name, options = split_method(text)
+    name, options = split_component(text)
     if not registry.of_kind("launcher"):
         raise ValueError("no launcher plugin is installed (entry point launchers = dann_launchers); reinstall dann: pip install -e .")
     return registry.build("launcher", name, options, workers=workers)

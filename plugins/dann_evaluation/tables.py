@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from dann_core.config import RunConfig, parse_set
+from dann_core.config import RunConfig, split_component
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -72,15 +72,7 @@ def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
     return names
 
 
-def split_method(entry: str) -> tuple[str, dict[str, Any]]:
-    """``'cdan[entropy=true]'`` → ('cdan', {'entropy': True}); one-line ValueError when malformed."""
-    name, bracket, rest = entry.strip().partition("[")
-    if not bracket:
-        return name.strip(), {}
-    if not rest.endswith("]"):
-        raise ValueError(f"bad method {entry!r}: write NAME or NAME[OPTION=VALUE,...]")
-    options = dict(parse_set(item) for item in rest[:-1].split(",") if item.strip())
-    return name.strip(), options
+split_method = split_component  # the grammar lives in dann_core.config (launchers use it too)
 
 
 def method_config(base: RunConfig, entry: str, registry=None) -> RunConfig:
