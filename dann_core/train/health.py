@@ -99,5 +99,5 @@ def collapse_start(history: list[dict[str, Any]]) -> int | None:
 def collapse_line(step: int, reason: str, best_step: int | None) -> str:
     """The one line a run that ended collapsed prints (summary.json's ``warning``)."""
     kept = f"best.pt is step {best_step}, the selector's choice among the healthy evaluations" if best_step is not None else "no healthy evaluation was kept"
-    return (f"collapsed at step {step}: {reason}; {kept}; try a lower --lr (the paper's 0.01), "
-            "or --set method.lambda=... with a smaller λ, or a backbone with batch norm (see docs/methods.md#collapse)")
+    return (f"collapsed at step {step}: {reason}; {kept}; try batch norm in the backbone (lenet, mlp: --set backbone.norm=domain), "
+            "a lower --lr (the paper's 0.01) or a smaller λ (docs/methods.md#collapse)")
