@@ -1,11 +1,15 @@
-"""The house has no import cycle: every import of dann_core, function-level ones included, points down
-the layers (ops → specs/options → plugins → config → model/algorithms → train → cli)."""
+"""The layers hold, function-level imports included: no import cycle anywhere in the house (dann_core and
+every first-party plugin package); dann_core never imports a plugin package; a plugin package imports
+dann_core and itself, never another plugin package (what two need moves down into dann_core, or into
+the one that owns it). Inside dann_core the layers run ops → specs/options → plugins → config →
+model/algorithms → train → cli (docs/architecture.md)."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).parent.parent / "dann_core"
+ROOT = Path(__file__).parent.parent
+PACKAGE = ROOT / "dann_core"
 
 
 def module_name(path: Path) -> str:
@@ -92,3 +96,60 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path, monkeypa
     (package / "sub" / "b.py").write_text("from .. import a\n")
     monkeypatch.setattr(__import__(__name__), "PACKAGE", package)
     assert cycles(import_graph()) == [["dann_core.a", "dann_core.sub.b"]]
+
+
+def house_packages(root: Path = ROOT) -> dict[str, Path]:
+    """dann_core and the first-party plugin packages (plugins/dann_*), by import name."""
+    found = {"dann_core": root / "dann_core"}
+    found.update({p.name: p for p in sorted((root / "plugins").glob("dann_*")) if (p / "__init__.py").exists()})
+    return found
+
+
+def house_imports(packages: dict[str, Path]) -> list[tuple[str, int, str, str]]:
+    """(file, line, importing package, imported module) for every import of one house package by another,
+    anywhere in a file's body (relative imports stay inside their package, so only absolute ones count)."""
+    found = []
+    for package, path in packages.items():
+        for file in sorted(path.rglob("*.py")):
+            for node in ast.walk(ast.parse(file.read_text(), str(file))):
+                if isinstance(node, ast.Import):
+                    targets = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    targets = [node.module]
+                else:
+                    continue
+                found += [(file.relative_to(path.parent).as_posix(), node.lineno, package, t)
+                          for t in targets if t.split(".")[0] in packages and t.split(".")[0] != package]
+    return found
+
+
+def backward_imports(packages: dict[str, Path]) -> list[str]:
+    """The imports that break the layer rule, as ``file:line: package imports module``."""
+    return [f"{file}:{line}: {package} imports {target}" for file, line, package, target in house_imports(packages)
+            if package == "dann_core" or target.split(".")[0] != "dann_core"]
+
+
+def test_no_import_points_up_or_across_the_plugin_packages():
+    assert backward_imports(house_packages()) == []
+
+
+def test_no_plugin_package_has_an_import_cycle(monkeypatch):
+    for name, path in house_packages().items():
+        if name == "dann_core":
+            continue
+        monkeypatch.setattr(__import__(__name__), "PACKAGE", path)
+        found = cycles(import_graph())
+        assert not found, f"import cycles in {name}: {found}"
+
+
+def test_the_layer_check_fails_on_a_planted_backward_import(tmp_path):
+    for name, body in (("dann_core", "def f():\n    from dann_selectors.simple import Last\n"),
+                       ("dann_selectors", "import dann_evaluation.report\n"), ("dann_evaluation", "from dann_core import hookimpl\n")):
+        root = tmp_path / ("plugins" if name != "dann_core" else "") / name
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "__init__.py").write_text(body)
+    (tmp_path / "plugins" / "dann_selectors" / "simple.py").write_text("")
+    assert backward_imports(house_packages(tmp_path)) == [
+        "dann_core/__init__.py:2: dann_core imports dann_selectors.simple",
+        "dann_selectors/__init__.py:1: dann_selectors imports dann_evaluation.report",
+    ]  # dann_evaluation importing dann_core is the rule, not a breach

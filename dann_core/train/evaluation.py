@@ -19,7 +19,7 @@ from ..selection import Candidate, SelectionData, Selector, ViewUnavailable, cho
 from ..specs import DomainData
 from . import health
 from .candidates import CandidatePool
-from .stored import VIEWS_DIR, KeptCandidate, read_views, view_files, write_views  # noqa: F401 (VIEWS_DIR: its old home)
+from .views import VIEWS_DIR, KeptCandidate, read_views, view_files, write_views  # noqa: F401 (VIEWS_DIR: its old home)
 
 SELECTION = (
     "best = the checkpoint the selector chooses from source data and unlabelled target inputs (ties: later step); "

@@ -144,11 +144,16 @@ def table_entries(out: str | Path, seeds, methods) -> list[dict[str, Any]]:
     return found
 
 
+def uses_target_labels(registry, method: str) -> bool:
+    """Whether ``method`` (an algorithm plugin) declares it needs labelled target batches."""
+    from dann_core.algorithms import TARGET_LABELLED
+
+    return TARGET_LABELLED in getattr(registry.get("algorithm", method).factory, "needs", ())
+
+
 def choose_in_table(runs: list[dict[str, Any]], name: str, registry) -> dict[str, Any]:
     """For each seed: a setting per method (labels sharing a method name) and a method among every label,
     source-only included, by selector ``name``; the chosen results and their estimated gain over source-only."""
-    from .sweep import uses_target_labels
-
     selector = across_selector(name, registry)
     seeds: dict[int, list[dict[str, Any]]] = {}
     for run in runs:

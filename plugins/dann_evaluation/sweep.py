@@ -181,6 +181,8 @@ def validate_grid(
     if registry is not None:
         _check_components(configs, registry)
     if ALIASES.get(select, select) == "reverse-val" and registry is not None:
+        from .across import uses_target_labels
+
         for cfg in configs:
             if uses_target_labels(registry, cfg.method):
                 raise SweepError(f"sweep: method {cfg.method} trains on target labels; reverse validation never uses them (use --select source-val)")
@@ -361,13 +363,6 @@ def _values_of(cfg: RunConfig, keys: list[str]) -> list[Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
-
-
-def uses_target_labels(registry, method: str) -> bool:
-    """Whether ``method`` (an algorithm plugin) declares it needs labelled target batches."""
-    from dann_core.algorithms import TARGET_LABELLED
-
-    return TARGET_LABELLED in getattr(registry.get("algorithm", method).factory, "needs", ())
 
 
 def sweep_selector(select: str, registry):
