@@ -6,6 +6,7 @@ DANN_NO_EXT=1 builds no extension at all.
 """
 import glob
 import os
+import platform
 import sys
 
 from setuptools import setup
@@ -15,6 +16,35 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 def _sources(pattern):
     return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+
+
+# Each SIMD tier's CPU kernels are one translation unit built with that tier's flags, as ATen builds its
+# CPU_CAPABILITY kernels; csrc/cpu/capability.cpp runs a tier only when cpuid reports its flags.
+SIMD_TIERS = {
+    "csrc/cpu/kernels_avx2.cpp": ["-mavx2", "-mfma", "-mf16c"],
+    "csrc/cpu/kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
+    "csrc/cpu/kernels_avx512_bf16.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx512bf16"],
+}
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _build_ext_class():
+    from torch.utils import cpp_extension
+
+    class BuildExtension(cpp_extension.BuildExtension):
+        """Compiles the SIMD tiers with their own flags and links them after every other object, so that
+        for an inline function several objects define the linker keeps the baseline copy
+        (tests/test_ops_tiers.py checks the built library for instructions outside their tier)."""
+
+        def build_extension(self, ext):
+            cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
+            for source, flags in getattr(ext, "simd_tiers", {}).items():
+                ext.extra_objects += self.compiler.compile(
+                    [source], output_dir=self.build_temp, macros=ext.define_macros, include_dirs=ext.include_dirs,
+                    extra_postargs=list(cxx) + flags, depends=ext.depends)
+            super().build_extension(ext)
+
+    return BuildExtension
 
 
 def _cuda_home():
@@ -36,7 +66,7 @@ def _extensions():
 
     use_cuda = os.environ.get("DANN_NO_CUDA") != "1" and torch.version.cuda is not None and _cuda_home()
     cxx = ["-O3", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
-    sources = _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp")
+    sources = [s for s in _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp") if s not in SIMD_TIERS]
     kwargs = dict(extra_link_args=["-fopenmp"])
     if use_cuda:
         home = _cuda_home()
@@ -56,7 +86,8 @@ def _extensions():
         )
     else:
         ext = cpp_extension.CppExtension("dann_core._C", sources, extra_compile_args={"cxx": cxx}, **kwargs)
-    return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
+    ext.simd_tiers = SIMD_TIERS if X86_64 else {}
+    return [ext], {"build_ext": _build_ext_class().with_options(use_ninja=True)}
 
 
 # ninja is looked up on PATH; make the running interpreter's scripts directory (a venv's bin) win.

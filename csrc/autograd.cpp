@@ -23,6 +23,7 @@ bool is_plain_cpu(const at::Tensor& t) {
 }
 
 at::Tensor scale_saved_grad(const at::Tensor& grad, const at::Tensor& grad_loss) {
+  if (!grad_loss.defined()) return at::Tensor();  // grads are not materialised (save_gradient)
   // loss.backward() sends exactly 1: the saved gradient is the answer, and skipping the multiply
   // saves a pass and an allocation as large as the logits. Autograd never writes into a gradient
   // that something else (here the saved variable) still references, so handing it out is safe.
@@ -41,6 +42,9 @@ template <typename Call>
 variable_list save_gradient(AutogradContext* ctx, Call&& call) {
   at::AutoDispatchBelowADInplaceOrView guard;
   auto [loss, grad, correct] = call();
+  // Backward receives a gradient for each of the three outputs, but only the loss's matters; left
+  // materialised, autograd would first fill a zero tensor as large as the logits for the others.
+  ctx->set_materialize_grads(false);
   ctx->save_for_backward({grad});
   ctx->mark_non_differentiable({grad, correct});
   return {loss, grad, correct};

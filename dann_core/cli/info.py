@@ -43,6 +43,7 @@ def info_command(as_json: bool) -> None:
         click.echo(f"{key:<15} {info[key]}")
     for device, name in backends.items():
         click.echo(f"{'backend ' + device:<15} {name}")
+    click.echo(f"{'cpu capability':<15} {ops.dispatch.describe_cpu_capability()}")
     click.echo("build_info      " + json.dumps(info["build_info"], default=str))
 
 

@@ -6,8 +6,10 @@ does not break the import: choosing a backend then raises ValueError naming the 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from typing import Iterator
 
 import torch
 
@@ -91,8 +93,53 @@ def backend(device: str | torch.device = "cpu") -> str:
     return "reference" if missing else "ext"
 
 
+def cpu_capability() -> str:
+    """The SIMD tier the compiled CPU kernels run at now: 'default', 'avx2', 'avx512' or 'avx512_bf16'
+    ('none' without the extension). The best the CPU has, unless ``DANN_CPU_CAPABILITY`` or
+    :func:`set_cpu_capability` lowered it."""
+    return _C.cpu_capability() if _C is not None else "none"
+
+
+def cpu_capabilities() -> dict[str, list[str]]:
+    """Every CPU tier of the build, lowest first, with the CPU flags it needs that this CPU lacks
+    (an empty list: the tier runs here)."""
+    return dict(_C.cpu_capabilities()) if _C is not None else {}
+
+
+def describe_cpu_capability() -> str:
+    """One line: the active tier, the tiers this CPU runs, and what the next tier up would need."""
+    if _C is None:
+        return f"none ({_missing_reason})"
+    tiers = cpu_capabilities()
+    runs = [name for name, missing in tiers.items() if not missing]
+    line = f"{cpu_capability()} (this CPU runs {', '.join(runs)}"
+    above = [(name, missing) for name, missing in tiers.items() if missing]
+    if above:
+        line += f"; {above[0][0]} needs {', '.join(above[0][1])}"
+    return line + "; DANN_CPU_CAPABILITY lowers it)"
+
+
+def set_cpu_capability(name: str) -> None:
+    """Run the CPU kernels at tier ``name`` from now on, in every thread (tests and benchmarks use it to
+    compare tiers in one process). ValueError, naming the missing CPU flags, for a tier this CPU lacks."""
+    if _C is None:
+        raise RuntimeError(f"no CPU kernels to switch: {_missing_reason}")
+    _C.set_cpu_capability(name)
+
+
+@contextlib.contextmanager
+def using_cpu_capability(name: str) -> Iterator[None]:
+    """``set_cpu_capability(name)`` for the duration of a ``with`` block."""
+    previous = cpu_capability()
+    set_cpu_capability(name)
+    try:
+        yield
+    finally:
+        set_cpu_capability(previous)
+
+
 def build_info() -> dict:
-    """Build facts of the compiled extension (CUDA? archs, OpenMP threads, SIMD level) or why it is absent."""
+    """Build facts of the compiled extension (CUDA? archs, OpenMP threads, CPU SIMD tier) or why it is absent."""
     if _C is None:
         return {"compiled": False, "reason": _missing_reason}
     return {"compiled": True, **_C.build_info()}
