@@ -11,6 +11,7 @@ or :func:`set_cpu_capability` lowers it. Importing this module compiles nothing.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -32,6 +33,11 @@ class DomainLoss(NamedTuple):
 
     loss: torch.Tensor
     n_correct: torch.Tensor
+
+
+# DomainLoss((loss, n_correct)) without the Python frame of the generated __new__ (a loss call's
+# overhead at batch sizes is mostly such frames).
+_domain_loss = functools.partial(tuple.__new__, DomainLoss)
 
 
 class _GradReverse(torch.autograd.Function):
@@ -127,7 +133,7 @@ def _call_loss(name: str, logits: torch.Tensor, *args) -> DomainLoss:
     if fn is getattr(reference, name):
         return DomainLoss(*_ReferenceLoss.apply(name, logits, *args))
     loss, _grad, correct = fn(logits, *args)
-    return DomainLoss(loss, correct)
+    return _domain_loss((loss, correct))
 
 
 def domain_bce(

@@ -18,6 +18,9 @@ from . import reference
 MODES = ("auto", "ext", "reference")
 
 
+OP_NAMES = ("grl_backward", "split_reverse_backward", "domain_bce", "domain_ce", "grl_linear_backward")
+
+
 def _load_extension() -> tuple[object | None, str]:
     if os.environ.get("DANN_NO_EXT") == "1":
         return None, "DANN_NO_EXT=1 is set"
@@ -32,9 +35,18 @@ def _load_extension() -> tuple[object | None, str]:
 
 _C, _missing_reason = _load_extension()
 _CUDA_KERNELS = bool(_C is not None and _C.build_info()["cuda"])  # read once: impl() runs on every op call
+# The overloads themselves (no per-call attribute lookups), and whether impl() may hand them out for a
+# CPU tensor without further checks: at a training batch's size the Python around an op is its cost.
+_OPS = {name: getattr(torch.ops.dann, name).default for name in OP_NAMES} if _C is not None else {}
+_cpu_fast = False
 _mode = "auto"
 _warned: set[str] = set()
 _env_error = ""
+
+
+def _update_fast_path() -> None:
+    global _cpu_fast
+    _cpu_fast = _C is not None and _mode != "reference" and not _env_error
 
 
 def check_environment() -> None:
@@ -49,6 +61,7 @@ def set_mode(mode: str) -> None:
     if mode not in MODES:
         raise ValueError(f"DANN_KERNELS must be one of {', '.join(MODES)}; got {mode!r}")
     _mode = mode
+    _update_fast_path()
 
 
 def get_mode() -> str:
@@ -67,13 +80,15 @@ def _kernel_missing(device_type: str) -> str:
 
 def impl(name: str, like: torch.Tensor):
     """The function that runs op ``name`` for tensors on ``like``'s device under the current mode."""
+    if _cpu_fast and like.is_cpu:
+        return _OPS[name]
     if _mode == "reference":
         return getattr(reference, name)
     if _env_error:
         raise ValueError(_env_error)
     missing = _kernel_missing(like.device.type)
     if not missing:
-        return getattr(torch.ops.dann, name).default  # the overload itself: no per-call overload lookup
+        return _OPS[name]
     if _mode == "ext":
         raise RuntimeError(f"DANN_KERNELS=ext but {missing}; build it with `pip install --no-build-isolation -e .`")
     if missing not in _warned:
@@ -149,3 +164,4 @@ try:
     set_mode(os.environ.get("DANN_KERNELS", "auto"))
 except ValueError:
     _env_error = f"DANN_KERNELS={os.environ['DANN_KERNELS']!r} is not one of {', '.join(MODES)}; unset it or pick one"
+    _update_fast_path()
