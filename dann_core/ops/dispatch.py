@@ -122,7 +122,7 @@ def cpu_capabilities() -> dict[str, list[str]]:
 
 
 def describe_cpu_capability() -> str:
-    """One line: the active tier, the tiers this CPU runs, and what the next tier up would need."""
+    """One line: the active tier, the tiers this CPU runs, and what it lacks for the next tier up."""
     if _C is None:
         return f"none ({_missing_reason})"
     tiers = cpu_capabilities()
@@ -130,7 +130,7 @@ def describe_cpu_capability() -> str:
     line = f"{cpu_capability()} (this CPU runs {', '.join(runs)}"
     above = [(name, missing) for name, missing in tiers.items() if missing]
     if above:
-        line += f"; {above[0][0]} needs {', '.join(above[0][1])}"
+        line += f"; it lacks {', '.join(above[0][1])} for {above[0][0]}"
     return line + "; DANN_CPU_CAPABILITY lowers it)"
 
 
