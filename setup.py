@@ -34,7 +34,7 @@ def _build_ext_class():
     class BuildExtension(cpp_extension.BuildExtension):
         """Compiles the SIMD tiers with their own flags and links them after every other object, so that
         for an inline function several objects define the linker keeps the baseline copy
-        (tests/test_ops_tiers.py checks the built library for instructions outside their tier)."""
+        (tests/test_ops_tier_isolation.py checks the built library for instructions outside their tier)."""
 
         def build_extension(self, ext):
             cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
