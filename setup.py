@@ -16,6 +16,7 @@ While compiling, a line every 8 s says how far it got (``pip install -v`` shows 
 """
 import glob
 import os
+import platform
 import sys
 import threading
 import time
@@ -33,6 +34,15 @@ def _say(message):
 def _sources(pattern):
     return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
 
+
+# Each SIMD tier's CPU kernels are one translation unit built with that tier's flags, as ATen builds its
+# CPU_CAPABILITY kernels; csrc/cpu/capability.cpp runs a tier only when cpuid reports its flags.
+SIMD_TIERS = {
+    "csrc/cpu/kernels_avx2.cpp": ["-mavx2", "-mfma", "-mf16c"],
+    "csrc/cpu/kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
+    "csrc/cpu/kernels_avx512_bf16.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx512bf16"],
+}
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 def _cuda_home():
     from torch.utils import cpp_extension
@@ -75,7 +85,7 @@ def _extensions():
 
     use_cuda, why = _cuda_choice(torch)
     cxx = ["-O3", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
-    sources = _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp")
+    sources = [s for s in _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp") if s not in SIMD_TIERS]
     kwargs = dict(extra_link_args=["-fopenmp"])
     if use_cuda:
         home = _cuda_home()
@@ -97,10 +107,11 @@ def _extensions():
         )
     else:
         ext = cpp_extension.CppExtension("dann_core._C", sources, extra_compile_args={"cxx": cxx}, **kwargs)
+    ext.simd_tiers = SIMD_TIERS if X86_64 else {}
     variant = "cuda" if use_cuda else "cpu"
     _say(f"dann_core._C with {'CPU and CUDA' if use_cuda else 'CPU'} kernels ({why}); {len(sources)} sources")
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{variant}".replace("+", "_")
-    return [ext], {"build_ext": _build_ext_class(cpp_extension.BuildExtension, tag, len(sources))}
+    return [ext], {"build_ext": _build_ext_class(cpp_extension.BuildExtension, tag, len(sources) + len(ext.simd_tiers))}
 
 
 def _build_ext_class(base, tag, total):
@@ -111,6 +122,17 @@ def _build_ext_class(base, tag, total):
             super().finalize_options()
             # pip's editable builds pass a fresh temporary build_temp every time: everything recompiled.
             self.build_temp = os.path.join(ROOT, "build", f"ext-{tag}")
+
+        def build_extension(self, ext):
+            # The SIMD tiers with their own flags, linked after every other object, so that for an inline
+            # function several objects define the linker keeps the baseline copy
+            # (tests/test_ops_tier_isolation.py checks the built library for instructions outside their tier).
+            cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
+            for source, flags in getattr(ext, "simd_tiers", {}).items():
+                ext.extra_objects += self.compiler.compile(
+                    [source], output_dir=self.build_temp, macros=ext.define_macros, include_dirs=ext.include_dirs,
+                    extra_postargs=list(cxx) + flags, depends=ext.depends)
+            super().build_extension(ext)
 
         def build_extensions(self):
             started = time.time()

@@ -3,7 +3,7 @@
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
-#include "cpu/kernels.h"
+#include "cpu/capability.h"
 #ifdef DANN_WITH_CUDA
 #include "cuda/cuda_info.h"
 #endif
@@ -41,7 +41,8 @@ pybind11::dict build_info() {
   info["cuda"] = false;
   info["cuda_archs"] = std::vector<std::string>{};
 #endif
-  info["cpu_simd"] = dann::cpu::selected_simd();
+  info["cpu_capability"] = dann::cpu::capability_name(dann::cpu::active_capability());
+  info["cpu_capability_best"] = dann::cpu::capability_name(dann::cpu::best_capability());
   info["threads"] = at::get_num_threads();
 #ifdef _OPENMP
   info["openmp"] = true;
@@ -51,11 +52,31 @@ pybind11::dict build_info() {
   return info;
 }
 
+// Every CPU tier of this build and the CPU flags it needs that this CPU lacks (empty: it runs here).
+pybind11::dict cpu_capabilities() {
+  pybind11::dict tiers;
+  for (auto c : dann::cpu::all_capabilities()) tiers[dann::cpu::capability_name(c)] = dann::cpu::missing_cpu_flags(c);
+  return tiers;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.doc() = "dann's compiled ops; importing this module registers torch.ops.dann.*";
   module.def("build_info", &build_info, "How the extension was built and what it runs with here");
+  module.def(
+      "cpu_capability", [] { return std::string(dann::cpu::capability_name(dann::cpu::active_capability())); },
+      "The SIMD tier the CPU kernels run at now: default, avx2, avx512 or avx512_bf16");
+  module.def(
+      "set_cpu_capability",
+      [](const std::string& name) { dann::cpu::set_active_capability(dann::cpu::parse_supported_capability(name)); },
+      "Run the CPU kernels at another tier this CPU supports (ValueError otherwise)");
+  module.def("cpu_capabilities", &cpu_capabilities,
+             "Every tier of this build and the CPU flags each lacks here (an empty list: it runs)");
+  // DANN_CPU_CAPABILITY asked for something this CPU cannot run: say so once, where it was imported.
+  const std::string& note = dann::cpu::capability_override_note();
+  if (!note.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, ("dann: " + note).c_str(), 1) < 0)
+    throw pybind11::error_already_set();
 #ifdef DANN_WITH_CUDA
   module.def("raise_pending_label_errors", &dann::raise_pending_label_errors,
              "Raise the ValueError of a bad domain label that a CUDA loss kernel found since the last check");

@@ -76,3 +76,25 @@ def samples(dtypes=DTYPES, sizes=SIZES, device="cpu", seed=0):
                 x = randn(n, 6, dtype=dtype)
                 w = randn(4, 6, dtype=dtype)
                 yield Sample("grl_linear_backward", (randn(n, 4, dtype=dtype), x, w, lam), tag)
+
+
+def sample_dtype(sample: Sample) -> torch.dtype:
+    """The floating dtype a sample's tolerance is chosen by."""
+    if sample.op == "grl_linear_backward":
+        return sample.args[1].dtype
+    return next(a for a in sample.args if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dim() > 0).dtype
+
+
+def assert_same(got, expected, dtype: torch.dtype) -> None:
+    """A kernel's outputs against the reference's, within ``TOLERANCE[dtype]`` scaled by the largest value."""
+    atol, rtol = TOLERANCE[dtype]
+    got = got if isinstance(got, tuple) else (got,)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, e.shape, g.dtype, e.dtype)
+        if g.dtype == torch.int64:  # domain accuracy counts: exact, except where a logit rounds to 0
+            assert abs(int(g) - int(e)) <= (0 if dtype in (torch.float32, torch.float64) else 2)
+        else:
+            scale = max(1.0, float(e.abs().max()) if e.numel() else 1.0)
+            torch.testing.assert_close(g, e, atol=atol * scale, rtol=rtol)

@@ -207,3 +207,27 @@ def test_repeated_backward_accumulates_correctly(kernels, op):
     torch.testing.assert_close(z.grad, 3 * once)
     (again,) = torch.autograd.grad(loss, z)
     torch.testing.assert_close(again, once)
+
+
+@needs_ext
+@pytest.mark.parametrize("op", ["domain_bce", "domain_ce"])
+def test_loss_autograd_node(op):
+    """The C++ autograd kernel: one node on the loss only, nothing when no gradient is needed, an error
+    (not a silent wrong gradient) for forward-mode AD and for an in-place change of the saved gradient."""
+    z = torch.randn(6, 3 if op == "domain_ce" else 1, dtype=torch.float64, requires_grad=True)
+    args = (torch.tensor([0, 1, 2, 0, 1, 2]), None, "mean") if op == "domain_ce" else (None, 3, None, "mean")
+    fn = getattr(torch.ops.dann, op)
+    loss, grad, correct = fn(z, *args)
+    expected_name = "DomainCeBackward" if op == "domain_ce" else "DomainBceBackward"
+    assert loss.grad_fn.name() == expected_name and loss.grad_fn.next_functions[0][0].variable is z
+    assert not grad.requires_grad and not correct.requires_grad
+    assert not fn(z.detach(), *args)[0].requires_grad
+    with torch.no_grad():
+        assert fn(z, *args)[0].grad_fn is None
+    grad.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(z.detach(), torch.ones_like(z))
+        with pytest.raises(NotImplementedError, match="forward-mode AD is not supported"):
+            fn(dual, *args)

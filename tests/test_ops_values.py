@@ -5,20 +5,7 @@ import pytest
 import torch
 
 from dann_core.ops import reference
-from op_samples import TOLERANCE, needs_ext, samples
-
-
-def _assert_same(got, expected, dtype):
-    atol, rtol = TOLERANCE[dtype]
-    got = got if isinstance(got, tuple) else (got,)
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected):
-        assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, e.shape, g.dtype, e.dtype)
-        if g.dtype == torch.int64:  # domain accuracy counts: exact, except where a logit rounds to 0
-            assert abs(int(g) - int(e)) <= (0 if dtype in (torch.float32, torch.float64) else 2)
-        else:
-            torch.testing.assert_close(g, e, atol=atol * max(1.0, float(e.abs().max()) if e.numel() else 1.0), rtol=rtol)
+from op_samples import assert_same, needs_ext, sample_dtype, samples
 
 
 @needs_ext
@@ -26,11 +13,7 @@ def _assert_same(got, expected, dtype):
 def test_kernel_matches_reference(sample):
     got = getattr(torch.ops.dann, sample.op)(*sample.args)
     expected = getattr(reference, sample.op)(*sample.args)
-    _assert_same(got, expected, sample.args[1].dtype if sample.op == "grl_linear_backward" else _dtype(sample))
-
-
-def _dtype(sample):
-    return next(a for a in sample.args if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dim() > 0).dtype
+    assert_same(got, expected, sample_dtype(sample))
 
 
 @needs_ext

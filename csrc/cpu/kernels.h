@@ -1,12 +1,15 @@
-// CPU kernels on raw pointers, compiled once per SIMD level (kernels_base.cpp, kernels_avx2.cpp) and
-// chosen at run time by ops_cpu.cpp. No ATen tensor types here: the bindings own validation and
-// allocation, the kernels own the arithmetic.
+// CPU kernels on raw pointers, compiled once per SIMD tier (kernels_<tier>.cpp, each with its own
+// compiler flags, see capability.h) and chosen at run time by DANN_CPU_CALL. No ATen tensor types
+// here: the bindings own validation and allocation, the kernels own the arithmetic.
 #pragma once
 
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
 #include <cstdint>
+#include <type_traits>
+
+#include "capability.h"
 
 namespace dann::cpu {
 
@@ -69,13 +72,35 @@ struct LossSums {
   LossSums domain_ce(const CeArgs<T>& args);                                                           \
   }
 
-// The SIMD level the CPU kernels run at on this machine ("AVX2" or "DEFAULT").
-const char* selected_simd();
-
 DANN_DECLARE_CPU_KERNELS(base)
 #if defined(__x86_64__) || defined(_M_X64)
-#define DANN_HAVE_AVX2_KERNELS 1
+#define DANN_HAVE_X86_TIERS 1
 DANN_DECLARE_CPU_KERNELS(avx2)
+DANN_DECLARE_CPU_KERNELS(avx512)
+DANN_DECLARE_CPU_KERNELS(avx512_bf16)  // instantiated for c10::BFloat16 only
 #endif
 
 }  // namespace dann::cpu
+
+// Calls cpu::<tier>::FN<T>(...) for the active tier. The avx512_bf16 tier differs from avx512 only in
+// how bfloat16 results are rounded (the CPU's own conversion), so other dtypes run avx512's kernels.
+#if defined(DANN_HAVE_X86_TIERS)
+#define DANN_CPU_CALL(T, FN, ...)                                                      \
+  ([&]() -> decltype(::dann::cpu::base::FN<T>(__VA_ARGS__)) {                           \
+    using ::dann::cpu::Capability;                                                    \
+    switch (::dann::cpu::active_capability()) {                                       \
+      case Capability::kAvx512Bf16:                                                   \
+        if constexpr (std::is_same_v<T, c10::BFloat16>)                               \
+          return ::dann::cpu::avx512_bf16::FN<T>(__VA_ARGS__);                        \
+        [[fallthrough]];                                                              \
+      case Capability::kAvx512:                                                       \
+        return ::dann::cpu::avx512::FN<T>(__VA_ARGS__);                               \
+      case Capability::kAvx2:                                                         \
+        return ::dann::cpu::avx2::FN<T>(__VA_ARGS__);                                 \
+      default:                                                                        \
+        return ::dann::cpu::base::FN<T>(__VA_ARGS__);                                 \
+    }                                                                                 \
+  }())
+#else
+#define DANN_CPU_CALL(T, FN, ...) ::dann::cpu::base::FN<T>(__VA_ARGS__)
+#endif

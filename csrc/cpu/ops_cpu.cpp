@@ -1,6 +1,7 @@
-// CPU implementations of the dann ops: validate, allocate, pick the SIMD level, call the kernel.
+// CPU implementations of the dann ops: validate, allocate, call the kernel of the active SIMD tier.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
 #include <torch/library.h>
 
 #include "../checks.h"
@@ -8,21 +9,6 @@
 
 namespace dann {
 namespace {
-
-bool cpu_has_avx2() {
-#if defined(DANN_HAVE_AVX2_KERNELS)
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
-
-#if defined(DANN_HAVE_AVX2_KERNELS)
-#define DANN_CPU_CALL(fn, ...) (cpu_has_avx2() ? cpu::avx2::fn(__VA_ARGS__) : cpu::base::fn(__VA_ARGS__))
-#else
-#define DANN_CPU_CALL(fn, ...) cpu::base::fn(__VA_ARGS__)
-#endif
 
 #define DANN_DISPATCH_FLOATS(TYPE, NAME, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, TYPE, NAME, __VA_ARGS__)
@@ -40,18 +26,30 @@ double neg_lambda(const at::Tensor& lambd) {
 
 double grad_scale(int reduction, int64_t n) { return reduction == 1 ? 1.0 / static_cast<double>(n) : 1.0; }
 
+// Outputs are allocated straight from the CPU allocator: at::empty_like and at::scalar_tensor would
+// each go through the dispatcher (and fill_), a visible share of a training batch's loss call.
+at::Tensor new_cpu(at::IntArrayRef sizes, at::ScalarType dtype) { return at::detail::empty_cpu(sizes, dtype); }
+
+template <typename T>
+at::Tensor scalar_cpu(T value, at::ScalarType dtype) {
+  at::Tensor out = new_cpu({}, dtype);
+  AT_DISPATCH_ALL_TYPES_AND2(at::kBFloat16, at::kHalf, dtype, "scalar_cpu",
+                             [&] { *out.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(value); });
+  return out;
+}
+
 at::Tensor reduced_loss(const cpu::LossSums& sums, int reduction, int64_t n, const at::Tensor& logits) {
   const double value = reduction == 1 ? sums.loss_sum / static_cast<double>(n) : sums.loss_sum;
-  return at::scalar_tensor(value, logits.options());
+  return scalar_cpu(value, logits.scalar_type());
 }
 
 at::Tensor grl_backward_cpu(const at::Tensor& grad, const at::Tensor& lambd) {
   check_grl_backward(grad, lambd);
   const auto g = grad.contiguous();
-  auto out = at::empty_like(g, at::MemoryFormat::Contiguous);
+  auto out = new_cpu(g.sizes(), g.scalar_type());
   const double factor = neg_lambda(lambd);
   DANN_DISPATCH_FLOATS(g.scalar_type(), "grl_backward", [&] {
-    DANN_CPU_CALL(grl_backward<scalar_t>, g.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), g.numel(),
+    DANN_CPU_CALL(scalar_t, grl_backward, g.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), g.numel(),
                   factor);
   });
   return out;
@@ -63,11 +61,11 @@ at::Tensor split_reverse_backward_cpu(const std::optional<at::Tensor>& grad_labe
   const auto gd = grad_domain.contiguous();
   at::Tensor gl;
   if (grad_label.has_value()) gl = grad_label->to(gd.scalar_type()).contiguous();
-  auto out = at::empty_like(gd, at::MemoryFormat::Contiguous);
+  auto out = new_cpu(gd.sizes(), gd.scalar_type());
   const int64_t row_size = gd.size(0) ? gd.numel() / gd.size(0) : 0;
   const double factor = neg_lambda(lambd);
   DANN_DISPATCH_FLOATS(gd.scalar_type(), "split_reverse_backward", [&] {
-    DANN_CPU_CALL(split_reverse_backward<scalar_t>, gl.defined() ? gl.const_data_ptr<scalar_t>() : nullptr,
+    DANN_CPU_CALL(scalar_t, split_reverse_backward, gl.defined() ? gl.const_data_ptr<scalar_t>() : nullptr,
                   gd.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), gd.numel(),
                   n_label_rows * row_size, factor);
   });
@@ -86,8 +84,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_bce_cpu(const at::Tensor& 
   at::Tensor y, w;
   if (labels.has_value()) y = labels->reshape({n}).to(ct).contiguous();
   if (weight.has_value()) w = weight->to(ct).contiguous();
-  auto grad = at::empty_like(z, at::MemoryFormat::Contiguous);
-  at::Tensor loss_rows = red == 0 ? at::empty({n}, z.options()) : at::Tensor();
+  auto grad = new_cpu(z.sizes(), z.scalar_type());
+  at::Tensor loss_rows = red == 0 ? new_cpu({n}, z.scalar_type()) : at::Tensor();
   cpu::LossSums sums;
   DANN_DISPATCH_FLOATS(z.scalar_type(), "domain_bce", [&] {
     using C = cpu::compute_t<scalar_t>;
@@ -99,11 +97,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_bce_cpu(const at::Tensor& 
                                 n,
                                 n_source,
                                 grad_scale(red, n)};
-    sums = DANN_CPU_CALL(domain_bce<scalar_t>, args);
+    sums = DANN_CPU_CALL(scalar_t, domain_bce, args);
   });
   TORCH_CHECK_VALUE(!sums.bad_label, kBinaryLabelsMsg);
   at::Tensor loss = red == 0 ? loss_rows : reduced_loss(sums, red, n, z);
-  return {loss, grad, at::scalar_tensor(sums.n_correct, z.options().dtype(at::kLong))};
+  return {loss, grad, scalar_cpu(sums.n_correct, at::kLong)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_ce_cpu(const at::Tensor& logits, const at::Tensor& labels,
@@ -116,8 +114,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_ce_cpu(const at::Tensor& l
   const auto y = labels.to(at::kLong).contiguous();
   at::Tensor w;
   if (weight.has_value()) w = weight->to(compute_dtype(z.scalar_type())).contiguous();
-  auto grad = at::empty_like(z, at::MemoryFormat::Contiguous);
-  at::Tensor loss_rows = red == 0 ? at::empty({n}, z.options()) : at::Tensor();
+  auto grad = new_cpu(z.sizes(), z.scalar_type());
+  at::Tensor loss_rows = red == 0 ? new_cpu({n}, z.scalar_type()) : at::Tensor();
   cpu::LossSums sums;
   DANN_DISPATCH_FLOATS(z.scalar_type(), "domain_ce", [&] {
     using C = cpu::compute_t<scalar_t>;
@@ -129,11 +127,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> domain_ce_cpu(const at::Tensor& l
                                n,
                                k,
                                grad_scale(red, n)};
-    sums = DANN_CPU_CALL(domain_ce<scalar_t>, args);
+    sums = DANN_CPU_CALL(scalar_t, domain_ce, args);
   });
   TORCH_CHECK_VALUE(!sums.bad_label, class_labels_msg(k));
   at::Tensor loss = red == 0 ? loss_rows : reduced_loss(sums, red, n, z);
-  return {loss, grad, at::scalar_tensor(sums.n_correct, z.options().dtype(at::kLong))};
+  return {loss, grad, scalar_cpu(sums.n_correct, at::kLong)};
 }
 
 // The reversal rides on the GEMM: grad_x = (−λ)·(g @ W) is one addmm with alpha = −λ and beta = 0.
@@ -149,8 +147,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> grl_linear_backward_cpu(const at:
 }
 
 }  // namespace
-
-const char* cpu::selected_simd() { return cpu_has_avx2() ? "AVX2" : "DEFAULT"; }
 
 TORCH_LIBRARY_IMPL(dann, CPU, m) {
   m.impl("grl_backward", &grl_backward_cpu);

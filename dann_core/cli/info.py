@@ -57,6 +57,7 @@ def info_command(as_json: bool) -> None:
         click.echo(f"{key:<15} {info[key]}")
     for device, name in info["backends"].items():
         click.echo(f"{'backend ' + device:<15} {name}")
+    click.echo(f"{'cpu capability':<15} {info['cpu_capability']}")
     click.echo("build_info      " + json.dumps(info["build_info"], default=str))
 
 
@@ -80,6 +81,7 @@ def _torch_facts() -> dict:
         "kernel_mode": ops.dispatch.get_mode(),
         "backends": backends,
         "build_info": ops.build_info(),
+        "cpu_capability": ops.dispatch.describe_cpu_capability(),
     }
 
 

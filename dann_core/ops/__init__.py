@@ -3,19 +3,29 @@
 Each op runs the compiled kernel from ``dann_core._C`` (``torch.ops.dann.*``) when it is built and has
 a kernel for the tensor's device, else the pure-PyTorch reference in :mod:`dann_core.ops.reference`.
 ``DANN_KERNELS=auto|ext|reference`` picks: ``auto`` falls back quietly (one warning), ``ext`` raises
-when the kernel is missing, ``reference`` never uses compiled code. Importing this module compiles
-nothing.
+when the kernel is missing, ``reference`` never uses compiled code. The CPU kernels run at the best
+SIMD tier the CPU has (:func:`cpu_capability`); ``DANN_CPU_CAPABILITY=default|avx2|avx512|avx512_bf16``
+or :func:`set_cpu_capability` lowers it. Importing this module compiles nothing.
 
 λ is always a 0-dim tensor, so changing it neither recompiles a ``torch.compile`` graph nor syncs a GPU.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
 
 from . import checks, reference
-from .dispatch import backend, build_info, impl
+from .dispatch import (
+    backend,
+    build_info,
+    cpu_capabilities,
+    cpu_capability,
+    impl,
+    set_cpu_capability,
+    using_cpu_capability,
+)
 
 
 class DomainLoss(NamedTuple):
@@ -23,6 +33,11 @@ class DomainLoss(NamedTuple):
 
     loss: torch.Tensor
     n_correct: torch.Tensor
+
+
+# DomainLoss((loss, n_correct)) without the Python frame of the generated __new__ (a loss call's
+# overhead at batch sizes is mostly such frames).
+_domain_loss = functools.partial(tuple.__new__, DomainLoss)
 
 
 class _GradReverse(torch.autograd.Function):
@@ -118,7 +133,7 @@ def _call_loss(name: str, logits: torch.Tensor, *args) -> DomainLoss:
     if fn is getattr(reference, name):
         return DomainLoss(*_ReferenceLoss.apply(name, logits, *args))
     loss, _grad, correct = fn(logits, *args)
-    return DomainLoss(loss, correct)
+    return _domain_loss((loss, correct))
 
 
 def domain_bce(
@@ -155,10 +170,14 @@ __all__ = [
     "DomainLoss",
     "backend",
     "build_info",
+    "cpu_capabilities",
+    "cpu_capability",
     "domain_bce",
     "domain_ce",
     "grad_reverse",
     "grl_linear",
     "reference",
+    "set_cpu_capability",
     "split_reverse",
+    "using_cpu_capability",
 ]

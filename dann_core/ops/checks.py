@@ -22,7 +22,7 @@ def check_lambda(lambd: torch.Tensor, like: torch.Tensor) -> None:
         raise ValueError(f"lambd must be a 0-dim tensor (e.g. torch.tensor(0.5)), got {got}")
     if not lambd.is_floating_point():
         raise TypeError(f"lambd must be a floating-point tensor, got {lambd.dtype}")
-    if lambd.device != like.device and lambd.device.type != "cpu":
+    if not lambd.is_cpu and lambd.device != like.device:  # is_cpu first: building devices costs more
         raise ValueError(f"lambd is on {lambd.device} but the tensor is on {like.device}; use either or the CPU")
 
 
