@@ -1,6 +1,6 @@
 """A short ``dann run`` on a quiet machine and with other CPU-bound processes running, side by side.
 
-``python -m benchmarks.bench_load [--steps 150] [--rounds 3] [--burners 2] [--variants default,spin,passive,one]``
+``python -m benchmarks.bench_load [--steps 150] [--rounds 3] [--burners 2] [--variants default,spin,passive,one] [--workload run|tsne]``
 
 Each measurement is one ``python -m dann_core run --dataset digits-blend --steps N --eval-every N
 --select last --quiet`` process (the dataset's LeNet recipe), timed by wall clock from its start to
@@ -20,6 +20,10 @@ environment once, when torch loads it):
 - ``passive``: ``--threads T`` with ``OMP_WAIT_POLICY=PASSIVE`` (a waiting thread sleeps at once).
 - ``spinNNN``: ``--threads T`` with ``GOMP_SPINCOUNT=NNN`` (e.g. ``spin10000``, about 0.1 ms).
 - ``one``: ``--threads 1`` (no OpenMP team to wait for).
+
+``--workload tsne`` times ``dann plot``'s t-SNE instead: scikit-learn's TSNE (its own bundled libgomp)
+of 1,000 random 50-dimensional points, as ``dann plot`` embeds each panel, in a fresh process per
+measurement with the variant's environment (``--threads`` becomes ``OMP_NUM_THREADS``).
 
 T is ``--threads-many`` (default: the physical cores, what ``--threads 0`` picks for LeNet). The
 script also checks that the same thread count gives the same target accuracy under every policy and
@@ -55,6 +59,44 @@ def variant_setup(name: str, many: int) -> tuple[list[str], dict[str, str]]:
     if name.startswith("spin") and name[4:].isdigit():
         return ["--threads", str(many)], {"GOMP_SPINCOUNT": name[4:]}
     raise SystemExit(f"unknown variant {name!r}: default, spin, passive, spinNNN or one")
+
+
+TSNE_SCRIPT = """
+import time, numpy as np
+from sklearn.manifold import TSNE
+x = np.random.default_rng(0).normal(size=(1000, 50))
+started = time.perf_counter()
+points = TSNE(n_components=2, init="pca", perplexity=30.0, random_state=0).fit_transform(x)
+print(time.perf_counter() - started, float(np.abs(points).sum()))
+"""
+
+
+def tsne_once(flags: list[str], env_extra: dict[str, str], burners: int) -> dict:
+    """One t-SNE process (with ``burners`` CPU burners alongside): wall s, t-SNE s, a checksum of the result."""
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_KEYS + ("OMP_NUM_THREADS",)}
+    env.update(env_extra)
+    if not env_extra and not flags:  # default: what dann plot's process gets from the dann entry point
+        sys.path.insert(0, str(ROOT))
+        from dann_core.machine import OPENMP_WAIT_POLICY
+
+        env.update(OPENMP_WAIT_POLICY)
+    threads = int(flags[1]) if flags else 0
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    burning = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(burners)]
+    try:
+        load_before = os.getloadavg()[0]
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", TSNE_SCRIPT], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"t-SNE failed: {done.stderr.strip()[-500:]}")
+        seconds, checksum = (float(v) for v in done.stdout.split())
+    finally:
+        for process in burning:
+            process.kill()
+            process.wait()
+    return {"wall": wall, "train": seconds, "acc": checksum, "threads": threads or os.cpu_count(), "load": load_before, "chose": ""}
 
 
 def run_once(flags: list[str], env_extra: dict[str, str], steps: int, burners: int) -> dict:
@@ -93,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default="default,spin,passive,one")
     parser.add_argument("--threads-many", type=int, default=0, help="T of the spin/passive variants (0: physical cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-round order")
+    parser.add_argument("--workload", choices=("run", "tsne"), default="run")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -103,14 +146,16 @@ def main(argv: list[str] | None = None) -> None:
     cells = [(v, load) for v in variants for load in ("quiet", "busy")]
     results: dict[tuple[str, str], list[dict]] = {cell: [] for cell in cells}
     order = random.Random(args.seed)
-    print(f"# {args.steps} steps of digits-blend, {args.rounds} rounds, busy = {args.burners} burners, "
+    what = f"{args.steps} steps of digits-blend" if args.workload == "run" else "t-SNE of 1,000 x 50 (train s: TSNE.fit_transform)"
+    print(f"# {what}, {args.rounds} rounds, busy = {args.burners} burners, "
           f"T = {many} threads, {os.cpu_count()} CPUs", flush=True)
     for round_index in range(args.rounds):
         shuffled = cells[:]
         order.shuffle(shuffled)
         for variant, load in shuffled:
             flags, env = variant_setup(variant, many)
-            result = run_once(flags, env, args.steps, args.burners if load == "busy" else 0)
+            burners = args.burners if load == "busy" else 0
+            result = run_once(flags, env, args.steps, burners) if args.workload == "run" else tsne_once(flags, env, burners)
             results[(variant, load)].append(result)
             print(f"round {round_index + 1} {variant:>10} {load:<5} wall {result['wall']:7.1f} s  train {result['train']:7.1f} s  "
                   f"threads {result['threads']}  acc {result['acc']:.4f}  load1 {result['load']:.1f}", flush=True)
@@ -133,9 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     for runs in results.values():
         for r in runs:
             by_threads.setdefault(r["threads"], set()).add(round(r["acc"], 6))
+    measure = "target acc" if args.workload == "run" else "t-SNE result checksum"
     for count, accs in sorted(by_threads.items()):
         same = "the same under every policy and load" if len(accs) == 1 else f"DIFFERENT: {sorted(accs)}"
-        print(f"target acc at {count} thread(s): {same}")
+        print(f"{measure} at {count} thread(s): {same}")
 
 
 if __name__ == "__main__":
