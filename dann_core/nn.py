@@ -126,78 +126,13 @@ class DomainAdversarialLoss(nn.Module):
         return domain_classification_loss(self.discriminator(features), domains, weight)
 
 
-# ------------------------------------------------------------------- per-domain batch statistics
 
-
-class _PerDomainStatistics:
-    """Batch norm that, in training, normalises the source rows and the target rows of one input by
-    their own batch statistics (what separate source and target forwards would do), in one call.
-
-    ``rows`` is ``(n_source, n_target)`` while :func:`domain_rows` is active and None otherwise; an
-    input of exactly ``n_source + n_target`` rows is then split at ``n_source``. Any other input
-    (a source-only or target-only forward, evaluation) is one domain already and is normalised as
-    plain batch norm does. The running statistics, used in eval mode, are updated by each domain in
-    turn: they end up between the two domains' statistics.
-    """
-
-    rows: tuple[int, int] | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = self.rows
-        if rows is not None and self.training and x.shape[0] == rows[0] + rows[1] and min(rows) > 0:
-            return torch.cat([super().forward(x[: rows[0]]), super().forward(x[rows[0] :])])
-        return super().forward(x)
-
-
-class DomainBatchNorm1d(_PerDomainStatistics, nn.BatchNorm1d):
-    """:class:`torch.nn.BatchNorm1d` with per-domain training statistics (see :func:`domain_rows`).
-
-    Example:
-        >>> bn = DomainBatchNorm1d(4)
-        >>> with domain_rows(bn, 3, 5):
-        ...     y = bn(torch.randn(8, 4))  # rows 0-2 and 3-7 normalised separately
-    """
-
-
-class DomainBatchNorm2d(_PerDomainStatistics, nn.BatchNorm2d):
-    """:class:`torch.nn.BatchNorm2d` with per-domain training statistics (see :func:`domain_rows`)."""
-
-
-def per_domain_batch_norm(module: nn.Module) -> nn.Module:
-    """Replace every ``BatchNorm1d``/``BatchNorm2d`` in ``module`` (in place; ``module`` itself too)
-    by its per-domain twin, keeping its parameters, buffers and settings (state-dict keys unchanged).
-
-    A backbone plugin calls it to offer per-domain batch statistics; the method's training forward
-    sets the domain rows (:func:`domain_rows`, which the engine enters around every step).
-    """
-    twins = {nn.BatchNorm1d: DomainBatchNorm1d, nn.BatchNorm2d: DomainBatchNorm2d}
-    twin = twins.get(type(module))
-    if twin is not None:
-        module.__class__ = twin  # same attributes, parameters and buffers: only forward changes
-        return module
-    for child in module.children():
-        per_domain_batch_norm(child)
-    return module
-
-
-def per_domain_layers(module: nn.Module) -> list[nn.Module]:
-    """The layers of ``module`` that normalise per domain (empty for most networks)."""
-    return [m for m in module.modules() if isinstance(m, _PerDomainStatistics)]
-
-
-class domain_rows:
-    """Context: inputs of ``n_source + n_target`` rows (source rows first) are split per domain by
-    the per-domain batch norm layers of ``module`` (or of ``layers``, when the caller has them)."""
-
-    def __init__(self, module: nn.Module | None, n_source: int, n_target: int, layers: list[nn.Module] | None = None) -> None:
-        self.layers = per_domain_layers(module) if layers is None else layers
-        self.rows = (int(n_source), int(n_target))
-
-    def __enter__(self) -> "domain_rows":
-        for layer in self.layers:
-            layer.rows = self.rows
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for layer in self.layers:
-            layer.rows = None
+# per-domain batch statistics (DSBN, AdaBN at test) live in their own module; their public names here
+from .domain_norm import (  # noqa: E402,F401
+    DomainBatchNorm1d,
+    DomainBatchNorm2d,
+    domain_rows,
+    eval_statistics,
+    per_domain_batch_norm,
+    per_domain_layers,
+)

@@ -10,35 +10,47 @@ import torch
 from torch import nn
 
 from dann_core.config import RunConfig
-from dann_core.nn import DomainBatchNorm1d, DomainBatchNorm2d, domain_rows, per_domain_batch_norm, per_domain_layers
+from dann_core.nn import DomainBatchNorm1d, DomainBatchNorm2d, domain_rows, eval_statistics, per_domain_batch_norm, per_domain_layers
 from dann_core.train import Trainer, fit, load_run, train
 
 
-def test_a_split_input_is_normalised_per_domain_like_two_separate_forwards():
+def test_a_split_input_is_normalised_per_domain_and_each_domain_keeps_its_statistics():
     torch.manual_seed(0)
-    plain = nn.BatchNorm2d(3)
-    twin = per_domain_batch_norm(copy.deepcopy(plain))
+    source_bn, target_bn = nn.BatchNorm2d(3), nn.BatchNorm2d(3)
+    twin = per_domain_batch_norm(nn.BatchNorm2d(3))
     assert isinstance(twin, DomainBatchNorm2d)
-    source, target = torch.randn(4, 3, 5, 5), torch.randn(6, 3, 5, 5) * 3 + 2
-    separate = torch.cat([plain(source), plain(target)])
-    with domain_rows(twin, 4, 6):
-        together = twin(torch.cat([source, target]))
-    torch.testing.assert_close(together, separate)
-    torch.testing.assert_close(twin.running_mean, plain.running_mean)  # each domain updated them in turn
-    torch.testing.assert_close(twin.running_var, plain.running_var)
+    for _ in range(3):
+        source, target = torch.randn(4, 3, 5, 5), torch.randn(6, 3, 5, 5) * 3 + 2
+        separate = torch.cat([source_bn(source), target_bn(target)])  # what two separate forwards give
+        with domain_rows(twin, 4, 6):
+            together = twin(torch.cat([source, target]))
+        torch.testing.assert_close(together, separate)
+    torch.testing.assert_close(twin.running_mean, source_bn.running_mean)
+    torch.testing.assert_close(twin.target_running_var, target_bn.running_var)
+    x = torch.randn(5, 3, 5, 5) + 1
+    twin.eval(), source_bn.eval(), target_bn.eval()
+    torch.testing.assert_close(twin(x), target_bn(x))  # evaluation: the target's statistics (AdaBN)
+    with eval_statistics(twin, "source"):
+        torch.testing.assert_close(twin(x), source_bn(x))
+    assert twin.eval_domain == "target"
 
 
-def test_outside_the_context_in_eval_and_for_one_domain_it_is_plain_batch_norm():
+def test_single_domain_training_forwards_update_the_right_statistics():
     torch.manual_seed(1)
+    twin = per_domain_batch_norm(nn.BatchNorm1d(4))
     plain = nn.BatchNorm1d(4)
-    twin = per_domain_batch_norm(copy.deepcopy(plain))
-    x = torch.randn(8, 4)
-    torch.testing.assert_close(twin(x), plain(x))
+    x = torch.randn(8, 4) * 2 + 3
+    torch.testing.assert_close(twin(x), plain(x))  # outside a step: plain batch norm, both estimates move
+    torch.testing.assert_close(twin.running_mean, plain.running_mean)
+    torch.testing.assert_close(twin.target_running_mean, plain.running_mean)
+    before = twin.running_mean.clone()
     with domain_rows(twin, 3, 5):
-        torch.testing.assert_close(twin(x[:3]), plain(x[:3]))  # a source-only forward: one domain
-        twin.eval(), plain.eval()
-        torch.testing.assert_close(twin(x), plain(x))  # evaluation uses the running statistics
-    assert twin.rows is None  # the context ended
+        twin(torch.randn(5, 4) + 10)  # five rows: the target's count
+    torch.testing.assert_close(twin.running_mean, before)
+    assert float(twin.target_running_mean.mean()) > float(before.mean())
+    with pytest.raises(ValueError, match="domain must be 'source' or 'target'"):
+        with eval_statistics(twin, "both"):
+            pass
 
 
 def test_conversion_keeps_parameters_buffers_and_state_dict_keys():
@@ -47,7 +59,9 @@ def test_conversion_keeps_parameters_buffers_and_state_dict_keys():
     per_domain_batch_norm(net)
     assert [type(m) for m in per_domain_layers(net)] == [DomainBatchNorm1d, DomainBatchNorm2d]
     after = net.state_dict()
-    assert list(after) == list(before) and all(torch.equal(after[k], before[k]) for k in before)
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    assert sorted(set(after) - set(before)) == ["1.target_running_mean", "1.target_running_var",
+                                                "2.1.target_running_mean", "2.1.target_running_var"]
 
 
 @pytest.fixture
@@ -117,3 +131,20 @@ def test_an_in_memory_domain_norm_run_predicts_in_eval_mode(digits_config):
     assert not run.model.training
     torch.testing.assert_close(run.model(x), run.model(x))  # running statistics: no batch dependence
     torch.testing.assert_close(run.model(x[:1]), run.model(x)[:1])
+
+
+def test_the_run_evaluates_source_inputs_with_source_statistics_and_target_inputs_with_the_targets(digits_config):
+    from dann_core.train.domain_eval import is_source_input
+
+    trainer = Trainer(dataclasses.replace(digits_config, backbone_options={"norm": "domain"}))
+    trainer.run()
+    model, data, last = trainer.algorithm.model.eval(), trainer.data, trainer.evaluation.last
+    with torch.no_grad():
+        with eval_statistics(model, "source"):
+            source_val = (model(data.source_val.x).argmax(1) == data.source_val.y).float().mean()
+        target_test = (model(data.target_test.x).argmax(1) == data.target_test.y).float().mean()
+    assert last["source_val_acc"] == pytest.approx(float(source_val))
+    assert last["target_test_acc"] == pytest.approx(float(target_test))
+    selection = trainer.evaluation.selection_data
+    assert is_source_input(selection, selection.subsample(selection.source_train.x, 10))
+    assert not is_source_input(selection, selection.subsample(selection.target_x, 10))

@@ -18,6 +18,7 @@ from ..config import RunConfig
 from ..selection import Candidate, SelectionData, Selector, ViewUnavailable, choose, estimate_target_accuracy, view_inputs
 from ..specs import DomainData
 from . import health
+from .domain_eval import PerDomainCandidate
 from .candidates import CandidatePool
 from .views import VIEWS_DIR, KeptCandidate, read_views, view_files, write_views  # noqa: F401 (VIEWS_DIR: its old home)
 
@@ -78,7 +79,8 @@ class Evaluation:
         self.seconds = 0.0  # wall-clock spent evaluating (summary.json: eval_seconds)
 
     def candidate(self, step: int) -> Candidate:
-        return Candidate(step, self.method, self.selection_data, self.device, self.config, self.registry)
+        # per-domain batch norm (if any) evaluates source inputs with the source's statistics
+        return PerDomainCandidate(step, self.method, self.selection_data, self.device, self.config, self.registry)
 
     def record(self, step: int, window: dict[str, float], schedule: dict[str, float]) -> dict[str, Any]:
         """Evaluate at ``step`` in one pass per input (the accuracies and every selector share the
