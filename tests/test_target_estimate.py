@@ -96,3 +96,12 @@ def _config(tmp_path, cfg) -> str:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({k: v for k, v in cfg.to_dict().items() if k != "out"}))
     return str(path)
+
+
+def test_the_atc_selector_defaults_to_the_default_estimator():
+    import inspect
+
+    from dann_core.selection.estimate import DEFAULT_ESTIMATOR
+    from dann_selectors.estimated import EstimatedAccuracy
+
+    assert inspect.signature(EstimatedAccuracy).parameters["estimator"].default == DEFAULT_ESTIMATOR

@@ -9,7 +9,6 @@ compares across runs.
 from __future__ import annotations
 
 from dann_core.selection import ESTIMATORS, Candidate, Selector, estimate_target_accuracy
-from dann_core.selection.estimate import DEFAULT_ESTIMATOR
 
 
 class EstimatedAccuracy(Selector):
@@ -19,7 +18,9 @@ class EstimatedAccuracy(Selector):
       estimator: atc-ne (default), atc-mc, doc, ac, or one of them with -ts (temperature-scaled first).
     """
 
-    def __init__(self, estimator: str = DEFAULT_ESTIMATOR) -> None:
+    # a literal (dann_core.selection.estimate.DEFAULT_ESTIMATOR): `dann plugins` reads defaults from the
+    # source, and following the name would import dann_core.selection, hence torch
+    def __init__(self, estimator: str = "atc-ne") -> None:
         if estimator not in ESTIMATORS:
             raise ValueError(f"atc selector: unknown estimator {estimator!r}; choose from {', '.join(ESTIMATORS)}")
         self.estimator = estimator
