@@ -148,7 +148,7 @@ def test_third_party_entry_point_cannot_take_a_first_party_name(fake_distributio
 def test_registry_lists_the_built_ins():
     registry = get_registry(get_plugin_manager(autoload=False))
     assert set(registry.datasets) == {"moons", "digits-blend", "npz", "image-folder", "mnist", "mnist-m"}
-    assert set(registry.backbones) == {"mlp", "lenet", "svhn-net", "resnet18", "resnet50"}
+    assert set(registry.backbones) == {"mlp", "lenet", "svhn-net", "resnet18", "resnet50", "auto"}
     assert set(registry.discriminators) == {"mlp"}
     assert set(registry.algorithms) == {"dann", "cdan", "source-only", "target-oracle", "mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn"}
     assert registry.provider[("dataset", "moons")] == "datasets"
@@ -262,7 +262,7 @@ def test_unknown_name_suggests_the_closest_and_lists_choices():
     assert str(error.value) == (
         "unknown dataset 'moon'; did you mean 'moons'? choices: digits-blend, image-folder, mnist, mnist-m, moons, npz"
     )
-    with pytest.raises(UnknownComponentError, match="^unknown backbone 'zzz'; choices: lenet, mlp, resnet18"):
+    with pytest.raises(UnknownComponentError, match="^unknown backbone 'zzz'; choices: auto, lenet, mlp, resnet18"):
         registry.get("backbone", "zzz")
     with pytest.raises(ValueError, match="unknown component kind 'model'"):
         registry.get("model", "mlp")
@@ -286,8 +286,8 @@ def test_unknown_option_names_it_and_the_valid_ones():
         "unknown option 'angel' for dataset 'moons'; did you mean 'angle'? "
         "valid options: angle, n_per_class, n_test_per_class, noise, standardize"
     )
-    with pytest.raises(InvalidOptionError, match="backbone 'lenet'; valid options: \\(it takes no options\\)"):
-        registry.build("backbone", "lenet", {"width": 3}, input_shape=(1, 28, 28))
+    with pytest.raises(InvalidOptionError, match="backbone 'auto'; valid options: \\(it takes no options\\)"):
+        registry.build("backbone", "auto", {"width": 3}, input_shape=(1, 28, 28))
 
 
 def test_bad_option_value_names_the_option_and_type():

@@ -1,4 +1,4 @@
-"""First-party dann backbones plugin: mlp, lenet, svhn-net, resnet18, resnet50.
+"""First-party dann backbones plugin: mlp, lenet, svhn-net, resnet18, resnet50, auto.
 
 Every backbone takes ``input_shape`` plus its options, has ``out_features`` and
 ``default_head(num_classes)`` (the paper's label predictor for that architecture); a backbone loaded
@@ -26,4 +26,5 @@ def register_backbones() -> list[ComponentSpec]:
         ComponentSpec.from_reference("svhn-net", "dann_backbones.svhn_net:make_svhn_net", recommended=CONVOLUTIONS),
         ComponentSpec.from_reference("resnet18", "dann_backbones.resnet:make_resnet18", init_options=("weights",), recommended=CONVOLUTIONS),
         ComponentSpec.from_reference("resnet50", "dann_backbones.resnet:make_resnet50", init_options=("weights",), recommended=CONVOLUTIONS),
+        ComponentSpec.from_reference("auto", "dann_backbones.auto:make_auto", recommended=CONVOLUTIONS),  # nothing changes for 2-D inputs
     ]
