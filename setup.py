@@ -84,7 +84,9 @@ def _extensions():
     from torch.utils import cpp_extension
 
     use_cuda, why = _cuda_choice(torch)
-    cxx = ["-O3", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
+    # -g0 overrides the -g of Python's own CFLAGS: debug info for torch's templates was a third of the
+    # compile time (dann_ops.cpp: 80 -> 53 CPU s) and 98% of an object's size, for a .so nobody debugs.
+    cxx = ["-O3", "-g0", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
     sources = [s for s in _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp") if s not in SIMD_TIERS]
     kwargs = dict(extra_link_args=["-fopenmp"])
     if use_cuda:
