@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads-many", type=int, default=0, help="T of the spin/passive variants (0: physical cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-round order")
     parser.add_argument("--workload", choices=("run", "tsne"), default="run")
+    parser.add_argument("--loads", default="quiet,busy", help="which of quiet,busy to measure (quiet alone: the policies' cost on an idle machine)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
 
     many = args.threads_many or machine_cores()
     variants = args.variants.split(",")
-    cells = [(v, load) for v in variants for load in ("quiet", "busy")]
+    loads = [load for load in ("quiet", "busy") if load in args.loads.split(",")]
+    cells = [(v, load) for v in variants for load in loads]
     results: dict[tuple[str, str], list[dict]] = {cell: [] for cell in cells}
     order = random.Random(args.seed)
     what = f"{args.steps} steps of digits-blend" if args.workload == "run" else "t-SNE of 1,000 x 50 (train s: TSNE.fit_transform)"
@@ -164,9 +166,17 @@ def main(argv: list[str] | None = None) -> None:
         return statistics.median(r[key] for r in results[(variant, load)])
 
     reference = "spin" if "spin" in variants else variants[0]
-    print(f"\n| variant | threads | quiet wall s | busy wall s | busy / quiet | quiet train s | busy train s | busy / quiet (train) | quiet train / {reference}'s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for variant in variants:
+    if loads == ["quiet"]:
+        print(f"\n| variant | threads | wall s | train s | train / {reference}'s |")
+        print("|---|---|---|---|---|")
+        for variant in variants:
+            threads = sorted({r["threads"] for r in results[(variant, "quiet")]})
+            qw, qt = median(variant, "quiet", "wall"), median(variant, "quiet", "train")
+            print(f"| {variant} | {','.join(map(str, threads))} | {qw:.1f} | {qt:.1f} | {qt / median(reference, 'quiet', 'train'):.2f}x |")
+    else:
+        print(f"\n| variant | threads | quiet wall s | busy wall s | busy / quiet | quiet train s | busy train s | busy / quiet (train) | quiet train / {reference}'s |")
+        print("|---|---|---|---|---|---|---|---|---|")
+    for variant in variants if loads == ["quiet", "busy"] else []:
         qw, bw, qt, bt = (median(variant, load, key) for load, key in (("quiet", "wall"), ("busy", "wall"), ("quiet", "train"), ("busy", "train")))
         threads = sorted({r["threads"] for load in ("quiet", "busy") for r in results[(variant, load)]})
         print(f"| {variant} | {','.join(map(str, threads))} | {qw:.1f} | {bw:.1f} | {bw / qw:.2f}x | {qt:.1f} | {bt:.1f} | {bt / qt:.2f}x | "
