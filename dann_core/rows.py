@@ -160,14 +160,22 @@ def _clean(exc: BaseException) -> str:
 
 
 def read_batches(iterator):
-    """``next()`` over a DataLoader iterator with a RowReadError reduced to the reader's one line."""
-    while True:
-        try:
-            yield next(iterator)
-        except StopIteration:
-            return
-        except RowReadError as exc:
-            raise RowReadError(_clean(exc)) from None
+    """``next()`` over a DataLoader iterator with a RowReadError reduced to the reader's one line.
+
+    The iterator's workers stop when this generator ends, however it ends: an error's traceback
+    (kept by a caller, or a test runner) would otherwise keep them alive, idle, after the run."""
+    try:
+        while True:
+            try:
+                yield next(iterator)
+            except StopIteration:
+                return
+            except RowReadError as exc:
+                raise RowReadError(_clean(exc)) from None
+    finally:
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 class RowsDataset(torch.utils.data.Dataset):
@@ -224,11 +232,14 @@ def batches(x, batch_size: int = EVAL_BATCH, device: torch.device | str = "cpu")
 
 
 class _Loader(torch.utils.data.DataLoader):
-    """A DataLoader whose workers start with the stop signals held back (:func:`dann_core.stops.blocked`)."""
+    """A DataLoader whose workers start with the stop signals held back (:func:`dann_core.stops.blocked`)
+    and cannot outlive this process (:func:`dann_core.stops.track_workers`)."""
 
     def _get_iterator(self):
         with stops.blocked():
-            return super()._get_iterator()
+            iterator = super()._get_iterator()
+        stops.track_workers(getattr(iterator, "_workers", ()))
+        return iterator
 
 
 def loader(rows: LazyRows, batch_size: int, device: torch.device, batch_sampler=None) -> torch.utils.data.DataLoader:

@@ -22,6 +22,7 @@ background job starts with SIGINT ignored).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -141,6 +142,40 @@ def worker_init(worker_id: int = 0) -> None:
         signal.signal(number, signal.SIG_IGN)  # also discards a pending one (POSIX)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+_workers: list = []  # the DataLoader worker processes this process started (see track_workers)
+
+
+def track_workers(processes) -> None:
+    """Remember DataLoader worker ``processes`` so that none can hold this process's exit.
+
+    At exit, multiprocessing ends a daemonic child with SIGTERM and then waits for it; a worker
+    ignores SIGTERM (:func:`worker_init`), so one whose iterator was never shut down (an error kept
+    its traceback alive) would make the exit wait forever. Those still alive get SIGKILL first
+    (atexit runs handlers last-registered first, so this runs before multiprocessing's)."""
+    if not _workers:
+        atexit.register(_kill_leftover_workers)
+    _workers[:] = [worker for worker in _workers if _ours(worker) and worker.is_alive()]
+    _workers.extend(processes)
+
+
+def _ours(worker) -> bool:
+    return getattr(worker, "_parent_pid", None) == os.getpid()  # not a copy inherited by a fork
+
+
+def _kill_leftover_workers() -> None:
+    leftover = [worker for worker in _workers if _ours(worker) and worker.is_alive()]
+    _workers.clear()
+    if not leftover:
+        return
+    if hasattr(signal, "SIGCHLD") and _main_thread():
+        # torch's SIGCHLD handler turns a killed worker into a RuntimeError in whatever code runs
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for worker in leftover:
+        worker.kill()
+    for worker in leftover:
+        worker.join(timeout=5)
 
 
 def die_with_parent(parent_env: str, number: int) -> None:

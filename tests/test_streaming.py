@@ -199,3 +199,46 @@ def test_a_failed_run_leaves_no_dataloader_worker_behind(tmp_path, registry, mon
     with pytest.raises(RuntimeError, match="boom"):
         train(config(workers=2), tmp_path / "run", registry=registry)
     assert multiprocessing.active_children() == []
+
+
+class BrokenRows(NoisyRows):
+    """Row 5 cannot be read (a file broken after listing)."""
+
+    def read(self, index, augment_seed=None):
+        if index == 5:
+            raise OSError("row 5: truncated file")
+        return super().read(index, augment_seed)
+
+
+def test_a_read_error_stops_the_workers_even_while_its_traceback_is_kept():
+    import multiprocessing
+
+    from dann_core.rows import RowReadError
+
+    with pytest.raises(RowReadError, match="row 5: truncated file") as caught:
+        list(batches(BrokenRows(torch.randn(12, 2), workers=2), batch_size=2))
+    assert caught.traceback  # the frames (and the iterator they hold) are still referenced here
+    assert multiprocessing.active_children() == []
+
+
+LEFT_ITERATOR = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from test_streaming import NoisyRows
+from dann_core.rows import loader
+kept = iter(loader(NoisyRows(torch.randn(64, 2), workers=2), 4, "cpu"))
+next(kept)
+print("read", flush=True)
+"""
+
+
+def test_a_process_exits_promptly_with_a_dataloader_iterator_left_unfinished():
+    # multiprocessing ends daemonic children at exit with SIGTERM, which dann's workers ignore, and
+    # then waits for them: without dann's own exit handler this process would never end
+    import pathlib
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", LEFT_ITERATOR, str(pathlib.Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "read\n", done.stderr
