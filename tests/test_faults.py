@@ -65,7 +65,7 @@ def assert_one_line_error(result, *fragments: str, code: int = 2) -> str:
     lines = stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith("Error:")]
     assert len(errors) == 1 and lines[-1] == errors[0], stderr
-    assert all(line.startswith(("warning:", "recommended settings applied:", "Error:")) for line in lines), stderr
+    assert all(line.startswith(("warning:", "recommended settings applied:", "threads:", "Error:")) for line in lines), stderr
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
     assert stdout == "", stdout

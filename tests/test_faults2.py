@@ -205,7 +205,7 @@ def test_stop_signals_end_like_ctrl_c_with_one_line_and_the_run_resumes_exactly(
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith(("recommended settings applied", "warning:"))]
+    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith(("recommended settings applied", "threads:", "warning:"))]
     assert lines == [f"interrupted; continue with: dann run --resume {run_dir}"]
     finished = dann("run", "--resume", str(run_dir))
     assert finished.returncode == 0, finished.stderr
@@ -228,13 +228,13 @@ def test_ctrl_c_during_start_up_is_one_line_not_aborted(tmp_path, monkeypatch):
 
 def test_ctrl_c_while_a_subprocess_starts_is_one_line(tmp_path):
     process = popen_dann("run", *KILL_RUN, "--out", str(tmp_path / "run"))
-    first = process.stderr.readline().decode()  # printed once the settings are resolved: start-up goes on
+    first = process.stderr.readline().decode()  # printed once the run has started: training goes on
     while first.startswith("warning:"):  # a broken plugin installed on this machine
         first = process.stderr.readline().decode()
     assert first.startswith("recommended settings applied"), first
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith("warning:")]
+    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith(("warning:", "threads:"))]
     assert process.returncode == 130, lines
     assert len(lines) == 1 and lines[0].startswith("interrupted"), lines
     assert "Aborted" not in lines[0]
@@ -395,7 +395,7 @@ def test_ctrl_c_on_nproc_prints_one_line_once(tmp_path):
     wait_for_metrics(launcher, run_dir, timeout=180)
     os.killpg(launcher.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     _, stderr = launcher.communicate(timeout=60)
-    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith(("recommended settings applied", "warning:"))]
+    lines = [line for line in stderr.decode().splitlines() if line and not line.startswith(("recommended settings applied", "threads:", "warning:"))]
     assert launcher.returncode == 130, stderr.decode()
     assert lines == [f"interrupted; continue with: dann run --resume {run_dir}"], stderr.decode()
 

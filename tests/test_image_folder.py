@@ -349,7 +349,7 @@ def test_dann_run_trains_on_an_image_folder(office, tmp_path):
         "--set", "dataset.size=32", "--set", "dataset.workers=0",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["steps"] == 4
+    assert json.loads(result.stdout)["steps"] == 4  # stdout alone: stderr says the threads and settings
 
 
 def test_a_typo_in_the_backbone_fails_before_any_image_is_decoded(office, tmp_path, no_decoding):

@@ -263,17 +263,24 @@ def test_slow_plot_steps_are_announced_and_repeated_while_they_run():
     from dann_evaluation.plots import _announced
 
     lines: list[str] = []
-    with _announced(lines.append, "embedding_tsne.png: t-SNE", every=0.05):
-        time.sleep(0.3)
+    with _announced(lines.append, "embedding_tsne.png: t-SNE", every=0.05, quiet_for=0.05):
+        time.sleep(0.4)
     assert lines[0] == "embedding_tsne.png: t-SNE ..."
     assert any("still running after" in line for line in lines[1:-1])
     assert lines[-1].startswith("embedding_tsne.png: t-SNE: done in ")
+    quick: list[str] = []
+    with _announced(quick.append, "curves.png", quiet_for=5.0):
+        pass
+    assert quick == []  # a step that ends quickly says nothing (an error after it stays one line)
 
 
-def test_dann_plot_reports_each_embedding_as_it_goes(tmp_path, tiny_config):
+def test_dann_plot_reports_each_embedding_as_it_goes(tmp_path, tiny_config, monkeypatch):
     pytest.importorskip("matplotlib")
     from dann_core.train import train
+    from dann_evaluation import plots
     from dann_evaluation.plots import plot_run
+
+    monkeypatch.setattr(plots, "QUIET_SECONDS", 0.0)  # announce even the quick steps of this tiny run
 
     train(tiny_config, tmp_path / "run")
     lines: list[str] = []

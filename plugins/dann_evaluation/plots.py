@@ -9,8 +9,9 @@
   against the step, from metrics.jsonl.
 
 t-SNE runs on at most ``max_points`` points (half per domain), so plots stay fast; the slow steps
-(loading the run, each embedding figure) are announced through ``progress`` and repeated every
-:data:`PROGRESS_SECONDS` while they run, so ``dann plot`` is never silent for long on a busy machine.
+(loading the run, each embedding figure) are announced through ``progress`` once they have run
+:data:`QUIET_SECONDS`, and repeated every :data:`PROGRESS_SECONDS` while they run, so ``dann plot`` is
+never silent for long on a busy machine and a quick one prints nothing extra.
 """
 from __future__ import annotations
 
@@ -29,16 +30,27 @@ PROGRESS_SECONDS = 10.0
 """Longest silence of a slow step: a line saying it still runs comes at least this often."""
 
 
+QUIET_SECONDS = 2.0
+"""A slow step says nothing if it ends within this many seconds (a quick plot, or an error, stays one line)."""
+
+
 @contextlib.contextmanager
-def _announced(progress: Callable[[str], None] | None, what: str, every: float = PROGRESS_SECONDS) -> Iterator[None]:
-    """Say ``what`` starts, that it still runs every ``every`` seconds, and how long it took."""
+def _announced(progress: Callable[[str], None] | None, what: str, every: float | None = None,
+               quiet_for: float | None = None) -> Iterator[None]:
+    """Once ``what`` has run ``quiet_for`` seconds, say it runs, then again every ``every`` seconds,
+    and at the end how long it took; a step quicker than ``quiet_for`` prints nothing."""
     if progress is None:
         yield
         return
-    progress(f"{what} ...")
-    started, stop = time.perf_counter(), threading.Event()
+    every = PROGRESS_SECONDS if every is None else every
+    quiet_for = QUIET_SECONDS if quiet_for is None else quiet_for
+    started, stop, said = time.perf_counter(), threading.Event(), []
 
     def beat() -> None:
+        if stop.wait(quiet_for):
+            return
+        said.append(True)
+        progress(f"{what} ...")
         while not stop.wait(every):
             progress(f"{what}: still running after {time.perf_counter() - started:.0f} s")
 
@@ -49,7 +61,8 @@ def _announced(progress: Callable[[str], None] | None, what: str, every: float =
     finally:
         stop.set()
         beating.join()
-    progress(f"{what}: done in {time.perf_counter() - started:.1f} s")
+    if said:
+        progress(f"{what}: done in {time.perf_counter() - started:.1f} s")
 
 
 def _pyplot():
@@ -267,14 +280,14 @@ def plot_run(
     from .pad import extract_features
 
     run_dir = Path(run_dir)
-    with _announced(progress, f"loading {run_dir} ({checkpoint}.pt) and its data"):
-        run = load_run(run_dir, checkpoint, registry=registry)
-    if out is None:  # inside the run directory: never through a link (files.refuse_links)
+    if out is None:  # inside the run directory: never through a link (files.refuse_links); checked first
         from dann_core import files
 
         out = run_dir / "plots"
         for name in ("", *FIGURES):
             files.refuse_links(out / name, run_dir)
+    with _announced(progress, f"loading {run_dir} ({checkpoint}.pt) and its data"):
+        run = load_run(run_dir, checkpoint, registry=registry)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     notice = notice or (lambda message: None)
