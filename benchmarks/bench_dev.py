@@ -61,7 +61,7 @@ def feature_sets(rows: int, train_steps: int, threads: int) -> dict[str, tuple[t
     for steps in (0, train_steps):
         for _ in range(steps):
             trainer.engine.step(trainer.next_batch())
-        candidate = Candidate(steps, trainer.algorithm, data)
+        candidate = Candidate(steps, trainer.method, data)
         sets[f"lenet step {steps}"] = (
             candidate.features(data.subsample(data.source_train.x, rows, salt=3)),
             candidate.features(data.subsample(data.target_x, rows, salt=4)),

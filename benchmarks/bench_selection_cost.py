@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = get_registry()
     trainer = Trainer(RunConfig(dataset=args.dataset, threads=args.threads, score="all"), registry=registry)
-    data, method = trainer.data, trainer.algorithm
+    data, method = trainer.data, trainer.method
     selection = SelectionData.of(data, 0)
     per_eval = {name: registry.build("selector", name, {}) for name in registry.selectors}
     per_eval = {name: s for name, s in per_eval.items() if s.per_eval}

@@ -60,7 +60,7 @@ def textbook_loop(trainer: Trainer, variant: dict) -> TextbookDANN:
     """The plain loop over (deep copies of) the trainer's freshly built networks, on its data and schedules."""
     import copy
 
-    cfg, model, data = trainer.config, trainer.algorithm.model, trainer.data
+    cfg, model, data = trainer.config, trainer.method.model, trainer.data
     return TextbookDANN(
         *(copy.deepcopy(m) for m in (model.backbone, model.classifier, model.discriminator)),
         data.source_train.x, data.source_train.y, data.target_train.x,
@@ -72,7 +72,7 @@ def textbook_loop(trainer: Trainer, variant: dict) -> TextbookDANN:
 
 
 def dann_stepper(trainer: Trainer):
-    means, algorithm = RunningMeans(), trainer.algorithm
+    means, algorithm = RunningMeans(), trainer.method
 
     def step() -> None:
         metrics = trainer.engine.step(trainer.next_batch())

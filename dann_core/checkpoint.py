@@ -74,6 +74,20 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CorruptCheckpointError(f"{path} is not a readable dann checkpoint ({what}); {CORRUPT_ADVICE}") from None
     if not isinstance(state, dict):
         raise CorruptCheckpointError(f"{path} holds a {type(state).__name__}, not a dann checkpoint; {CORRUPT_ADVICE}")
+    return upgrade(state)
+
+
+RENAMED_KEYS = {"algorithm": "method"}
+"""Old → new top-level key of a checkpoint: format 2 (before "method" was the one word) stored the
+method's weights under ``algorithm``; format 3 under ``method``."""
+
+
+def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with its old keys renamed (:data:`RENAMED_KEYS`), so every reader sees the current
+    keys whatever dann wrote the file; the format entry is left as written."""
+    for old, new in RENAMED_KEYS.items():
+        if old in state and new not in state:
+            state[new] = state.pop(old)
     return state
 
 

@@ -9,7 +9,7 @@ domain the model is adapted to and deployed on), the source's inside :class:`eva
 (the run's evaluation computes source-val accuracy, and every selector's source inputs, that way).
 
 Which rows are which in training comes from :class:`domain_rows`, which the engine enters around
-every step (``Algorithm.domain_statistics``). A training input that is not the two domains together
+every step (``Method.domain_statistics``). A training input that is not the two domains together
 is one domain: the one whose row count it has when the counts differ; otherwise (equal counts, or
 outside a step) it is normalised by its batch statistics and updates both domains' running statistics.
 """

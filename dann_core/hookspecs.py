@@ -7,7 +7,7 @@ hook names below, exposed through the ``dann`` entry-point group::
     [project.entry-points.dann]
     my_datasets = "my_package.dann_plugin"
 
-The built-in datasets, backbones, discriminators, algorithms and evaluation commands are plugins
+The built-in datasets, backbones, discriminators, methods and evaluation commands are plugins
 wired exactly this way.
 
 Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes besides options):
@@ -18,8 +18,8 @@ Factory context arguments (what :meth:`dann_core.plugins.Registry.build` passes 
 - discriminator: ``factory(in_features: int, num_domains: int, **options) -> nn.Module`` with
   ``forward(features) -> logits`` of shape (N, 1) when ``num_domains == 2`` (positive = target),
   else (N, num_domains).
-- algorithm: ``factory(context: AlgorithmContext, **options) -> Algorithm`` (usually the
-  :class:`~dann_core.algorithms.Algorithm` subclass itself).
+- method: ``factory(context: MethodContext, **options) -> Method`` (usually the
+  :class:`~dann_core.methods.Method` subclass itself).
 - selector: ``factory(**options) -> Selector`` (:mod:`dann_core.selection`).
 - logger: ``factory(run_dir: pathlib.Path, **options) -> Logger`` (:mod:`dann_core.loggers`).
 - launcher: ``factory(workers: int, **options) -> Launcher`` (see :func:`register_launchers`).
@@ -76,14 +76,23 @@ def register_discriminators() -> list[ComponentSpec]:
 
 
 @hookspec
-def register_algorithms() -> list[ComponentSpec]:
+def register_methods() -> list[ComponentSpec]:
     """Return the training methods this plugin provides.
 
-    ``factory(context: dann_core.algorithms.AlgorithmContext, **options)`` returns a
-    :class:`dann_core.algorithms.Algorithm`: it declares the batches it needs each step (``needs``),
+    ``factory(context: dann_core.methods.MethodContext, **options)`` returns a
+    :class:`dann_core.methods.Method`: it declares the batches it needs each step (``needs``),
     implements ``objective(batch) -> (loss, metrics)`` (or all of ``update``), and adds to the
     checkpoint whatever modules and buffers it registers. The options are the keyword arguments
     with defaults (``lambda_`` is the option ``lambda``).
+    """
+
+
+@hookspec
+def register_algorithms() -> list[ComponentSpec]:
+    """Deprecated name of :func:`register_methods` (the CLI and the docs say "method").
+
+    Still called, and its methods registered as if returned by ``register_methods``; a plugin that
+    implements it is warned once when registered (``DeprecationWarning``; ``dann`` prints one line).
     """
 
 

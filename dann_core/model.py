@@ -1,7 +1,7 @@
 """The network of a run: backbone (features) → label classifier, plus the method's domain discriminator.
 
 :func:`build_networks` builds the backbone and its default head from the registry and returns the
-factory of the run's discriminator plugin; the algorithm decides whether (and on what features) it
+factory of the run's discriminator plugin; the method decides whether (and on what features) it
 builds a discriminator. ``model(x)`` and ``model.predict(x)`` are the label path only. With a
 ``bottleneck`` the backbone is a :class:`WithBottleneck`, so both heads see the bottleneck features.
 """

@@ -16,7 +16,7 @@ from .options import option_name
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """One named thing a plugin registers (a dataset, backbone, discriminator or algorithm).
+    """One named thing a plugin registers (a dataset, backbone, discriminator or method).
 
     ``factory(**options)`` builds it; ``options`` maps every accepted option to its default, so the
     CLI can validate ``--set dataset.angle=50`` and list what a component takes. Factories also get

@@ -130,14 +130,22 @@ def check_discriminator(name: str, options: dict | None = None, registry=None, i
     return built
 
 
-def check_algorithm(name: str, options: dict | None = None, registry=None, **settings: Any):
+def check_method(name: str, options: dict | None = None, registry=None, **settings: Any):
     """Train method ``name`` twice with one seed (the metrics must be finite and identical); returns the summary."""
     registry = _registry(registry)
-    where = f"algorithm '{name}'"
+    where = f"method '{name}'"
     first = _train(registry, where, method=name, method_options=dict(options or {}), **settings)
     second = _train(registry, where, method=name, method_options=dict(options or {}), **settings)
     _require(first["records"] == second["records"], f"{where} logged different metrics in two runs with one seed; use the run's seeded RNGs only")
     return first["summary"]
+
+
+def check_algorithm(name: str, options: dict | None = None, registry=None, **settings: Any):
+    """Deprecated name of :func:`check_method` (one DeprecationWarning)."""
+    import warnings
+
+    warnings.warn("dann_core.testing.check_algorithm is renamed check_method", DeprecationWarning, stacklevel=2)
+    return check_method(name, options, registry, **settings)
 
 
 def check_selector(name: str, options: dict | None = None, registry=None):
@@ -153,9 +161,9 @@ def check_selector(name: str, options: dict | None = None, registry=None):
     _require(not (selector.set_level and selector.per_eval), f"{where} is set_level and per_eval; a set-level selector scores when the set is complete (per_eval = False)")
     cfg = tiny_config(steps=CHECK_STEPS, eval_every=CHECK_STEPS)
     run = _guard(where, lambda: fit(cfg, registry=registry))
-    candidate = Candidate(run.step, run.algorithm, SelectionData.of(run.data, cfg.seed), "cpu", cfg, registry)
+    candidate = Candidate(run.step, run.method, SelectionData.of(run.data, cfg.seed), "cpu", cfg, registry)
     if selector.set_level:  # a set of two: the same checkpoint twice
-        scores = _guard(where, lambda: selector.score_all([candidate, Candidate(run.step, run.algorithm, candidate.data, "cpu", cfg, registry)]))
+        scores = _guard(where, lambda: selector.score_all([candidate, Candidate(run.step, run.method, candidate.data, "cpu", cfg, registry)]))
         _require(isinstance(scores, list) and len(scores) == 2, f"{where}: score_all of 2 candidates returned {scores!r}, expected a list of 2 scores")
     else:
         scores = [_guard(where, lambda: selector.score(candidate))]

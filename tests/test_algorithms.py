@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from dann_algorithms.cdan import CDAN, MultilinearMap, entropy_weights
 from dann_core import checkpoint
-from dann_core.algorithms import SOURCE, Algorithm, AlgorithmContext, OptimSettings
+from dann_core.methods import SOURCE, Method, MethodContext, OptimSettings
 from dann_core.cli import build_cli
 from dann_core.metrics import MetricsLog
 from dann_core.plugins import AUTOLOAD_ENV, ComponentError, get_plugin_manager, get_registry
@@ -61,7 +61,7 @@ def test_a_plugin_method_trains_resumes_exactly_and_evaluates_with_a_registry(tm
     original = Trainer.next_batch
 
     def dying(self):
-        if self.algorithm.steps_done == 12:
+        if self.method.steps_done == 12:
             raise Killed
         return original(self)
 
@@ -73,7 +73,7 @@ def test_a_plugin_method_trains_resumes_exactly_and_evaluates_with_a_registry(tm
     assert MetricsLog(tmp_path / "killed" / "metrics.jsonl").read() == lines
     assert {k: v for k, v in resumed.items() if k not in ("seconds", "eval_seconds", "run_dir")} == {
         k: v for k, v in full.items() if k not in ("seconds", "eval_seconds", "run_dir")}
-    a, b = (checkpoint.load(tmp_path / d / "last.pt")["algorithm"] for d in ("full", "killed"))
+    a, b = (checkpoint.load(tmp_path / d / "last.pt")["method"] for d in ("full", "killed"))
     assert "mmd_ema" in a and all(torch.equal(a[k], b[k]) for k in a)
 
     run = load_run(tmp_path / "full", registry=mmd_registry)
@@ -96,7 +96,7 @@ def test_a_plugin_method_installed_by_entry_point_runs_through_the_cli(tmp_path,
     evaluated = runner.invoke(build_cli(), ["eval", str(out), "--json"], catch_exceptions=False)
     assert evaluated.exit_code == 0 and json.loads(evaluated.output)["target_test_acc"] is not None
     listing = json.loads(runner.invoke(build_cli(), ["plugins", "--json"]).output)["plugins"]
-    assert any(row["provides"].get("algorithms") == ["mmd-test"] for row in listing)
+    assert any(row["provides"].get("methods") == ["mmd-test"] for row in listing)
     missing = runner.invoke(build_cli(), ["--no-plugins", "eval", str(out)])
     assert missing.exit_code == 2
     assert "came from dann-mmd-example 0.3.0, which is not installed (or is disabled by --no-plugins); pip install dann-mmd-example" in missing.output
@@ -127,11 +127,11 @@ def test_cdan_multilinear_map_exact_and_randomised():
 def test_cdan_randomises_wide_maps_and_keeps_projections_in_checkpoints(tiny_config):
     registry = get_registry()
     wide = fit(dataclasses.replace(tiny_config, method="cdan", backbone_options={"width": 100}, method_options={"random_dim": 32}))
-    assert wide.algorithm.multilinear.random_dim == 0  # 100 features × 2 classes = 200 ≤ 4096: exact
+    assert wide.method.multilinear.random_dim == 0  # 100 features × 2 classes = 200 ≤ 4096: exact
     forced = fit(dataclasses.replace(tiny_config, method="cdan", method_options={"multilinear": "random", "random_dim": 32}),
                  registry=registry)
-    assert forced.algorithm.multilinear.out_features == 32
-    assert "multilinear.feature_projection" in forced.algorithm.state_dict()
+    assert forced.method.multilinear.out_features == 32
+    assert "multilinear.feature_projection" in forced.method.state_dict()
     with pytest.raises(ValueError, match="bad cdan multilinear 'wide': choose from auto, exact, random"):
         fit(dataclasses.replace(tiny_config, method="cdan", method_options={"multilinear": "wide"}))
 
@@ -148,23 +148,23 @@ def test_cdan_entropy_weights_give_each_domain_an_equal_share():
 @pytest.mark.parametrize("options", [{}, {"entropy": "true"}])
 def test_cdan_trains_with_a_domain_loss(tiny_config, options):
     trained = fit(dataclasses.replace(tiny_config, method="cdan", method_options={"lambda": "schedule", **options}))
-    assert isinstance(trained.algorithm, CDAN) and trained.algorithm.entropy == bool(options)
+    assert isinstance(trained.method, CDAN) and trained.method.entropy == bool(options)
     final = trained.summary["final"]
     assert final["domain_loss"] is not None and 0 <= final["domain_acc"] <= 1
     features = trained.model.backbone(trained.data.target_test.x[:5])
-    assert trained.algorithm.domain_logits(features, trained.model.classifier(features)).shape == (5, 1)
+    assert trained.method.domain_logits(features, trained.model.classifier(features)).shape == (5, 1)
 
 
 def test_baselines_build_no_discriminator_and_ignore_its_options(tiny_config):
     trained = fit(dataclasses.replace(tiny_config, method="source-only", method_options={}))
-    assert trained.model.discriminator is None and trained.algorithm.domain_logits(torch.zeros(2, 15), torch.zeros(2, 2)) is None
+    assert trained.model.discriminator is None and trained.method.domain_logits(torch.zeros(2, 15), torch.zeros(2, 2)) is None
 
 
-def test_algorithm_contract_violations_name_the_plugin(tiny_config):
-    class Confused(Algorithm):
+def test_method_contract_violations_name_the_plugin(tiny_config):
+    class Confused(Method):
         needs = frozenset({SOURCE, "target_unlabeled"})
 
-    def not_an_algorithm(context: AlgorithmContext, size: int = 3):
+    def not_a_method(context: MethodContext, size: int = 3):
         """Returns the wrong thing."""
         return torch.nn.Linear(2, 2)
 
@@ -172,22 +172,22 @@ def test_algorithm_contract_violations_name_the_plugin(tiny_config):
         from dann_core import hookimpl
 
         @hookimpl
-        def register_algorithms(self):
-            return [ComponentSpec.from_factory("confused", Confused), ComponentSpec.from_factory("wrong", not_an_algorithm)]
+        def register_methods(self):
+            return [ComponentSpec.from_factory("confused", Confused), ComponentSpec.from_factory("wrong", not_a_method)]
 
     pm = get_plugin_manager(autoload=False)
     pm.register(Plugin(), name="contract")
     registry = get_registry(pm)
-    with pytest.raises(ComponentError, match=r"algorithm 'confused' of plugin 'contract' failed: TypeError: Confused.needs has unknown batch kinds \['target_unlabeled'\]"):
+    with pytest.raises(ComponentError, match=r"method 'confused' of plugin 'contract' failed: TypeError: Confused.needs has unknown batch kinds \['target_unlabeled'\]"):
         fit(dataclasses.replace(tiny_config, method="confused", method_options={}), registry=registry)
-    with pytest.raises(ComponentError, match="algorithm 'wrong' of plugin 'contract' returned a Linear, expected a dann_core.algorithms.Algorithm"):
+    with pytest.raises(ComponentError, match="method 'wrong' of plugin 'contract' returned a Linear, expected a dann_core.methods.Method"):
         fit(dataclasses.replace(tiny_config, method="wrong", method_options={}), registry=registry)
 
 
 def test_optimiser_covers_every_parameter_the_method_adds():
-    context = AlgorithmContext(torch.nn.Linear(2, 3), torch.nn.Linear(3, 2), lambda width: torch.nn.Linear(width, 1), 2, 2,
+    context = MethodContext(torch.nn.Linear(2, 3), torch.nn.Linear(3, 2), lambda width: torch.nn.Linear(width, 1), 2, 2,
                                OptimSettings(steps=10, lr=0.1))
-    algorithm = get_registry().build("algorithm", "dann", {}, context=context)
+    algorithm = get_registry().build("method", "dann", {}, context=context)
     from dann_core.train import Engine
 
     optimised = {id(p) for group in Engine(algorithm, "cpu").optimizer.param_groups for p in group["params"]}

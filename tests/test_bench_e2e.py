@@ -23,7 +23,7 @@ def test_the_plain_recipe_is_danns_recommended_one(dataset):
 def test_the_plain_networks_have_danns_layers():
     # moons' built model: the toy MLP; LeNet checked on digits-shaped inputs without generating digits-blend
     trainer = Trainer(config_io.resolve(flags={"dataset": "moons", "steps": 10, "device": "cpu"}))
-    model = trainer.algorithm.model
+    model = trainer.method.model
     ours = paper_networks("moons", (2,), 2)
     for theirs, mine in zip((model.backbone, model.classifier, model.discriminator), ours):
         assert [p.shape for p in theirs.parameters()] == [p.shape for p in mine.parameters()]

@@ -101,7 +101,7 @@ def test_eval_runs_the_default_subcommand_and_accepts_plugin_subcommands(tmp_pat
         (["run", "--set", "dataset.angel=3"], "unknown option 'angel' for dataset 'moons'; did you mean 'angle'?"),
         (["run", "--set", "lr_shedule=false"], "did you mean 'lr_schedule'?"),
         (["run", "--set", "dataset.angle=steep"], "dataset 'moons' option 'angle' expects a float"),
-        (["run", "--method", "dnn"], "unknown algorithm 'dnn'; did you mean 'dann'?"),
+        (["run", "--method", "dnn"], "unknown method 'dnn'; did you mean 'dann'?"),
         (["run", "--lambda", "fast"], "bad λ 'fast': use 'schedule'"),
         (["run", "--steps", "0"], "steps must be at least 1"),
         (["run", "--config", "missing.toml"], "'missing.toml' does not exist"),

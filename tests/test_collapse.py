@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from dann_core import checkpoint, hookimpl
-from dann_core.algorithms import SOURCE, Algorithm, accuracy
+from dann_core.methods import SOURCE, Method, accuracy
 from dann_core.specs import ComponentSpec
 from dann_core.testing import registry_with, tiny_config
 from dann_core.train import fit, health, train
@@ -132,7 +132,7 @@ def test_moons_first_steps_with_the_default_recipe_never_collapse():
 WRECK_AT = 60
 
 
-class WreckedAtStep(Algorithm):
+class WreckedAtStep(Method):
     """Source-only training that, from step WRECK_AT on, drives every logit to one class (what a
     collapsed adversarial game ends in: constant predictions, label loss far above log K)."""
 
@@ -152,7 +152,7 @@ class WreckedAtStep(Algorithm):
 class _Plugin:
     @staticmethod
     @hookimpl
-    def register_algorithms():
+    def register_methods():
         return [ComponentSpec.from_factory("wrecked-at-step", WreckedAtStep)]
 
 

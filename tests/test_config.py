@@ -54,7 +54,7 @@ def test_set_values_are_typed_and_lambda_gamma_are_method_shortcuts():
         (["lr=1e9"], "lr must be a number in (0, 10]"),
         (["seed=99999999999999999999"], "seed must be an integer in [0, 4294967295]"),
         (["momentum=1"], "momentum must be a number in [0, 1)"),
-        (["method.lambda=fast", "method=source-only"], "unknown option 'lambda' for algorithm 'source-only'"),
+        (["method.lambda=fast", "method=source-only"], "unknown option 'lambda' for method 'source-only'"),
         (["lr"], "--set expects KEY=VALUE"),
         # upper bounds (issue 22): each of these used to crash, hang or allocate without bound
         (["threads=100000"], "threads must be at most 1024, got 100000"),
@@ -67,7 +67,7 @@ def test_set_values_are_typed_and_lambda_gamma_are_method_shortcuts():
         (["lambda=1e308"], "method.lambda must be a finite number of magnitude at most 1000, got 1e+308"),
         (["method.lambda=-5000"], "method.lambda must be a finite number of magnitude at most 1000"),
         (["gamma=1e308"], "method.gamma must be a finite number of magnitude at most 1000"),
-        (["method=" + "y" * 5000], "unknown algorithm 'yyyy"),
+        (["method=" + "y" * 5000], "unknown method 'yyyy"),
         (["dataset.angle=" + "x" * 5000], "dataset 'moons' option 'angle' expects a float, got 'xxx"),
     ],
 )

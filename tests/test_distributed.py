@@ -25,7 +25,7 @@ def dann_run(*args: str, settings: list[str] = SETTINGS, cwd=None) -> subprocess
 
 
 def weights(run_dir):
-    return checkpoint.load(run_dir / "last.pt")["algorithm"]
+    return checkpoint.load(run_dir / "last.pt")["method"]
 
 
 def relative_distance(a: dict, b: dict) -> float:

@@ -83,7 +83,7 @@ def test_lenet_bn_trains_evaluates_and_loads(tmp_path, digits_config, norm, chan
 def test_the_engine_splits_each_step_and_only_the_step(digits_config):
     cfg = dataclasses.replace(digits_config, backbone_options={"norm": "domain"}, steps=1)
     trainer = Trainer(cfg)
-    backbone = trainer.algorithm.model.backbone
+    backbone = trainer.method.model.backbone
     seen = []
     first = per_domain_layers(backbone)[0]
     first.register_forward_pre_hook(lambda module, args: seen.append((args[0].shape[0], module.rows)))
@@ -138,7 +138,7 @@ def test_the_run_evaluates_source_inputs_with_source_statistics_and_target_input
 
     trainer = Trainer(dataclasses.replace(digits_config, backbone_options={"norm": "domain"}))
     trainer.run()
-    model, data, last = trainer.algorithm.model.eval(), trainer.data, trainer.evaluation.last
+    model, data, last = trainer.method.model.eval(), trainer.data, trainer.evaluation.last
     with torch.no_grad():
         with eval_statistics(model, "source"):
             source_val = (model(data.source_val.x).argmax(1) == data.source_val.y).float().mean()

@@ -24,9 +24,9 @@ def test_parse_methods_keeps_bracketed_options_and_checks_names():
     assert parse_methods("dann, source-only,cdan[entropy=true,random_dim=64]", registry) == [
         "dann", "source-only", "cdan[entropy=true,random_dim=64]"]
     assert split_method("cdan[entropy=true,random_dim=64]") == ("cdan", {"entropy": True, "random_dim": 64})
-    with pytest.raises(ValueError, match="unknown algorithm 'dnn'; did you mean 'dann'"):
+    with pytest.raises(ValueError, match="unknown method 'dnn'; did you mean 'dann'"):
         parse_methods("dnn", registry)
-    with pytest.raises(ValueError, match="unknown option 'entropi' for algorithm 'cdan'"):
+    with pytest.raises(ValueError, match="unknown option 'entropi' for method 'cdan'"):
         parse_methods("cdan[entropi=true]", registry)
     with pytest.raises(ValueError, match="write NAME or NAME\\[OPTION=VALUE"):
         split_method("cdan[entropy=true")

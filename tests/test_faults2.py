@@ -324,10 +324,10 @@ class PerSampleLoss:
         import torch.nn.functional as F
 
         from dann_core import hookimpl
-        from dann_core.algorithms import SOURCE, Algorithm
+        from dann_core.methods import SOURCE, Method
         from dann_core.specs import ComponentSpec
 
-        class Unreduced(Algorithm):
+        class Unreduced(Method):
             needs = frozenset({SOURCE})
 
             def objective(self, batch):
@@ -335,7 +335,7 @@ class PerSampleLoss:
                 return F.cross_entropy(logits, batch.source_y, reduction="none"), {}
 
         module = types.ModuleType("unreduced_plugin")
-        module.register_algorithms = hookimpl(lambda: [ComponentSpec.from_factory("unreduced", Unreduced)])
+        module.register_methods = hookimpl(lambda: [ComponentSpec.from_factory("unreduced", Unreduced)])
         return module
 
 

@@ -67,7 +67,7 @@ def group_lrs(engine) -> list[float]:
 def test_pretrained_parameters_train_at_mult_times_the_heads_rate_at_every_step(tiny_config, registry):
     cfg = finetune_config(tiny_config)
     trainer = Trainer(cfg, registry=registry)
-    algorithm = trainer.algorithm
+    algorithm = trainer.method
     new, pretrained = trainer.engine.optimizer.param_groups
     assert {id(p) for p in pretrained["params"]} == {id(p) for p in algorithm.model.backbone.loaded.parameters()}
     assert len(new["params"]) + len(pretrained["params"]) == len(list(algorithm.parameters()))
@@ -82,7 +82,7 @@ def test_runs_without_pretrained_parameters_are_unaffected_by_the_multiplier(tmp
     plain = train(tiny_config, tmp_path / "plain", registry=registry)
     multiplied = train(dataclasses.replace(tiny_config, backbone_lr_mult=0.1), tmp_path / "mult", registry=registry)
     assert multiplied["final"] == plain["final"]
-    weights = [checkpoint.load(tmp_path / run / "last.pt")["algorithm"] for run in ("plain", "mult")]
+    weights = [checkpoint.load(tmp_path / run / "last.pt")["method"] for run in ("plain", "mult")]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     _, algorithm = build_components(dataclasses.replace(tiny_config, backbone_lr_mult=0.1), None, registry)
     assert len(Engine(algorithm, "cpu").optimizer.param_groups) == 1
@@ -103,7 +103,7 @@ def test_resume_with_a_multiplier_matches_the_uninterrupted_run(tmp_path, tiny_c
     original = Trainer.next_batch
 
     def dying_next_batch(self):
-        if self.algorithm.steps_done == 12:
+        if self.method.steps_done == 12:
             raise Killed
         return original(self)
 
@@ -114,7 +114,7 @@ def test_resume_with_a_multiplier_matches_the_uninterrupted_run(tmp_path, tiny_c
     resumed = resume(tmp_path / "killed", registry=registry)
     assert resumed["final"] == reference["final"]
     full, killed = (checkpoint.load(tmp_path / run / "last.pt") for run in ("full", "killed"))
-    assert all(torch.equal(full["algorithm"][key], killed["algorithm"][key]) for key in full["algorithm"])
+    assert all(torch.equal(full["method"][key], killed["method"][key]) for key in full["method"])
     assert full["pretrained"] == ["model.backbone.loaded.bias", "model.backbone.loaded.weight"]
 
 
@@ -132,7 +132,7 @@ def test_the_checkpoint_defines_the_groups_when_the_rebuilt_backbone_marks_nothi
     batch = marked.next_batch()
     marked.engine.step(batch)
     unmarked.engine.step(batch)
-    for (name, a), b in zip(marked.algorithm.state_dict().items(), unmarked.algorithm.state_dict().values()):
+    for (name, a), b in zip(marked.method.state_dict().items(), unmarked.method.state_dict().values()):
         assert torch.equal(a, b), name
 
 
@@ -153,7 +153,7 @@ def test_bottleneck_must_not_be_negative():
 def test_the_bottleneck_feeds_both_heads_and_trains_at_the_full_rate(tiny_config, registry):
     cfg = finetune_config(tiny_config, bottleneck=16)
     trainer = Trainer(cfg, registry=registry)
-    model = trainer.algorithm.model
+    model = trainer.method.model
     assert isinstance(model.backbone, WithBottleneck) and model.backbone.out_features == 16
     layers = [type(m) for m in model.backbone.bottleneck]
     assert layers == [nn.Linear, nn.BatchNorm1d, nn.ReLU]

@@ -2,7 +2,7 @@
 every first-party plugin package); dann_core never imports a plugin package; a plugin package imports
 dann_core and itself, never another plugin package (what two need moves down into dann_core, or into
 the one that owns it). Inside dann_core the layers run ops → specs/options → plugins → config →
-model/algorithms → train → cli (docs/architecture.md)."""
+model/methods → train → cli (docs/architecture.md)."""
 from __future__ import annotations
 
 import ast

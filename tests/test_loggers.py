@@ -33,7 +33,7 @@ def test_csv_logger_writes_one_row_per_evaluation_and_resumes_exactly(tmp_path, 
     original = Trainer.next_batch
 
     def dying(self):
-        if self.algorithm.steps_done == 12:
+        if self.method.steps_done == 12:
             raise KeyboardInterrupt
         return original(self)
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from dann_core import checkpoint, hookimpl
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, Batch, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, Batch, accuracy
 from dann_core.config import RunConfig
 from dann_core.nn import domain_classification_loss
 from dann_core.specs import ComponentSpec
@@ -22,7 +22,7 @@ from dann_core.train import Trainer, resume, train
 LEGACY = Path(__file__).parent / "data" / "run-before-engine"
 
 
-class TwoPhaseADDA(Algorithm):
+class TwoPhaseADDA(Method):
     """ADDA-like (Tzeng et al. 2017): source pre-training, then a separate target encoder trained
     against a discriminator (two phases, three optimisers, two minimisations per adversarial step)."""
 
@@ -80,7 +80,7 @@ class TwoPhaseADDA(Algorithm):
 class _Plugin:
     @staticmethod
     @hookimpl
-    def register_algorithms():
+    def register_methods():
         return [ComponentSpec.from_factory("two-phase-adda", TwoPhaseADDA)]
 
 
@@ -103,7 +103,7 @@ def test_a_multi_optimiser_two_phase_method_trains_and_resumes_exactly(tmp_path,
     original = Trainer.next_batch
 
     def dying(self):
-        if self.algorithm.steps_done == 27:  # inside the adversarial phase, between checkpoints
+        if self.method.steps_done == 27:  # inside the adversarial phase, between checkpoints
             raise Killed
         return original(self)
 
@@ -113,7 +113,7 @@ def test_a_multi_optimiser_two_phase_method_trains_and_resumes_exactly(tmp_path,
     monkeypatch.setattr(Trainer, "next_batch", original)
     assert resume(tmp_path / "killed", registry=registry)["final"] == reference["final"]
     killed = checkpoint.load(tmp_path / "killed" / "last.pt")
-    assert all(torch.equal(state["algorithm"][k], killed["algorithm"][k]) for k in state["algorithm"])
+    assert all(torch.equal(state["method"][k], killed["method"][k]) for k in state["method"])
 
 
 def test_a_non_finite_loss_in_one_optimiser_step_stops_every_later_update(adda_config):
@@ -157,7 +157,7 @@ def test_channels_last_trains_an_image_model_like_the_default_layout_and_resumes
     default = train(cfg, tmp_path / "default")
     cl = dataclasses.replace(cfg, channels_last=True)
     trainer = Trainer(cl)
-    conv = next(p for p in trainer.algorithm.parameters() if p.dim() == 4)
+    conv = next(p for p in trainer.method.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
     full = train(cl, tmp_path / "full")
     for key in ("source_val_acc", "target_test_acc"):  # NHWC kernels sum in another order: same within float noise
@@ -167,7 +167,7 @@ def test_channels_last_trains_an_image_model_like_the_default_layout_and_resumes
     original = Trainer.next_batch
 
     def dying(self):
-        if self.algorithm.steps_done == 8:
+        if self.method.steps_done == 8:
             raise Killed
         return original(self)
 

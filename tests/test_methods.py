@@ -14,7 +14,7 @@ from dann_algorithms.jan import joint_mmd
 from dann_algorithms.mcc import class_confusion_loss
 from dann_algorithms.mcd import discrepancy
 from dann_algorithms.mdd import margin_disparity_loss
-from dann_core.algorithms import REGULARIZERS, Batch, build_regularizers, parse_plus
+from dann_core.methods import REGULARIZERS, Batch, build_regularizers, parse_plus
 from dann_core.plugins import InvalidOptionError, get_plugin_manager, get_registry
 from dann_core.train import Trainer
 
@@ -160,13 +160,13 @@ def test_an_option_of_a_regulariser_not_in_plus_is_one_line_saying_so():
 
 
 def test_regulariser_options_are_method_options_from_the_command_line(tiny_config, registry):
-    spec = registry.get("algorithm", "cdan")
+    spec = registry.get("method", "cdan")
     assert spec.options["plus"] == "" and spec.options["mcc_temperature"] == 2.5 and spec.options["bsp_weight"] == 1e-4
     cfg = dataclasses.replace(tiny_config, method="cdan", method_options={"plus": "mcc+afn", "mcc_temperature": "1.5", "afn_radius": "3"})
-    method = Trainer(cfg, registry=registry).algorithm
+    method = Trainer(cfg, registry=registry).method
     assert list(method.regularizers) == ["mcc", "afn"]
     assert method.regularizers["mcc"].temperature == 1.5 and method.regularizers["afn"].radius == 3.0
-    with pytest.raises(InvalidOptionError, match="algorithm 'cdan' option 'mcc_temperature' expects a float"):
+    with pytest.raises(InvalidOptionError, match="method 'cdan' option 'mcc_temperature' expects a float"):
         Trainer(dataclasses.replace(cfg, method_options={"plus": "mcc", "mcc_temperature": "warm"}), registry=registry)
     with pytest.raises(ValueError, match="unknown regulariser 'mc'"):
         Trainer(dataclasses.replace(cfg, method_options={"plus": "mc"}), registry=registry)
@@ -176,7 +176,7 @@ def test_regulariser_options_are_method_options_from_the_command_line(tiny_confi
 
 def test_dann_plus_mcc_bsp_is_dann_loss_plus_the_weighted_terms(tiny_config, registry):
     options = {"plus": "mcc,bsp", "mcc_weight": 0.5, "bsp_weight": 0.01}
-    method = Trainer(dataclasses.replace(tiny_config, method="dann", method_options=options), registry=registry).algorithm
+    method = Trainer(dataclasses.replace(tiny_config, method="dann", method_options=options), registry=registry).method
     torch.manual_seed(0)
     x = torch.randn(16, 2)
     batch = Batch(source_x=x[:8], source_y=torch.arange(8) % 2, target_x=x[8:] + 1)
@@ -190,7 +190,7 @@ def test_dann_plus_mcc_bsp_is_dann_loss_plus_the_weighted_terms(tiny_config, reg
 
 
 def test_the_bsp_method_is_dann_plus_bsp_and_refuses_bsp_twice(tiny_config, registry):
-    method = Trainer(dataclasses.replace(tiny_config, method="bsp", method_options={"k": 2, "plus": "mcc"}), registry=registry).algorithm
+    method = Trainer(dataclasses.replace(tiny_config, method="bsp", method_options={"k": 2, "plus": "mcc"}), registry=registry).method
     assert list(method.regularizers) == ["bsp", "mcc"] and method.regularizers["bsp"].k == 2
     with pytest.raises(ValueError, match="method bsp already adds bsp"):
         Trainer(dataclasses.replace(tiny_config, method="bsp", method_options={"plus": "bsp"}), registry=registry)
@@ -200,7 +200,7 @@ def test_moons_dann_lambda_does_not_reach_mdds_reversal(registry):
     from dann_core import config
 
     cfg = config.resolve(flags={"method": "mdd"}, registry=registry)
-    assert "lambda" not in cfg.method_options and "reversal" in registry.get("algorithm", "mdd").options
+    assert "lambda" not in cfg.method_options and "reversal" in registry.get("method", "mdd").options
 
 
 CITED = {"mcc": "Jin", "mdd": "Zhang", "dan": "Long", "jan": "Long", "mcd": "Saito", "adda": "Tzeng", "bsp": "Chen", "afn": "Xu"}
@@ -218,7 +218,7 @@ def test_each_method_is_one_short_file_citing_its_paper_and_using_public_api_onl
     assert CITED[name] in module.__doc__ and YEARS[name] in module.__doc__
     assert len(source.splitlines()) <= 150
     imported = set(re.findall(r"^from (dann_core[\w.]*) import", source, flags=re.M))
-    assert imported <= {"dann_core", "dann_core.algorithms", "dann_core.nn", "dann_core.ops", "dann_core.schedules"}, imported
+    assert imported <= {"dann_core", "dann_core.methods", "dann_core.nn", "dann_core.ops", "dann_core.schedules"}, imported
 
 
 def test_a_composition_is_a_table_entry_with_plus_joined_by_a_plus_sign(tiny_config, registry):
@@ -226,7 +226,7 @@ def test_a_composition_is_a_table_entry_with_plus_joined_by_a_plus_sign(tiny_con
 
     (entry,) = parse_methods("cdan[plus=mcc+bsp,mcc_weight=0.5]", registry)
     cfg = method_config(tiny_config, entry, registry)
-    method = Trainer(cfg, registry=registry).algorithm
+    method = Trainer(cfg, registry=registry).method
     assert list(method.regularizers) == ["mcc", "bsp"] and method.regularizers["mcc"].weight == 0.5
 
 
@@ -234,17 +234,17 @@ def test_the_regulariser_example_in_docs_methods_works(monkeypatch, tiny_config)
     import re
     from pathlib import Path
 
-    from dann_core import algorithms
-    from dann_core.algorithms import composable
+    from dann_core import methods
+    from dann_core.methods import composable
     from dann_core.specs import ComponentSpec
     from dann_algorithms.dann import DANN
 
-    monkeypatch.setattr(algorithms.plus, "REGULARIZERS", dict(REGULARIZERS))
+    monkeypatch.setattr(methods.plus, "REGULARIZERS", dict(REGULARIZERS))
     page = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()
     (block,) = [b for b in re.findall(r"^```python\n(.*?)^```$", page, flags=re.S | re.M) if "register_regularizer(" in b]
     exec(compile(block, "docs/methods.md", "exec"), {})
     assert composable(ComponentSpec.from_factory("dann", DANN)).options["ent_weight"] == 0.1
-    method = Trainer(dataclasses.replace(tiny_config, method="dann"), registry=get_registry(get_plugin_manager(autoload=False))).algorithm
+    method = Trainer(dataclasses.replace(tiny_config, method="dann"), registry=get_registry(get_plugin_manager(autoload=False))).method
     method.regularizers = build_regularizers("ent", {"ent_weight": 0.3})
     x = torch.randn(8, 2)
     loss, metrics = method.objective(Batch(source_x=x[:4], source_y=torch.tensor([0, 1, 0, 1]), target_x=x[4:]))

@@ -13,7 +13,7 @@ import torch
 from dann_core import checkpoint, config
 from dann_core.config import RunConfig
 from dann_core.plugins import get_plugin_manager, get_registry
-from dann_core.testing import check_algorithm
+from dann_core.testing import check_method
 from dann_core.train import Trainer, resume, train
 
 METHODS = ["mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn"]
@@ -29,7 +29,7 @@ def registry():
 
 @pytest.mark.parametrize("method, options", CASES, ids=IDS)
 def test_plugin_contract(method, options, registry):
-    summary = check_algorithm(method, options, registry=registry)
+    summary = check_method(method, options, registry=registry)
     assert summary["final"]["source_val_acc"] is not None
 
 
@@ -46,7 +46,7 @@ def test_killed_and_resumed_ends_exactly_like_an_uninterrupted_run(method, optio
     original = Trainer.next_batch
 
     def dying(self):
-        if self.algorithm.steps_done == 12:  # between two checkpoints (every 5 steps)
+        if self.method.steps_done == 12:  # between two checkpoints (every 5 steps)
             raise Killed
         return original(self)
 
@@ -56,7 +56,7 @@ def test_killed_and_resumed_ends_exactly_like_an_uninterrupted_run(method, optio
     monkeypatch.setattr(Trainer, "next_batch", original)
     assert resume(tmp_path / "killed", registry=registry)["final"] == reference["final"]
     a, b = (checkpoint.load(tmp_path / d / "last.pt") for d in ("full", "killed"))
-    assert all(torch.equal(a["algorithm"][k], b["algorithm"][k]) for k in a["algorithm"])
+    assert all(torch.equal(a["method"][k], b["method"][k]) for k in a["method"])
 
 
 MOONS_STEPS = 300
@@ -97,5 +97,5 @@ def test_two_processes_train_what_one_process_trains(method, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     cfg = RunConfig.from_dict({k: v for k, v in json.loads((run / "config.json").read_text()).items() if k != "provenance"})
     train(cfg, tmp_path / "one")
-    one, two = (checkpoint.load(d / "last.pt")["algorithm"] for d in (tmp_path / "one", run))
+    one, two = (checkpoint.load(d / "last.pt")["method"] for d in (tmp_path / "one", run))
     assert all(torch.allclose(one[k], v, atol=1e-5) for k, v in two.items() if v.is_floating_point())

@@ -19,7 +19,7 @@ from dann_core.plugins import PluginWarning, get_plugin_manager, plugin_listing
 from dann_core.specs import ComponentSpec
 from dann_core.testing import (
     ContractError,
-    check_algorithm,
+    check_method,
     check_backbone,
     check_dataset,
     check_discriminator,
@@ -36,7 +36,7 @@ def test_every_builtin_kind_passes_its_contract_check():
     check_dataset("moons", {"n_per_class": 20, "n_test_per_class": 20})
     check_backbone("mlp", {"width": 4})
     check_discriminator("mlp", {"hidden": "8"})
-    check_algorithm("cdan", {"entropy": True})
+    check_method("cdan", {"entropy": True})
     check_selector("entropy")
     check_logger("csv")
 
@@ -89,7 +89,7 @@ def test_a_broken_contract_is_one_line_naming_the_component():
         (lambda: check_dataset("undetermined", registry=registry), "dataset 'undetermined' source_train differs between two builds with seed 0"),
         (lambda: check_discriminator("wrong-width", registry=registry), r"discriminator 'wrong-width' with num_domains=2 maps \(5, 16\) features to \(5, 2\), expected \(5, 1\)"),
         (lambda: check_logger("eager", registry=registry), "logger 'eager' wrote files when it was built"),
-        (lambda: check_algorithm("no-such", registry=registry), "unknown algorithm 'no-such'"),
+        (lambda: check_method("no-such", registry=registry), "unknown method 'no-such'"),
     ]
     for check, message in cases:
         with pytest.raises(ContractError, match=message) as caught:

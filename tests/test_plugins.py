@@ -79,7 +79,8 @@ def register_datasets():
 
 def test_every_hook_is_specified_with_a_docstring():
     specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
-    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_algorithms", "register_selectors", "register_loggers", "register_launchers", "register_commands"}
+    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_methods", "register_selectors", "register_loggers", "register_launchers", "register_commands",
+                          "register_algorithms"}  # the old name of register_methods, still called (test_plugins_renamed.py)
     for name, fn in specs.items():
         assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
 
@@ -150,7 +151,7 @@ def test_registry_lists_the_built_ins():
     assert set(registry.datasets) == {"moons", "digits-blend", "npz", "image-folder", "mnist", "mnist-m"}
     assert set(registry.backbones) == {"mlp", "lenet", "svhn-net", "resnet18", "resnet50", "auto"}
     assert set(registry.discriminators) == {"mlp"}
-    assert set(registry.algorithms) == {"dann", "cdan", "source-only", "target-oracle", "mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn"}
+    assert set(registry.methods) == {"dann", "cdan", "source-only", "target-oracle", "mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn"}
     assert registry.provider[("dataset", "moons")] == "datasets"
 
 
@@ -209,18 +210,18 @@ def test_the_kinds_table_matches_the_hook_specs_and_the_config():
     from dann_core.plugins.kinds import BY_NAME, TABLE
 
     specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
-    assert {kind.hook for kind in TABLE} == set(specs)
+    assert {hook for kind in TABLE for hook in kind.hooks} == set(specs)
     for kind in TABLE:  # every context argument the host passes is documented with the hook
         documented = (specs[kind.hook].__doc__ or "") + (hookspecs.__doc__ or "")
         for argument in kind.context:
             assert f"{argument}" in documented, (kind.name, argument)
-    assert KINDS == ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger", "launcher")
-    assert COMPONENT_KINDS == {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "algorithm", "select": "selector"}
+    assert KINDS == ("dataset", "backbone", "discriminator", "method", "selector", "logger", "launcher")
+    assert COMPONENT_KINDS == {"dataset": "dataset", "backbone": "backbone", "discriminator": "discriminator", "method": "method", "select": "selector"}
     assert COMPONENTS == tuple(COMPONENT_KINDS) and not BY_NAME["command"].component
 
 
-def test_algorithm_contract_is_structural():
-    """Any nn.Module with needs, predict and objective (or update) passes; the plugins layer never imports dann_core.algorithms."""
+def test_method_contract_is_structural():
+    """Any nn.Module with needs, predict and objective (or update) passes; the plugins layer never imports dann_core.methods."""
     import torch
 
     from dann_core.plugins.kinds import contract_problem
@@ -246,12 +247,12 @@ def test_algorithm_contract_is_structural():
     class StringNeeds(DuckMethod):
         needs = "source"
 
-    assert contract_problem("algorithm", DuckMethod()) is None and contract_problem("algorithm", Updates()) is None
-    assert contract_problem("algorithm", NoPredict()) == "returned a NoPredict, expected a dann_core.algorithms.Algorithm (no predict(x))"
-    assert contract_problem("algorithm", StringNeeds()) == (
-        "returned a StringNeeds, expected a dann_core.algorithms.Algorithm (its needs is 'source', not a set of batch kinds)"
+    assert contract_problem("method", DuckMethod()) is None and contract_problem("method", Updates()) is None
+    assert contract_problem("method", NoPredict()) == "returned a NoPredict, expected a dann_core.methods.Method (no predict(x))"
+    assert contract_problem("method", StringNeeds()) == (
+        "returned a StringNeeds, expected a dann_core.methods.Method (its needs is 'source', not a set of batch kinds)"
     )
-    assert contract_problem("algorithm", "dann") == "returned a str, expected a dann_core.algorithms.Algorithm (it is not a torch.nn.Module)"
+    assert contract_problem("method", "dann") == "returned a str, expected a dann_core.methods.Method (it is not a torch.nn.Module)"
     assert contract_problem("selector", object()) == "returned an object without a score(candidate) method, expected a Selector (see the register_selectors hook)"
 
 
@@ -376,7 +377,7 @@ def test_plugin_listing_and_its_text(test_plugin):
     assert "moons" in listing["datasets"]["provides"]["datasets"]
     text = format_listing(list(listing.values()))
     assert "blobs (registered directly)\n  hooks: register_commands, register_datasets\n  datasets: test-blobs" in text
-    assert "  discriminators: mlp" in text and "  algorithms: adda, afn, bsp, cdan, dan, dann, jan, mcc, mcd, mdd, source-only, target-oracle" in text
+    assert "  discriminators: mlp" in text and "  methods: adda, afn, bsp, cdan, dan, dann, jan, mcc, mcd, mdd, source-only, target-oracle" in text
 
 
 def test_describe_is_json_ready_and_shows_options():
@@ -390,15 +391,15 @@ def test_describe_is_json_ready_and_shows_options():
 
 
 def test_every_builtin_documents_each_option():
-    from dann_core.algorithms import REGULARIZERS
+    from dann_core.methods import REGULARIZERS
 
     registry = get_registry(get_plugin_manager(autoload=False))
-    for kind in ("dataset", "backbone", "discriminator", "algorithm"):
+    for kind in ("dataset", "backbone", "discriminator", "method"):
         for name, spec in registry.of_kind(kind).items():
             doc = inspect.getdoc(spec.factory) or ""
             for option in spec.options:
                 prefix = option.split("_")[0]
-                if kind == "algorithm" and prefix in REGULARIZERS:  # a regulariser's option (NAME_OPTION): documented by it
+                if kind == "method" and prefix in REGULARIZERS:  # a regulariser's option (NAME_OPTION): documented by it
                     option, doc = option[len(prefix) + 1:], inspect.getdoc(REGULARIZERS[prefix].factory) or ""
                 assert f"{option}:" in doc, f"{kind} '{name}' does not document option '{option}'"
 
@@ -410,8 +411,8 @@ def test_misspelt_hook_is_reported_with_the_right_name(fake_distribution):
         pm = get_plugin_manager(autoload=True)
     assert pm.broken["typo"].error == (
         "implements unknown hook 'register_dataset'; did you mean 'register_datasets'? "
-        "hooks: register_algorithms, register_backbones, register_commands, register_datasets, register_discriminators, "
-        "register_launchers, register_loggers, register_selectors"
+        "hooks: register_backbones, register_commands, register_datasets, register_discriminators, "
+        "register_launchers, register_loggers, register_methods, register_selectors"
     )
     assert "typo" not in dict(pm.list_name_plugin())
 

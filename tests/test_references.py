@@ -16,7 +16,7 @@ from dann_core.specs import ComponentSpec
 
 def _first_party_references():
     registry = get_registry(get_plugin_manager(autoload=False))
-    for kind in ("dataset", "backbone", "discriminator", "algorithm", "selector", "logger", "launcher"):
+    for kind in ("dataset", "backbone", "discriminator", "method", "selector", "logger", "launcher"):
         for spec in registry.of_kind(kind).values():
             yield pytest.param(kind, spec, id=f"{kind}-{spec.name}")
 

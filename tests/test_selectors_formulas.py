@@ -154,7 +154,7 @@ def test_classami_on_features_reads_the_backbone(tiny_config):
 
     trained = fit(tiny_config)
     selection = SelectionData.of(trained.data, 0)
-    candidate = Candidate(20, trained.algorithm, selection)
+    candidate = Candidate(20, trained.method, selection)
     feats = candidate.features(selection.view("target"))
     assert feats.shape[1] == trained.model.backbone(selection.view("target")[:2]).shape[1]
     score = build("classami").score(candidate)

@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from dann_core.algorithms import sgd as sgd_module
-from dann_core.algorithms.sgd import SGD
+from dann_core.methods import sgd as sgd_module
+from dann_core.methods.sgd import SGD
 
 
 def _model(seed: int = 0) -> torch.nn.Module:

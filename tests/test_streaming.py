@@ -94,7 +94,7 @@ def test_resume_with_workers_reading_ahead_replays_the_exact_batches(tmp_path, r
     original = Trainer.next_batch
 
     def dying(self):
-        if int(self.algorithm.step) == 12:
+        if int(self.method.step) == 12:
             raise Killed
         return original(self)
 
@@ -107,8 +107,8 @@ def test_resume_with_workers_reading_ahead_replays_the_exact_batches(tmp_path, r
     resume(tmp_path / "killed", registry=registry)
     assert metrics(tmp_path / "killed") == metrics(tmp_path / "full")
     full, resumed = checkpoint.load(tmp_path / "full" / "last.pt"), checkpoint.load(tmp_path / "killed" / "last.pt")
-    for key, value in full["algorithm"].items():
-        assert torch.equal(value, resumed["algorithm"][key]), key
+    for key, value in full["method"].items():
+        assert torch.equal(value, resumed["method"][key]), key
 
 
 def test_load_run_evaluates_streamed_splits_through_workers(tmp_path, registry):
@@ -191,7 +191,7 @@ def test_a_failed_run_leaves_no_dataloader_worker_behind(tmp_path, registry, mon
     original = Trainer.next_batch
 
     def failing(self):
-        if int(self.algorithm.step) == 7:
+        if int(self.method.step) == 7:
             raise RuntimeError("boom")
         return original(self)
 

@@ -27,7 +27,7 @@ def read_metrics(run_dir):
 
 
 def weights(path):
-    return checkpoint.load(path)["algorithm"]
+    return checkpoint.load(path)["method"]
 
 
 def assert_same_weights(a, b):
@@ -78,7 +78,7 @@ def test_resume_after_kill_between_checkpoints_matches_uninterrupted_run(tmp_pat
     original = Trainer.next_batch
 
     def dying_next_batch(self):
-        if int(self.algorithm.step) == 12:
+        if int(self.method.step) == 12:
             raise Killed
         return original(self)
 
@@ -172,7 +172,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
         train(tiny_config, tmp_path / "run")
     state = checkpoint.load(tmp_path / "run" / "last.pt")
     assert state["step"] == 10
-    assert all(torch.isfinite(value).all() for value in state["algorithm"].values() if value.is_floating_point())
+    assert all(torch.isfinite(value).all() for value in state["method"].values() if value.is_floating_point())
     assert not (tmp_path / "run" / "summary.json").exists()
 
 
@@ -194,7 +194,7 @@ def test_a_non_finite_loss_leaves_weights_and_momentum_as_before_it(tiny_config,
     trainer = live["trainer"] = Trainer(tiny_config)
     with pytest.raises(DivergedError, match=rf"training diverged: loss is not finite at step {bad_step}; nothing was saved"):
         trainer.run()
-    algorithm = trainer.algorithm
+    algorithm = trainer.method
     assert algorithm.steps_done == 5  # it ran on to the evaluation, where the guard is read
     assert all(torch.equal(p, q) for p, q in zip(algorithm.parameters(), before["params"]))
     momentum = [trainer.engine.optimizer.state[p]["momentum_buffer"] for p in algorithm.parameters()]

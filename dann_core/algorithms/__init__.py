@@ -1,78 +1,25 @@
-"""The method contract every training method implements (built-ins live in ``plugins/dann_algorithms``).
+"""Deprecated: the method contract moved to :mod:`dann_core.methods` (the CLI and the docs say "method").
 
-A method is registered through the ``register_algorithms`` hook as a
-:class:`~dann_core.specs.ComponentSpec` whose factory takes ``context: AlgorithmContext`` plus its
-options. See :class:`Algorithm` for the contract and :mod:`.adversarial` for DANN's step in public,
-reusable pieces (:class:`DomainAdversarial`, :class:`AdversarialStep`); :mod:`.regularizers` holds
-the regulariser contract (terms any adversarial method adds by name: ``--set method.plus=mcc``).
-
-The names below are imported when first asked for: a plugin's ``register_algorithms`` hook imports
-:mod:`.plus` (the regulariser table) from here, and that must not import torch (``dann plugins``).
-``Method`` is :class:`Algorithm` under the word the CLI and the docs use (``--method``).
+A plugin written against this module keeps working: every name resolves to the one in
+:mod:`dann_core.methods`, and the first import of this module warns once (``DeprecationWarning``),
+naming the new module. ``Algorithm`` and ``AlgorithmContext`` are ``Method`` and ``MethodContext``.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+import warnings
 
-if TYPE_CHECKING:  # where each name comes from, for type checkers, editors and dann_core.references
-    from .adversarial import AdversarialStep, DomainAdversarial
-    from .base import (BATCH_KINDS, SOURCE, TARGET, TARGET_LABELLED, Algorithm, AlgorithmContext, Batch, NonFiniteLossError,
-                       OptimSettings, accuracy)
-    from .plus import REGULARIZERS, composable, parse_plus, register_regularizer, regularizer_options
-    from .regularizers import Step, add_terms, build_regularizers
-
-    Method = Algorithm
-
-_FROM = {
-    "adversarial": ("AdversarialStep", "DomainAdversarial"),
-    "regularizers": ("Step", "add_terms", "build_regularizers"),
-    "plus": ("REGULARIZERS", "composable", "parse_plus", "register_regularizer", "regularizer_options"),
-    "base": ("BATCH_KINDS", "SOURCE", "TARGET", "TARGET_LABELLED", "Algorithm", "AlgorithmContext", "Batch",
-             "NonFiniteLossError", "OptimSettings", "accuracy"),
-}
-_MODULE_OF = {name: module for module, names in _FROM.items() for name in names}
+warnings.warn("dann_core.algorithms is renamed dann_core.methods (Algorithm is Method, AlgorithmContext is MethodContext); "
+              "import from dann_core.methods", DeprecationWarning, stacklevel=2)
 
 
 def __getattr__(name: str):
-    if name in _FROM:  # a submodule not imported yet
-        return _load(name)
-    if name == "Method":
-        name = "Algorithm"
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'dann_core.algorithms' has no attribute '{name}'")
-    return getattr(_load(_MODULE_OF[name]), name)
+    from .. import methods
+    from ..methods import base
 
+    if name in base.DEPRECATED_NAMES:  # warned above, once for the module: no second warning per name
+        return getattr(base, base.DEPRECATED_NAMES[name])
+    if name in ("adversarial", "base", "plus", "regularizers", "sgd"):
+        import importlib
 
-def _load(module: str):
-    # not ``from . import plus``: that asks this module for ``plus`` first, which calls __getattr__ again
-    return importlib.import_module(f"{__name__}.{module}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
-__all__ = [
-    "BATCH_KINDS",
-    "SOURCE",
-    "TARGET",
-    "TARGET_LABELLED",
-    "AdversarialStep",
-    "Algorithm",
-    "AlgorithmContext",
-    "Batch",
-    "DomainAdversarial",
-    "Method",
-    "NonFiniteLossError",
-    "OptimSettings",
-    "REGULARIZERS",
-    "Step",
-    "accuracy",
-    "add_terms",
-    "build_regularizers",
-    "composable",
-    "parse_plus",
-    "register_regularizer",
-    "regularizer_options",
-]
+        return importlib.import_module(f"dann_core.algorithms.{name}")
+    return getattr(methods, name)

@@ -62,16 +62,21 @@ def registry(ctx: click.Context | None = None):
 
 
 def report_broken(ctx: click.Context) -> None:
-    """Warn once per broken plugin on stderr (one line each), unless the command lists them itself."""
+    """Warn once per broken plugin on stderr (one line each), unless the command lists them itself,
+    and once per plugin that implements a hook under its old name (one line each, always)."""
     root = ctx.find_root()
     pm = root.meta.get("dann.pm")
-    if pm is None or root.meta.get("dann.lists_broken"):
+    if pm is None:
         return
     reported = root.meta.setdefault("dann.reported_broken", set())
     for name, broken in getattr(pm, "broken", {}).items():
-        if name not in reported:
+        if name not in reported and not root.meta.get("dann.lists_broken"):
             reported.add(name)
             click.echo(f"warning: {broken.describe()}", err=True)
+    for name, message in getattr(pm, "deprecated", {}).items():
+        if ("deprecated", name) not in reported and name not in getattr(pm, "broken", {}):
+            reported.add(("deprecated", name))
+            click.echo(f"warning: {message}", err=True)
 
 
 def first_line(exc: BaseException) -> str:

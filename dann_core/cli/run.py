@@ -241,7 +241,7 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         elif trainer.summary_damage:
             click.echo(f"{trainer.summary_damage}; writing it again from last.pt (step {cfg.steps} of {cfg.steps})", err=True)
         else:
-            click.echo(f"resuming {run_dir} at step {trainer.algorithm.steps_done} of {cfg.steps}", err=True)
+            click.echo(f"resuming {run_dir} at step {trainer.method.steps_done} of {cfg.steps}", err=True)
     try:
         summary = trainer.run()
     except DivergedError as exc:

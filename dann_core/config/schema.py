@@ -25,7 +25,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 COMPONENT_KINDS = dict(CONFIG_KINDS)
 """Config key → registry kind of each component a run is built from (the table in :mod:`dann_core.plugins.kinds`)."""
 COMPONENTS = tuple(COMPONENT_KINDS)
-"""Prefixes of dotted keys (``method.lambda``); ``method`` names an algorithm plugin, ``select`` a selector."""
+"""Prefixes of dotted keys (``method.lambda``); ``method`` names a method plugin, ``select`` a selector."""
 SHORTCUTS = {"lambda": "method.lambda", "gamma": "method.gamma"}
 """Top-level keys that stand for a method option (``--lambda``, ``--gamma``)."""
 
@@ -86,7 +86,7 @@ class RunConfig:
     dataset: str = setting("moons", "dataset plugin name")
     backbone: str = setting("mlp", "feature-extractor (backbone) plugin name")
     discriminator: str = setting("mlp", "domain-discriminator plugin name")
-    method: str = setting("dann", "training method (algorithm plugin): dann, cdan, source-only, target-oracle, ...")
+    method: str = setting("dann", "training method (a method plugin): dann, cdan, source-only, target-oracle, ...")
     steps: int = setting(3000, "number of SGD steps")
     batch_size: int = setting(64, "examples per domain per step (the step sees twice this for dann)")
     lr: float = setting(0.01, "initial learning rate μ0")

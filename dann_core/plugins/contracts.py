@@ -37,11 +37,11 @@ def backbone_problem(built: Any) -> str | None:
     return _pretrained_problem(built)
 
 
-def algorithm_problem(built: Any) -> str | None:
+def method_problem(built: Any) -> str | None:
     """The method contract, checked by shape rather than by base class.
 
-    The plugins layer sits below dann_core.algorithms, so it cannot import the Algorithm base:
-    an algorithm is an nn.Module with a ``needs`` collection, a callable ``predict`` and a callable
+    The plugins layer sits below dann_core.methods, so it cannot import the Method base:
+    a method is an nn.Module with a ``needs`` collection, a callable ``predict`` and a callable
     ``objective`` or ``update``.
     """
     from torch import nn
@@ -58,7 +58,7 @@ def algorithm_problem(built: Any) -> str | None:
         if not any(callable(getattr(built, name, None)) for name in ("objective", "update")):
             missing.append("neither objective(batch) nor update(batch)")
     if missing:
-        return f"returned {_what(built)}, expected a dann_core.algorithms.Algorithm ({'; '.join(missing)})"
+        return f"returned {_what(built)}, expected a dann_core.methods.Method ({'; '.join(missing)})"
     return None
 
 

@@ -31,7 +31,7 @@ def plugin_listing(pm: pluggy.PluginManager, command_group: Callable[[], Any] | 
 
     Keys: ``name``; ``distribution`` and ``version`` (None for a plugin registered directly rather
     than through an entry point); ``hooks`` (sorted hook names it implements); ``provides``
-    (``{"datasets": [...], "backbones": [...], "discriminators": [...], "algorithms": [...],
+    (``{"datasets": [...], "backbones": [...], "discriminators": [...], "methods": [...],
     "commands": [...]}``, only the kinds it implements). ``command_group`` makes a scratch ``dann``
     group with the built-in commands only (the CLI passes ``lambda: build_cli(load_plugins=False)``):
     a plugin's commands are what its ``register_commands`` adds to it, subcommands as ``group sub``.
@@ -63,10 +63,11 @@ def plugin_listing(pm: pluggy.PluginManager, command_group: Callable[[], Any] | 
 def _provides(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str], command_group) -> dict[str, list[str]]:
     provides: dict[str, list[str]] = {}
     for kind in TABLE:
-        if kind.component and kind.hook in hooks:
+        if kind.component and set(kind.hooks) & set(hooks):
             provides[kind.plural] = sorted(
                 spec.name
-                for _, returned in call_each(pm, kind.hook, only=plugin_name)
+                for hook in kind.hooks if hook in hooks
+                for _, returned in call_each(pm, hook, only=plugin_name)
                 for spec in returned or []
                 if isinstance(spec, ComponentSpec)
             )

@@ -2,11 +2,13 @@
 
 :func:`get_plugin_manager` builds a fresh ``pluggy.PluginManager`` on every call (nothing is cached
 at module level). The ``dann`` distribution's own entry points (the built-in datasets, backbones,
-discriminators, algorithms, evaluation commands) always load; third-party ones load unless
+discriminators, methods, evaluation commands) always load; third-party ones load unless
 autoloading is off (``autoload=False``, ``DANN_DISABLE_PLUGIN_AUTOLOAD=1``, the CLI's ``--no-plugins``).
 A plugin that fails (raises or exits at import, clashes, implements an unknown hook, or whose hook
 raises or returns the wrong thing) is skipped and recorded in ``pm.broken`` with its one-line error
-(and a :class:`PluginWarning`): one broken plugin never takes the others down.
+(and a :class:`PluginWarning`): one broken plugin never takes the others down. A plugin that
+implements a hook under its old name (``register_algorithms``) works, and is recorded in
+``pm.deprecated`` with its one-line warning (also issued once as a ``DeprecationWarning``).
 Tests and notebooks register their own plugins on a manager with ``pm.register(module)`` and pass
 ``get_registry(pm)`` as ``registry=`` to the training and evaluation functions.
 """
@@ -22,6 +24,7 @@ import pluggy
 
 from .. import hookspecs
 from .errors import PluginLoadError, PluginWarning, suggest
+from .kinds import LEGACY_HOOKS
 from ..options import TRUE_WORDS
 
 PROJECT_NAME = "dann"
@@ -55,12 +58,26 @@ class BrokenPlugin:
 
 class DannPluginManager(pluggy.PluginManager):
     """A ``pluggy.PluginManager`` that also remembers each entry-point plugin's distribution, and
-    the plugins that broke (``broken``: name → :class:`BrokenPlugin`)."""
+    the plugins that broke (``broken``: name → :class:`BrokenPlugin`) and those that use an old
+    hook name (``deprecated``: name → one-line warning)."""
 
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
         self.sources: dict[str, PluginSource] = {}
         self.broken: dict[str, BrokenPlugin] = {}
+        self.deprecated: dict[str, str] = {}
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """``pluggy.PluginManager.register``; a plugin implementing an old hook name is warned once."""
+        name = super().register(plugin, name)
+        if name is not None:
+            old = sorted(caller.name for caller in self.get_hookcallers(plugin) or [] if caller.name in LEGACY_HOOKS)
+            if old and name not in self.deprecated:
+                self.deprecated[name] = "; ".join(
+                    f"dann plugin '{name}' implements {hook}, which is renamed {LEGACY_HOOKS[hook]}: rename the function (it works until then)"
+                    for hook in old)
+                warnings.warn(self.deprecated[name], DeprecationWarning, stacklevel=2)
+        return name
 
     def mark_broken(self, name: str, error: str, source: PluginSource | None = None) -> None:
         """Skip plugin ``name`` from now on (unregister it) and record ``error`` (one line)."""
@@ -121,7 +138,7 @@ def check_hook_names(pm: pluggy.PluginManager) -> None:
 def unknown_hooks(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
     """(plugin name, error) for each implementation of a hook that has no spec."""
     callers = {name: caller for name, caller in vars(pm.hook).items() if isinstance(caller, pluggy.HookCaller)}
-    known = sorted(name for name, caller in callers.items() if caller.has_spec())
+    known = sorted(name for name, caller in callers.items() if caller.has_spec() and name not in LEGACY_HOOKS)  # the current names only
     found = []
     for name, caller in sorted(callers.items()):
         if caller.has_spec():

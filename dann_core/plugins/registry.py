@@ -13,7 +13,7 @@ import pluggy
 
 from ..specs import ComponentSpec
 from .errors import ComponentError, DuplicateComponentError, InvalidOptionError, UnknownComponentError, suggest
-from .kinds import BY_NAME, COMPONENT_KINDS, contract_problem
+from .kinds import BY_NAME, COMPONENT_KINDS, LEGACY_KINDS, contract_problem
 from .listing import call_each, plugin_listing
 from .manager import describe_exception, mark_broken
 from ..options import as_parameters, shown, validate_options
@@ -23,9 +23,9 @@ KINDS = COMPONENT_KINDS
 
 
 class Registry:
-    """Every dataset, backbone, discriminator, algorithm, selector and logger the plugins of one manager register.
+    """Every dataset, backbone, discriminator, method, selector and logger the plugins of one manager register.
 
-    ``datasets``, ``backbones``, ``discriminators``, ``algorithms``, ``selectors`` and ``loggers`` map names to
+    ``datasets``, ``backbones``, ``discriminators``, ``methods``, ``selectors`` and ``loggers`` map names to
     :class:`ComponentSpec`; ``provider[(kind, name)]`` is the name of the plugin that registered it.
     """
 
@@ -41,8 +41,7 @@ class Registry:
 
     def _collect(self, kind: str) -> dict[str, ComponentSpec]:
         specs: dict[str, ComponentSpec] = {}
-        hook = BY_NAME[kind].hook
-        for plugin_name, returned in call_each(self.pm, hook):
+        for hook, plugin_name, returned in ((hook, *found) for hook in BY_NAME[kind].hooks for found in call_each(self.pm, hook)):
             wrong = _not_a_spec_list(returned)
             if wrong:
                 mark_broken(self.pm, plugin_name, f"its {hook}() returned {wrong}, expected a list of dann_core.specs.ComponentSpec")
@@ -63,12 +62,14 @@ class Registry:
 
     def of_kind(self, kind: str) -> dict[str, ComponentSpec]:
         """The name → spec table of ``kind`` (one of :data:`KINDS`)."""
+        kind = current_kind(kind)
         if kind not in KINDS:
             raise ValueError(f"unknown component kind '{kind}'; choices: {', '.join(KINDS)}")
         return getattr(self, BY_NAME[kind].plural)
 
     def get(self, kind: str, name: str) -> ComponentSpec:
         """The spec registered as ``name``; :class:`UnknownComponentError` lists the choices otherwise."""
+        kind = current_kind(kind)
         table = self.of_kind(kind)
         if name in table:
             return table[name]
@@ -78,6 +79,7 @@ class Registry:
 
     def origin(self, kind: str, name: str) -> str:
         """``plugin 'x' (distribution version)`` of a registered component, for error messages."""
+        kind = current_kind(kind)
         if (kind, name) not in self.provider:
             return "no plugin (added to the registry by hand)"
         source = self.provenance(kind, name)
@@ -93,6 +95,7 @@ class Registry:
         factory's ValueError or OSError (its message about the user's input) passes through; any
         other exception, or a wrong return value, is a :class:`ComponentError` naming the plugin.
         """
+        kind = current_kind(kind)
         spec = self.get(kind, name)
         coerced = as_parameters(validate_options(spec, options or {}, kind=kind))
         clash = sorted(set(coerced) & set(context))
@@ -114,6 +117,7 @@ class Registry:
 
         distribution and version are None for a plugin registered by hand rather than installed.
         """
+        kind = current_kind(kind)
         self.get(kind, name)
         plugin = self.provider[(kind, name)]
         source = getattr(self.pm, "sources", {}).get(plugin)
@@ -150,6 +154,21 @@ def get_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     from .manager import get_plugin_manager
 
     return Registry(pm if pm is not None else get_plugin_manager())
+
+
+def current_kind(kind: str) -> str:
+    """``kind``, or its new name when it is an old one (``algorithm`` → ``method``), warning once per old name."""
+    if kind not in LEGACY_KINDS:
+        return kind
+    if kind not in _WARNED_KINDS:
+        import warnings
+
+        _WARNED_KINDS.add(kind)
+        warnings.warn(f"component kind '{kind}' is renamed '{LEGACY_KINDS[kind]}'; pass '{LEGACY_KINDS[kind]}'", DeprecationWarning, stacklevel=3)
+    return LEGACY_KINDS[kind]
+
+
+_WARNED_KINDS: set[str] = set()
 
 
 def _not_a_spec_list(returned: Any) -> str | None:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from ..algorithms import Algorithm
+from ..methods import Method
 from ..rows import batches, eval_batch, take
 from ..specs import Split
 from .views import VIEW_NAMES, VIEW_ROWS, mixed, view_inputs
@@ -153,7 +153,7 @@ class Candidate:
         if cached is not None and (cached[1] is not None or not features):
             return cached[1], cached[2]
         model = self.algorithm.model
-        own_predict = getattr(type(self.algorithm), "predict", Algorithm.predict) is not Algorithm.predict  # e.g. a target encoder
+        own_predict = getattr(type(self.algorithm), "predict", Method.predict) is not Method.predict  # e.g. a target encoder
         was_training = model.training
         model.eval()
         feats, logits, keep = [], [], features

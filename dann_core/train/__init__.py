@@ -6,10 +6,10 @@
 - :func:`load_run` (run_dir, checkpoint="best", data=None, device="cpu", registry=None) -> :class:`TrainedRun`
 - :class:`StoredRun` (run_dir): a run directory's evaluations, stored views and kept candidates, for selectors
 
-Methods are plugins (:class:`dann_core.algorithms.Algorithm`) run by the :class:`Engine`; see
+Methods are plugins (:class:`dann_core.methods.Method`) run by the :class:`Engine`; see
 :mod:`dann_core.train.rundir` for the run directory's files.
 """
-from ..algorithms import Algorithm, Batch, NonFiniteLossError
+from ..methods import Batch, Method, NonFiniteLossError
 from .api import TrainedRun, fit, load_run, resume, train
 from .assembly import build_components, build_dataset, resolve_device
 from .engine import Engine
@@ -21,7 +21,7 @@ from .stored import StoredRun
 
 __all__ = [
     "SELECTION",
-    "Algorithm",
+    "Method",
     "Batch",
     "DivergedError",
     "Engine",
@@ -42,3 +42,11 @@ __all__ = [
     "resume",
     "train",
 ]
+
+
+def __getattr__(name: str):  # Algorithm: the name of Method before "method" was used everywhere (one DeprecationWarning)
+    from ..methods import base
+
+    if name in base.DEPRECATED_NAMES:
+        return base.deprecated(name, __name__)
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")

@@ -13,13 +13,13 @@ from typing import Any
 import torch
 
 from .. import checkpoint as ckpt
-from ..algorithms import Algorithm
+from ..methods import Method
 from ..config import RunConfig
 from ..specs import DomainData
 from . import rundir
 from .assembly import build_components, resolve_device, restore_normalization
 from .engine import Engine
-from .errors import MethodContractError, RunError
+from .errors import MethodContractError, RunError, warn_renamed
 from .loop import Trainer
 
 
@@ -37,7 +37,13 @@ class TrainedRun:
     step: int
     summary: dict[str, Any] | None = None
     checkpoint: Path | None = None
-    algorithm: Algorithm | None = None
+    method: Method | None = None
+
+    @property
+    def algorithm(self) -> Method | None:
+        """Deprecated name of :attr:`method` (one DeprecationWarning)."""
+        warn_renamed("TrainedRun.algorithm", "TrainedRun.method")
+        return self.method
 
 
 def train(
@@ -92,7 +98,7 @@ def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True, r
     """Train in memory (no files) and return the model with the selected weights loaded."""
     trainer = Trainer(config, data=data, quiet=quiet, registry=registry)
     summary = trainer.run()
-    method = trainer.algorithm
+    method = trainer.method
     if trainer.evaluation.best_state is not None:
         method.load_state_dict(trainer.evaluation.best_state)
     step = summary["best_step"] or config.steps

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .. import checkpoint as ckpt
-from ..algorithms import SOURCE, TARGET_LABELLED, Algorithm, AlgorithmContext, OptimSettings
+from ..methods import SOURCE, TARGET_LABELLED, Method, MethodContext, OptimSettings
 from ..config import COMPONENT_KINDS, RunConfig
 from ..loggers import logger_names
 from ..model import build_networks
@@ -50,7 +50,7 @@ def num_domains(data: DomainData) -> int:
 
 def build_components(
     cfg: RunConfig, data: DomainData | None, registry=None, restoring: bool = False
-) -> tuple[DomainData, Algorithm]:
+) -> tuple[DomainData, Method]:
     """Seed everything, then build the dataset (unless given), the networks and the method, as a run does.
 
     Every component's name and options are checked before the dataset is built (no image is read
@@ -73,10 +73,10 @@ def build_components(
     )
     adopt_normalization(data, getattr(backbone, "input_normalization", None))
     optim = OptimSettings(cfg.steps, cfg.lr, cfg.lr_schedule, cfg.momentum, cfg.weight_decay, cfg.backbone_lr_mult)
-    context = AlgorithmContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
-    method = registry.build("algorithm", cfg.method, cfg.method_options, context=context)
-    if not isinstance(method, Algorithm):
-        raise TypeError(f"method '{cfg.method}' built {type(method).__name__}, expected a dann_core.algorithms.Algorithm")
+    context = MethodContext(backbone, classifier, make_discriminator, data.num_classes, num_domains(data), optim)
+    method = registry.build("method", cfg.method, cfg.method_options, context=context)
+    if not isinstance(method, Method):
+        raise TypeError(f"method '{cfg.method}' built {type(method).__name__}, expected a dann_core.methods.Method")
     method.input_normalization = getattr(backbone, "input_normalization", None)
     check_labels(cfg, data, method)
     return data, method
@@ -97,7 +97,7 @@ def build_dataset(cfg: RunConfig, registry) -> DomainData:
     return registry.build("dataset", cfg.dataset, cfg.dataset_options, seed=cfg.seed)
 
 
-def check_labels(cfg: RunConfig, data: DomainData, method: Algorithm) -> None:
+def check_labels(cfg: RunConfig, data: DomainData, method: Method) -> None:
     if SOURCE in method.needs and data.source_train.y is None:
         raise RunError(f"dataset '{cfg.dataset}' has no labels on source_train; method '{cfg.method}' trains on labelled source")
     if TARGET_LABELLED in method.needs and data.target_train.y is None:
@@ -120,7 +120,7 @@ def adopt_normalization(data: DomainData, name: str | None) -> None:
         x.adopt_normalization(name)
 
 
-def restore_normalization(method: Algorithm, data: DomainData, state: dict[str, Any]) -> None:
+def restore_normalization(method: Method, data: DomainData, state: dict[str, Any]) -> None:
     """Inputs are normalised as when the checkpoint was trained, although the backbone was rebuilt
     without its init options (a pretrained weights file, which is what declared the normalisation)."""
     name = state.get("input_normalization")

@@ -1,6 +1,6 @@
 """The engine: how any method's step runs. It owns the optimisers, the learning-rate annealing,
 precision (autocast, fp16 loss scaling), compile, the non-finite guard and the gradient all-reduce
-of data-parallel runs; the method (:mod:`dann_core.algorithms`) only says what to minimise.
+of data-parallel runs; the method (:mod:`dann_core.methods`) only says what to minimise.
 
 The non-finite guard needs no host read per step: a NaN/inf loss sets a flag on the device, and
 that step and every later one leave parameters and optimiser state untouched (the fused SGD's
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .. import schedules
-from ..algorithms import Algorithm, Batch, NonFiniteLossError
+from ..methods import Method, Batch, NonFiniteLossError
 from ..config import PRECISIONS
 from . import distributed
 from .errors import MethodContractError
@@ -42,7 +42,7 @@ class Engine:
             convolutions pick NHWC kernels, tensor cores on a GPU).
     """
 
-    def __init__(self, method: Algorithm, device: torch.device | str, precision: str = "fp32", compile: bool = False,
+    def __init__(self, method: Method, device: torch.device | str, precision: str = "fp32", compile: bool = False,
                  data_parallel: bool = False, channels_last: bool = False) -> None:
         device = torch.device(device)
         if precision not in PRECISIONS:
@@ -191,7 +191,7 @@ class Engine:
         (they define the default optimiser's groups, so a run rebuilt without the weights file still
         resumes exactly). One optimiser is stored as ``optimizer`` (the format before names existed)."""
         optimizers = {name: o.state_dict() for name, o in self.optimizers.items()}
-        state = {"algorithm": self.method.state_dict(), "step": self.method.steps_done, "pretrained": sorted(self.method.pretrained_names())}
+        state = {"method": self.method.state_dict(), "step": self.method.steps_done, "pretrained": sorted(self.method.pretrained_names())}
         if list(optimizers) == [MAIN]:
             state["optimizer"] = optimizers[MAIN]
         else:
@@ -200,7 +200,7 @@ class Engine:
 
     def load_state_dict(self, state: dict[str, Any], optimizers: bool = True) -> None:
         method = self.method
-        method.load_state_dict(state["algorithm"])
+        method.load_state_dict(state["method"])
         if optimizers:
             if "pretrained" in state and frozenset(state["pretrained"]) != method.pretrained_names():
                 method._pretrained, self._optimizers = frozenset(state["pretrained"]), None

@@ -18,3 +18,15 @@ class WorkerLostError(RuntimeError):
 class MethodContractError(RunError):
     """A method broke its contract at its first step (an objective that is not a scalar loss); one
     line naming the method. A new run that fails so is removed: it never trained."""
+
+
+_WARNED: set[str] = set()
+
+
+def warn_renamed(old: str, new: str) -> None:
+    """One DeprecationWarning per process for ``old``, an attribute now called ``new`` ("method" everywhere)."""
+    if old not in _WARNED:
+        import warnings
+
+        _WARNED.add(old)
+        warnings.warn(f"{old} is renamed {new}", DeprecationWarning, stacklevel=3)

@@ -134,7 +134,7 @@ class Evaluation:
         self.best = {"step": step, "source_val_acc": entry["source_val_acc"], "target_test_acc": entry["target_test_acc"], "score": score,
                      "target_acc_estimate": entry.get("target_acc_estimate")}
         if self.run_dir is None:
-            self.best_state = copy.deepcopy(state()["algorithm"])
+            self.best_state = copy.deepcopy(state()["method"])
         else:
             ckpt.atomic_save(state(), self.run_dir / "best.pt")
 
@@ -149,7 +149,7 @@ class Evaluation:
             live = copy.deepcopy(method.state_dict())
             stored, scored = self.pool.stored(), {}
             for step, load in stored.items():
-                method.load_state_dict(load()["algorithm"])
+                method.load_state_dict(load()["method"])
                 score = self.pool.selectors[name].score(self.candidate(step))
                 scored[step] = None if score is None else float(score)
             method.load_state_dict(live)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..algorithms import SOURCE, TARGET, TARGET_LABELLED, Batch
+from ..methods import SOURCE, TARGET, TARGET_LABELLED, Batch
 from ..config import FIELDS
 from ..rows import is_lazy
 from ..specs import DomainData

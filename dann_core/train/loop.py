@@ -16,7 +16,7 @@ from typing import Any
 from .. import checkpoint as ckpt
 from .. import config as config_io
 from .. import files, ops, stops
-from ..algorithms import NonFiniteLossError
+from ..methods import NonFiniteLossError
 from ..config import RunConfig
 from ..loggers import build_loggers
 from ..metrics import RunningMeans
@@ -25,7 +25,7 @@ from ..specs import DomainData
 from . import distributed, health, rundir, threads
 from .assembly import build_components, normalization_state, provenance, resolve_device, restore_normalization
 from .engine import Engine
-from .errors import DivergedError, RunError
+from .errors import DivergedError, RunError, warn_renamed
 from .evaluation import SELECTION, Evaluation
 from .feed import Feed
 
@@ -36,7 +36,7 @@ class Trainer:
     The trainer knows no method: the feed samples the batches ``method.needs`` and the engine runs
     ``method.update``. Use :func:`~dann_core.train.train`, :func:`~dann_core.train.resume` or
     :func:`~dann_core.train.fit` rather than this class directly, unless you need the live method
-    (``trainer.algorithm``) or engine after ``run()``. ``registry`` is the
+    (``trainer.method``) or engine after ``run()``. ``registry`` is the
     :class:`~dann_core.plugins.Registry` to build from (default: the installed plugins).
     """
 
@@ -62,18 +62,18 @@ class Trainer:
             raise RunError(str(exc)) from None
         self.explicit_data = data is not None
         self.data, method = build_components(cfg, data, self.registry, restoring)
-        self.algorithm = method.to(self.device)
+        self.method = method.to(self.device)
         try:
-            self.engine = Engine(self.algorithm, self.device, cfg.precision, cfg.compile, data_parallel=self.world.size > 1,
+            self.engine = Engine(self.method, self.device, cfg.precision, cfg.compile, data_parallel=self.world.size > 1,
                                  channels_last=cfg.channels_last)
         except ValueError as exc:
             raise RunError(str(exc)) from None
-        self.feed = Feed(self.data, self.algorithm.needs, cfg.batch_size, cfg.seed, self.device, self.world)
+        self.feed = Feed(self.data, self.method.needs, cfg.batch_size, cfg.seed, self.device, self.world)
         self.source_dir = Path(run_dir) if run_dir is not None else None  # read (resume) by every process
         self.run_dir = self.source_dir if self.world.writes else None  # written by rank 0 only
         self.loggers = build_loggers(cfg.log, self.run_dir, self.registry) if self.run_dir else []
         self.quiet = quiet
-        self.evaluation = Evaluation(cfg, self.registry, self.algorithm, self.data, self.device, self.run_dir, self.candidate_state)
+        self.evaluation = Evaluation(cfg, self.registry, self.method, self.data, self.device, self.run_dir, self.candidate_state)
         self.seconds = 0.0
         self.finished = False
         self.restarted = False  # restore() found a run stopped before its first checkpoint
@@ -82,6 +82,12 @@ class Trainer:
 
     def next_batch(self):
         return self.feed.next_batch()
+
+    @property
+    def algorithm(self):
+        """Deprecated name of ``trainer.method`` (one DeprecationWarning)."""
+        warn_renamed("Trainer.algorithm", "Trainer.method")
+        return self.method
 
     # ------------------------------------------------------------------------------ checkpointing
 
@@ -95,12 +101,12 @@ class Trainer:
             "seconds": self.seconds,
             "config": self.config.to_dict(),
             "explicit_data": self.explicit_data,
-            "input_normalization": self.algorithm.input_normalization,
+            "input_normalization": self.method.input_normalization,
             "input_statistics": normalization_state(self.data),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        restore_normalization(self.algorithm, self.data, state)
+        restore_normalization(self.method, self.data, state)
         self.engine.load_state_dict(state)
         self.feed.load_state_dict(state, self.source_dir)
         ckpt.set_rng_state(state["rng"])
@@ -109,8 +115,8 @@ class Trainer:
 
     def candidate_state(self) -> dict[str, Any]:
         """What a candidate checkpoint holds: enough for load_run, not for resuming."""
-        return {"format": rundir.CHECKPOINT_FORMAT, "algorithm": self.algorithm.state_dict(), "step": self.algorithm.steps_done,
-                "explicit_data": self.explicit_data, "input_normalization": self.algorithm.input_normalization,
+        return {"format": rundir.CHECKPOINT_FORMAT, "method": self.method.state_dict(), "step": self.method.steps_done,
+                "explicit_data": self.explicit_data, "input_normalization": self.method.input_normalization,
                 "input_statistics": normalization_state(self.data)}
 
     def save(self, name: str) -> None:
@@ -194,7 +200,7 @@ class Trainer:
     def _train(self) -> dict[str, Any]:
         means = RunningMeans()
         started = time.perf_counter() - self.seconds
-        step = self.algorithm.steps_done
+        step = self.method.steps_done
         # a stop signal ends the loop after a step, never inside a fork (see dann_core.stops); the
         # processes of a data-parallel run stop where the signal lands (each at its own step would
         # leave the others waiting in a collective call), and their launcher stops them all
@@ -207,7 +213,7 @@ class Trainer:
             with _progress(cfg.steps, step, self.quiet) as bar:
                 while step < cfg.steps:
                     metrics = engine.step(self.next_batch())
-                    step = self.algorithm.steps_done
+                    step = self.method.steps_done
                     schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
                     means.add(metrics)
                     if step % cfg.eval_every == 0 or step == cfg.steps:

@@ -46,7 +46,9 @@ from .errors import RunError
 
 summary_damage = summary_file.damage  # one line naming a damaged summary.json, or None
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
+READABLE_FORMATS = (2, 3)
+"""Formats this dann reads: 2 stored the method under ``algorithm`` (renamed on load, :func:`dann_core.checkpoint.upgrade`)."""
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "summary.json")
 LOCK_FILE = ".lock"
 
@@ -286,8 +288,9 @@ def _provenance(path: Path) -> dict[str, Any]:
 def check_format(state: dict[str, Any], path: Path) -> None:
     if "format" not in state:
         raise RunError(f"{path} is not a dann run checkpoint (no format entry); restore the run's own {path.name} or retrain")
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path} has checkpoint format {state.get('format')}, this dann reads format {CHECKPOINT_FORMAT}; retrain the run")
+    if state.get("format") not in READABLE_FORMATS:
+        readable = " and ".join(str(f) for f in READABLE_FORMATS)
+        raise RunError(f"{path} has checkpoint format {state.get('format')}, this dann reads formats {readable}; retrain the run")
 
 
 def check_data_source(state: dict[str, Any], explicit_data: bool, run_dir: Path) -> None:

@@ -108,7 +108,7 @@ class StoredRun:
         if path is None:
             raise ValueError(f"{self.run_dir / CANDIDATE_DIR / candidate_name(step)}: no such kept candidate; "
                              "a run keeps the last step and the keep_candidates best of each scored selector")
-        return KeptCandidate(step, lambda: ckpt.load(path, map_location=self.device), self.run.algorithm, self.data, self.device,
+        return KeptCandidate(step, lambda: ckpt.load(path, map_location=self.device), self.run.method, self.data, self.device,
                              self.config, self.registry, self._holder)
 
     def kept_candidates(self, steps=None) -> list[Candidate]:

@@ -52,6 +52,6 @@ class KeptCandidate(Candidate):
     def _forward(self, x, features: bool):
         cached = self._outputs.get(id(x))
         if (cached is None or (features and cached[1] is None)) and self._holder.get("loaded") is not self:
-            self.algorithm.load_state_dict(self.load()["algorithm"])
+            self.algorithm.load_state_dict(self.load()["method"])
             self._holder["loaded"] = self
         return super()._forward(x, features)

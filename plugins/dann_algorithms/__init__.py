@@ -3,7 +3,7 @@ against them (mcc, mdd, dan, jan, mcd, adda, bsp, afn), plus the regularisers mc
 adversarial method adds with ``--set method.plus=...``.
 
 Wired through the ``dann`` entry point ``algorithms = "dann_algorithms"``, exactly as a third-party
-package would add its own method. The regularisers are registered by ``register_algorithms`` before
+package would add its own method. The regularisers are registered by ``register_methods`` before
 it builds the adversarial methods' specs with their options; like every first-party plugin, the
 modules are imported inside the hook, so importing this package costs nothing (``dann --help``).
 """
@@ -14,9 +14,9 @@ from dann_core.specs import ComponentSpec
 
 
 @hookimpl
-def register_algorithms() -> list[ComponentSpec]:
+def register_methods() -> list[ComponentSpec]:
     """The built-in training methods."""
-    from dann_core.algorithms import composable, register_regularizer
+    from dann_core.methods import composable, register_regularizer
 
     register_regularizer("mcc", "dann_algorithms.mcc:ClassConfusion", "Minimum Class Confusion on target predictions (Jin et al. 2020)")
     register_regularizer("bsp", "dann_algorithms.bsp:SpectralPenalty", "Batch Spectral Penalization of the top singular values (Chen et al. 2019)")

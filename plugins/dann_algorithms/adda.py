@@ -20,11 +20,11 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch, accuracy
 from dann_core.nn import domain_classification_loss
 
 
-class ADDA(Algorithm):
+class ADDA(Method):
     """ADDA: source pre-training, then an untied target encoder trained to fool a domain discriminator.
 
     Options:
@@ -34,7 +34,7 @@ class ADDA(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, pretrain: float = 0.5, target_lr_mult: float = 0.1) -> None:
+    def __init__(self, context: MethodContext, pretrain: float = 0.5, target_lr_mult: float = 0.1) -> None:
         super().__init__(context)
         if not 0 < pretrain < 1 or not target_lr_mult > 0:
             raise ValueError(f"bad adda options pretrain={pretrain!r} target_lr_mult={target_lr_mult!r}: use 0 < pretrain < 1 and target_lr_mult > 0")

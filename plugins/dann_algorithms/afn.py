@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, Step, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch, Step, accuracy
 
 
 def feature_norm_loss(features: torch.Tensor, delta: float = 1.0, radius: float = 0.0) -> torch.Tensor:
@@ -43,7 +43,7 @@ class FeatureNorm:
         return self.weight * loss, {"afn_loss": loss.detach()}
 
 
-class AFN(Algorithm):
+class AFN(Method):
     """AFN: cross-entropy on source plus λ × the adaptive feature-norm loss on both domains.
 
     Options:
@@ -54,7 +54,7 @@ class AFN(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, delta: float = 1.0, weight: float = 0.05, radius: float = 0.0) -> None:
+    def __init__(self, context: MethodContext, delta: float = 1.0, weight: float = 0.05, radius: float = 0.0) -> None:
         super().__init__(context)
         self.norm = FeatureNorm(delta, weight, radius)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from dann_core.algorithms import AlgorithmContext, DomainAdversarial, Step
+from dann_core.methods import MethodContext, DomainAdversarial, Step
 
 
 def spectral_penalty(features: torch.Tensor, k: int = 1) -> torch.Tensor:
@@ -49,7 +49,7 @@ class DANNBSP(DomainAdversarial):
       plus: further regularisers (e.g. 'mcc').
     """
 
-    def __init__(self, context: AlgorithmContext, lambda_: str = "schedule", gamma: float = 10.0, k: int = 1,
+    def __init__(self, context: MethodContext, lambda_: str = "schedule", gamma: float = 10.0, k: int = 1,
                  weight: float = 1e-4, plus: str = "", **regularizer_options) -> None:
         super().__init__(context, lambda_=lambda_, gamma=gamma, plus=plus, **regularizer_options)
         if "bsp" in self.regularizers:

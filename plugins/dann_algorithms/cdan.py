@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from dann_core.algorithms import AdversarialStep, AlgorithmContext, DomainAdversarial
+from dann_core.methods import AdversarialStep, MethodContext, DomainAdversarial
 from dann_core.nn import domain_classification_loss
 
 EXACT_MAP_LIMIT = 4096
@@ -51,7 +51,7 @@ class CDAN(DomainAdversarial):
 
     def __init__(
         self,
-        context: AlgorithmContext,
+        context: MethodContext,
         lambda_: str = "schedule",
         gamma: float = 10.0,
         entropy: bool = False,
@@ -70,7 +70,7 @@ class CDAN(DomainAdversarial):
         self.entropy = bool(entropy)
         super().__init__(context, lambda_=lambda_, gamma=gamma, plus=plus, **regularizer_options)
 
-    def build_discriminator(self, context: AlgorithmContext) -> nn.Module:
+    def build_discriminator(self, context: MethodContext) -> nn.Module:
         self.multilinear = MultilinearMap(*self._map_args)
         return context.make_discriminator(self.multilinear.out_features)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, Step, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch, Step, accuracy
 
 SCALES = (0.125, 0.25, 0.5, 1.0, 2.0)
 """2^u for u = −3..1: bandwidths as multiples of the batch's mean squared distance."""
@@ -58,7 +58,7 @@ def check_scales(scales, name: str) -> tuple[float, ...]:
     return scales
 
 
-class DAN(Algorithm):
+class DAN(Method):
     """DAN: cross-entropy on source plus λ × the multi-kernel MMD² between source and target features.
 
     Options:
@@ -68,7 +68,7 @@ class DAN(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, weight: float = 1.0, kernel_scales: tuple = SCALES) -> None:
+    def __init__(self, context: MethodContext, weight: float = 1.0, kernel_scales: tuple = SCALES) -> None:
         super().__init__(context)
         if weight < 0:
             raise ValueError(f"bad dan weight {weight!r}: use a number ≥ 0 (default 1)")

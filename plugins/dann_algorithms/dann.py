@@ -4,11 +4,11 @@ Source and target go through the backbone as one batch; ``ops.split_reverse`` ha
 to the label classifier unchanged and every row to the discriminator through a gradient reversal
 scaled by λ (the paper's ramp λp = 2/(1+exp(−γp))−1, or a constant). With several source domains
 the discriminator is K-way (sources 0..K-2, target K-1). The step is the public
-:class:`dann_core.algorithms.DomainAdversarial`, which other methods build on.
+:class:`dann_core.methods.DomainAdversarial`, which other methods build on.
 """
 from __future__ import annotations
 
-from dann_core.algorithms import DomainAdversarial
+from dann_core.methods import DomainAdversarial
 
 
 class DANN(DomainAdversarial):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, Step, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch, Step, accuracy
 
 from .dan import SCALES, check_scales, gaussian_kernels, mmd_from_kernel, squared_distances
 
@@ -29,7 +29,7 @@ def joint_mmd(source_features, target_features, source_logits, target_logits, sc
     return mmd_from_kernel(kernel, source_features.shape[0])
 
 
-class JAN(Algorithm):
+class JAN(Method):
     """JAN: cross-entropy on source plus λ × the joint MMD² of features and class predictions.
 
     Options:
@@ -40,7 +40,7 @@ class JAN(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, weight: float = 1.0, kernel_scales: tuple = SCALES, sigma: float = 0.92) -> None:
+    def __init__(self, context: MethodContext, weight: float = 1.0, kernel_scales: tuple = SCALES, sigma: float = 0.92) -> None:
         super().__init__(context)
         if weight < 0 or not sigma > 0:
             raise ValueError(f"bad jan options weight={weight!r} sigma={sigma!r}: use weight ≥ 0 and sigma > 0 (defaults 1, 0.92)")

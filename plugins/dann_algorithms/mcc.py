@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, Step, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch, Step, accuracy
 
 
 def class_confusion_loss(logits: torch.Tensor, temperature: float = 2.5, reweight: bool = True) -> torch.Tensor:
@@ -52,7 +52,7 @@ class ClassConfusion:
         return self.weight * loss, {"mcc_loss": loss.detach()}
 
 
-class MCC(Algorithm):
+class MCC(Method):
     """MCC: cross-entropy on source plus μ × the class confusion of the target predictions.
 
     Options:
@@ -63,7 +63,7 @@ class MCC(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, temperature: float = 2.5, weight: float = 1.0, reweight: bool = True) -> None:
+    def __init__(self, context: MethodContext, temperature: float = 2.5, weight: float = 1.0, reweight: bool = True) -> None:
         super().__init__(context)
         self.confusion = ClassConfusion(temperature, weight, reweight)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch, accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch, accuracy
 
 from .mdd import fresh_copy
 
@@ -27,7 +27,7 @@ def discrepancy(logits_1: torch.Tensor, logits_2: torch.Tensor) -> torch.Tensor:
     return (F.softmax(logits_1, dim=1) - F.softmax(logits_2, dim=1)).abs().mean()
 
 
-class MCD(Algorithm):
+class MCD(Method):
     """MCD: two classifiers maximise their disagreement on target, the features minimise it.
 
     Options:
@@ -37,7 +37,7 @@ class MCD(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, generator_steps: int = 4, weight: float = 1.0) -> None:
+    def __init__(self, context: MethodContext, generator_steps: int = 4, weight: float = 1.0) -> None:
         super().__init__(context)
         if generator_steps < 1 or weight < 0:
             raise ValueError(f"bad mcd options generator_steps={generator_steps!r} weight={weight!r}: use steps ≥ 1 and weight ≥ 0 (the paper: 4, 1)")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dann_core import schedules
-from dann_core.algorithms import AlgorithmContext, Batch, DomainAdversarial, accuracy
+from dann_core.methods import MethodContext, Batch, DomainAdversarial, accuracy
 
 
 def margin_disparity_loss(source_logits, source_adv, target_logits, target_adv, margin: float = 4.0) -> torch.Tensor:
@@ -53,14 +53,14 @@ class MDD(DomainAdversarial):
       plus: regularisers added (e.g. 'mcc').
     """
 
-    def __init__(self, context: AlgorithmContext, reversal: str = "schedule", reversal_max: float = 0.1, gamma: float = 10.0,
+    def __init__(self, context: MethodContext, reversal: str = "schedule", reversal_max: float = 0.1, gamma: float = 10.0,
                  margin: float = 4.0, weight: float = 1.0, plus: str = "", **regularizer_options) -> None:
         if not reversal_max >= 0 or not margin > 0 or not weight >= 0:
             raise ValueError(f"bad mdd options reversal_max={reversal_max!r} margin={margin!r} weight={weight!r}: use reversal_max ≥ 0, margin > 0, weight ≥ 0 (the paper: 0.1, 4, 1)")
         self.reversal_max, self.margin, self.weight = float(reversal_max), float(margin), float(weight)
         super().__init__(context, lambda_=reversal, gamma=gamma, plus=plus, **regularizer_options)
 
-    def build_discriminator(self, context: AlgorithmContext) -> nn.Module:
+    def build_discriminator(self, context: MethodContext) -> nn.Module:
         return fresh_copy(context.classifier)
 
     def current_lambda(self) -> float:

@@ -145,10 +145,10 @@ def table_entries(out: str | Path, seeds, methods) -> list[dict[str, Any]]:
 
 
 def uses_target_labels(registry, method: str) -> bool:
-    """Whether ``method`` (an algorithm plugin) declares it needs labelled target batches."""
-    from dann_core.algorithms import TARGET_LABELLED
+    """Whether ``method`` (a method plugin) declares it needs labelled target batches."""
+    from dann_core.methods import TARGET_LABELLED
 
-    return TARGET_LABELLED in getattr(registry.get("algorithm", method).factory, "needs", ())
+    return TARGET_LABELLED in getattr(registry.get("method", method).factory, "needs", ())
 
 
 def choose_in_table(runs: list[dict[str, Any]], name: str, registry) -> dict[str, Any]:

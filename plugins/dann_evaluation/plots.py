@@ -177,7 +177,7 @@ def plot_boundaries(run, path: str | Path, resolution: int = 200, max_points: in
         logits = model.classifier(features)
         probs = logits.softmax(dim=1)
         class_map = probs.argmax(dim=1).numpy().reshape(gx.shape)
-        domain_logits = run.algorithm.domain_logits(features, logits) if run.algorithm is not None else None
+        domain_logits = run.method.domain_logits(features, logits) if run.method is not None else None
         if domain_logits is None:
             target_prob = torch.full((len(grid),), float("nan"))
         elif domain_logits.shape[1] == 1:

@@ -173,9 +173,9 @@ def validate_grid(
             cfg = RunConfig.from_dict(values, "in the sweep grid")
         except ConfigError as exc:
             raise SweepError(f"sweep grid: {exc}") from None
-        if "method" in keys and registry is not None and cfg.method in registry.of_kind("algorithm"):
+        if "method" in keys and registry is not None and cfg.method in registry.of_kind("method"):
             # as in a table: the base's method options reach the methods that take them (--lambda: not source-only)
-            accepted = registry.get("algorithm", cfg.method).options
+            accepted = registry.get("method", cfg.method).options
             cfg = dataclasses.replace(cfg, method_options={k: v for k, v in cfg.method_options.items() if str(k).replace("-", "_") in accepted})
         configs.append(cfg)
     if registry is not None:

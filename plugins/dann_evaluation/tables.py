@@ -1,6 +1,6 @@
 """Multi-seed accuracy tables in the shape of the paper's Table 2 (JMLR 2016).
 
-:func:`run_multi_seed` trains each method (any algorithm plugin; ``cdan[entropy=true]`` gives
+:func:`run_multi_seed` trains each method (any method plugin; ``cdan[entropy=true]`` gives
 options, and the base config's method options apply where a method takes them) for each seed into its own run directory and collects the target test accuracy of each run's best
 checkpoint (chosen by the run's selector, ``last`` unless ``--select`` says otherwise, never with target labels). :func:`aggregate` turns the
 runs into rows of mean ± sample standard deviation (ddof = 1; 0 for a single seed), and
@@ -46,7 +46,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
     """``'source-only,dann,cdan[entropy=true,random_dim=512]'`` → one entry per method (commas inside
-    brackets stay); names are checked against ``registry``'s algorithms when given."""
+    brackets stay); names are checked against ``registry``'s methods when given."""
     if isinstance(text, str):
         entries, depth, current = [], 0, ""
         for char in text:
@@ -65,10 +65,10 @@ def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
     for entry in names:
         name, options = split_method(entry)
         if registry is not None:
-            spec = registry.get("algorithm", name)
+            spec = registry.get("method", name)
             from dann_core.plugins import validate_options
 
-            validate_options(spec, options, kind="algorithm")
+            validate_options(spec, options, kind="method")
     return names
 
 
@@ -81,7 +81,7 @@ def method_config(base: RunConfig, entry: str, registry=None) -> RunConfig:
     from dann_core.plugins import get_registry
 
     name, options = split_method(entry)
-    accepted = (registry if registry is not None else get_registry()).get("algorithm", name).options
+    accepted = (registry if registry is not None else get_registry()).get("method", name).options
     inherited = {k: v for k, v in base.method_options.items() if str(k).replace("-", "_") in accepted}
     return dataclasses.replace(base, method=name, method_options={**inherited, **options})
 

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from dann_core import hookimpl
-from dann_core.algorithms import SOURCE, TARGET, Algorithm, AlgorithmContext, Batch
-from dann_core.algorithms.base import accuracy
+from dann_core.methods import SOURCE, TARGET, Method, MethodContext, Batch
+from dann_core.methods.base import accuracy
 from dann_core.specs import ComponentSpec
 
 
@@ -18,7 +18,7 @@ def gaussian_mmd2(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> torch.T
     return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
 
 
-class MMD(Algorithm):
+class MMD(Method):
     """Source cross-entropy plus weight × MMD² between source and target features (no discriminator).
 
     Options:
@@ -28,7 +28,7 @@ class MMD(Algorithm):
 
     needs = frozenset({SOURCE, TARGET})
 
-    def __init__(self, context: AlgorithmContext, weight: float = 1.0, bandwidth: float = 1.0) -> None:
+    def __init__(self, context: MethodContext, weight: float = 1.0, bandwidth: float = 1.0) -> None:
         super().__init__(context)
         self.weight, self.bandwidth = float(weight), float(bandwidth)
         self.register_buffer("mmd_ema", torch.zeros(()))  # state of its own, carried by checkpoints
@@ -45,5 +45,5 @@ class MMD(Algorithm):
 
 
 @hookimpl
-def register_algorithms():
+def register_methods():
     return [ComponentSpec.from_factory("mmd-test", MMD)]

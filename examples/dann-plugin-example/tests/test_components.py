@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dann_core.testing import check_algorithm, check_backbone, check_dataset, check_discriminator, check_logger
+from dann_core.testing import check_method, check_backbone, check_dataset, check_discriminator, check_logger
 
 
 def test_csv_table_dataset():
@@ -28,8 +28,8 @@ def test_spectral_discriminator():
     check_discriminator("spectral-mlp", {"hidden": 8})
 
 
-def test_coral_algorithm():
-    check_algorithm("coral", {"weight": 0.5})
+def test_coral_method():
+    check_method("coral", {"weight": 0.5})
 
 
 def test_text_logger():

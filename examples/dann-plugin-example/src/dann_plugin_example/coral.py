@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dann_core.algorithms import SOURCE, TARGET, Algorithm
+from dann_core.methods import SOURCE, TARGET, Method
 
 
 def coral_distance(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -13,7 +13,7 @@ def coral_distance(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (torch.cov(source.T) - torch.cov(target.T)).pow(2).sum() / (4 * d * d)
 
 
-class Coral(Algorithm):
+class Coral(Method):
     """Source cross-entropy plus weight × the CORAL distance of source and target features."""
 
     needs = frozenset({SOURCE, TARGET})

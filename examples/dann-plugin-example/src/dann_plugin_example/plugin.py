@@ -12,7 +12,7 @@ from dann_core.specs import ComponentSpec
 
 from .command import csv_summary
 
-DANN_PLUGIN_API = "1.0"  # the dann plugin API this was written for (a newer major is refused)
+DANN_PLUGIN_API = "1.1"  # the dann plugin API this was written for (a newer major is refused)
 
 
 @hookimpl
@@ -31,7 +31,7 @@ def register_discriminators():
 
 
 @hookimpl
-def register_algorithms():
+def register_methods():
     return [ComponentSpec.from_reference("coral", "dann_plugin_example.coral:Coral")]
 
 
