@@ -72,7 +72,7 @@ def textbook_loop(trainer: Trainer, variant: dict) -> TextbookDANN:
 
 
 def dann_stepper(trainer: Trainer):
-    means, algorithm = RunningMeans(), trainer.method
+    means, method = RunningMeans(), trainer.method
 
     def step() -> None:
         metrics = trainer.engine.step(trainer.next_batch())

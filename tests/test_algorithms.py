@@ -187,8 +187,8 @@ def test_method_contract_violations_name_the_plugin(tiny_config):
 def test_optimiser_covers_every_parameter_the_method_adds():
     context = MethodContext(torch.nn.Linear(2, 3), torch.nn.Linear(3, 2), lambda width: torch.nn.Linear(width, 1), 2, 2,
                                OptimSettings(steps=10, lr=0.1))
-    algorithm = get_registry().build("method", "dann", {}, context=context)
+    method = get_registry().build("method", "dann", {}, context=context)
     from dann_core.train import Engine
 
-    optimised = {id(p) for group in Engine(algorithm, "cpu").optimizer.param_groups for p in group["params"]}
-    assert optimised == {id(p) for p in algorithm.parameters()} and algorithm.model.discriminator is not None
+    optimised = {id(p) for group in Engine(method, "cpu").optimizer.param_groups for p in group["params"]}
+    assert optimised == {id(p) for p in method.parameters()} and method.model.discriminator is not None

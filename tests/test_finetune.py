@@ -67,10 +67,10 @@ def group_lrs(engine) -> list[float]:
 def test_pretrained_parameters_train_at_mult_times_the_heads_rate_at_every_step(tiny_config, registry):
     cfg = finetune_config(tiny_config)
     trainer = Trainer(cfg, registry=registry)
-    algorithm = trainer.method
+    method = trainer.method
     new, pretrained = trainer.engine.optimizer.param_groups
-    assert {id(p) for p in pretrained["params"]} == {id(p) for p in algorithm.model.backbone.loaded.parameters()}
-    assert len(new["params"]) + len(pretrained["params"]) == len(list(algorithm.parameters()))
+    assert {id(p) for p in pretrained["params"]} == {id(p) for p in method.model.backbone.loaded.parameters()}
+    assert len(new["params"]) + len(pretrained["params"]) == len(list(method.parameters()))
     for step in range(cfg.steps):
         metrics = trainer.engine.step(trainer.next_batch())
         head_lr = schedules.lr_at(step / cfg.steps, cfg.lr, True)
@@ -84,13 +84,13 @@ def test_runs_without_pretrained_parameters_are_unaffected_by_the_multiplier(tmp
     assert multiplied["final"] == plain["final"]
     weights = [checkpoint.load(tmp_path / run / "last.pt")["method"] for run in ("plain", "mult")]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
-    _, algorithm = build_components(dataclasses.replace(tiny_config, backbone_lr_mult=0.1), None, registry)
-    assert len(Engine(algorithm, "cpu").optimizer.param_groups) == 1
+    _, method = build_components(dataclasses.replace(tiny_config, backbone_lr_mult=0.1), None, registry)
+    assert len(Engine(method, "cpu").optimizer.param_groups) == 1
 
 
 def test_a_multiplier_of_one_keeps_a_single_group(tiny_config, registry):
-    _, algorithm = build_components(finetune_config(tiny_config, backbone_lr_mult=1.0), None, registry)
-    assert len(Engine(algorithm, "cpu").optimizer.param_groups) == 1
+    _, method = build_components(finetune_config(tiny_config, backbone_lr_mult=1.0), None, registry)
+    assert len(Engine(method, "cpu").optimizer.param_groups) == 1
 
 
 class Killed(BaseException):
@@ -169,9 +169,9 @@ def test_the_bottleneck_feeds_both_heads_and_trains_at_the_full_rate(tiny_config
 
 
 def test_no_bottleneck_leaves_the_backbone_unwrapped(tiny_config, registry):
-    _, algorithm = build_components(tiny_config, None, registry)
-    assert not isinstance(algorithm.model.backbone, WithBottleneck)
-    assert not any(key.startswith("model.backbone.bottleneck") for key in algorithm.state_dict())
+    _, method = build_components(tiny_config, None, registry)
+    assert not isinstance(method.model.backbone, WithBottleneck)
+    assert not any(key.startswith("model.backbone.bottleneck") for key in method.state_dict())
 
 
 class _Foreign(HalfPretrained):

@@ -194,10 +194,10 @@ def test_a_non_finite_loss_leaves_weights_and_momentum_as_before_it(tiny_config,
     trainer = live["trainer"] = Trainer(tiny_config)
     with pytest.raises(DivergedError, match=rf"training diverged: loss is not finite at step {bad_step}; nothing was saved"):
         trainer.run()
-    algorithm = trainer.method
-    assert algorithm.steps_done == 5  # it ran on to the evaluation, where the guard is read
-    assert all(torch.equal(p, q) for p, q in zip(algorithm.parameters(), before["params"]))
-    momentum = [trainer.engine.optimizer.state[p]["momentum_buffer"] for p in algorithm.parameters()]
+    method = trainer.method
+    assert method.steps_done == 5  # it ran on to the evaluation, where the guard is read
+    assert all(torch.equal(p, q) for p, q in zip(method.parameters(), before["params"]))
+    momentum = [trainer.engine.optimizer.state[p]["momentum_buffer"] for p in method.parameters()]
     if bad_step == 0:
         assert all(not m.any() for m in momentum)
     else:
