@@ -140,6 +140,7 @@ def test_the_old_kind_name_and_attribute_names_still_answer(tiny_config, monkeyp
     with pytest.warns(DeprecationWarning, match="component kind 'algorithm' is renamed 'method'") as caught:
         assert registry.get("algorithm", "dann") is registry.get("method", "dann")
         assert registry.of_kind("algorithm") is registry.methods
+        assert registry.algorithms is registry.methods
     assert len(caught) == 1
     trainer = Trainer(tiny_config, registry=registry)
     with pytest.warns(DeprecationWarning, match="Trainer.algorithm is renamed Trainer.method"):

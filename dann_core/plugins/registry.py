@@ -60,6 +60,11 @@ class Registry:
                 self.provider[(kind, spec.name)] = plugin_name
         return dict(sorted(specs.items()))
 
+    @property
+    def algorithms(self) -> dict[str, ComponentSpec]:
+        """Deprecated name of :attr:`methods` (the kind ``algorithm`` is now ``method``)."""
+        return self.of_kind("algorithm")
+
     def of_kind(self, kind: str) -> dict[str, ComponentSpec]:
         """The name → spec table of ``kind`` (one of :data:`KINDS`)."""
         kind = current_kind(kind)
