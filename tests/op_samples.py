@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 import torch
 
 from dann_core.ops import dispatch
 
-SIZES = (1, 7, 1023, 100003)
+# Below a vector, a vector and a tail (8, 16 or 32 lanes), a 4096-row chunk and a tail, many chunks.
+SIZES = (1, 7, 33, 4099, 100003)
 DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 # (atol, rtol) per dtype for kernel vs reference: both compute in float32 (float64 for float64),
 # so the differences are the order of summation and the final rounding.
@@ -23,7 +25,21 @@ TOLERANCE = {
 }
 
 HAS_EXT = dispatch.build_info()["compiled"]
-needs_ext = __import__("pytest").mark.skipif(not HAS_EXT, reason="dann_core._C is not built")
+needs_ext = pytest.mark.skipif(not HAS_EXT, reason="dann_core._C is not built")
+KNOWN_TIERS = ("default", "avx2", "avx512", "avx512_bf16")
+TIERS = list(dispatch.cpu_capabilities()) if HAS_EXT else list(KNOWN_TIERS)
+
+
+@pytest.fixture(params=TIERS)
+def tier(request):
+    """Runs the test at each CPU SIMD tier of the build; a tier this CPU lacks skips, naming the flags."""
+    if not HAS_EXT:
+        pytest.skip("dann_core._C is not built")
+    missing = dispatch.cpu_capabilities()[request.param]
+    if missing:
+        pytest.skip(f"this CPU lacks {', '.join(missing)} (needed by the {request.param} tier)")
+    with dispatch.using_cpu_capability(request.param):
+        yield request.param
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Every CPU SIMD tier against the reference: values, gradients and edge values at each tier this CPU
-runs (the others skip, naming the CPU flags they need), the DANN_CPU_CAPABILITY override, and a check
-of the built library that no tier's instructions leaked into code every CPU runs."""
+"""Every CPU SIMD tier against the reference: gradients and edge values at each tier this CPU runs (the
+others skip, naming the CPU flags they need; test_ops_values.py runs every op sample at every tier),
+and the tier API: DANN_CPU_CAPABILITY, set_cpu_capability, dann info."""
 from __future__ import annotations
 
 import os
@@ -12,40 +12,9 @@ import torch
 
 from dann_core import ops
 from dann_core.ops import dispatch, reference
-from op_samples import HAS_EXT, TOLERANCE, assert_same, sample_dtype, samples
+from op_samples import HAS_EXT, KNOWN_TIERS, TOLERANCE, tier  # noqa: F401  (tier: a fixture)
 
-KNOWN_TIERS = ("default", "avx2", "avx512", "avx512_bf16")
-TIERS = list(dispatch.cpu_capabilities()) if HAS_EXT else list(KNOWN_TIERS)
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
-# Below a vector, vector + tail, a chunk (4096) + tail, many chunks (threads, the n_source boundary).
-SIZES = (1, 7, 33, 1023, 4099, 100003)
-
-
-def _skip_reason(tier: str) -> str | None:
-    if not HAS_EXT:
-        return "dann_core._C is not built"
-    missing = dispatch.cpu_capabilities()[tier]
-    return f"this CPU lacks {', '.join(missing)} (needed by the {tier} tier)" if missing else None
-
-
-@pytest.fixture(params=TIERS)
-def tier(request):
-    reason = _skip_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    with ops.using_cpu_capability(request.param):
-        yield request.param
-
-
-TIER_SAMPLES = list(samples(dtypes=DTYPES, sizes=SIZES, seed=3))
-
-
-@pytest.mark.parametrize("sample", TIER_SAMPLES, ids=repr)
-def test_every_tier_matches_the_reference(tier, sample):
-    assert ops.cpu_capability() == tier
-    got = getattr(torch.ops.dann, sample.op)(*sample.args)
-    expected = getattr(reference, sample.op)(*sample.args)
-    assert_same(got, expected, sample_dtype(sample))
 
 
 def _grads(fn, z, upstream):

@@ -1,16 +1,17 @@
-"""Compiled kernels against the reference: the same values for every sample, and the same errors."""
+"""Compiled kernels against the reference: the same values for every sample at every CPU tier, and the same errors."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from dann_core.ops import reference
-from op_samples import assert_same, needs_ext, sample_dtype, samples
+from dann_core.ops import dispatch, reference
+from op_samples import assert_same, needs_ext, sample_dtype, samples, tier  # noqa: F401  (tier: a fixture)
 
 
-@needs_ext
 @pytest.mark.parametrize("sample", list(samples()), ids=repr)
-def test_kernel_matches_reference(sample):
+def test_kernel_matches_reference(tier, sample):
+    """Every sample at every CPU tier this CPU runs (tiers it lacks skip, naming the flags)."""
+    assert dispatch.cpu_capability() == tier
     got = getattr(torch.ops.dann, sample.op)(*sample.args)
     expected = getattr(reference, sample.op)(*sample.args)
     assert_same(got, expected, sample_dtype(sample))
