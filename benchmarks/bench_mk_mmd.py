@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from benchmarks.common import Variant, compiled, measure, report
-from dann_algorithms.dan import mk_mmd
+from dann_methods.dan import mk_mmd
 
 
 def lenet_step(batch: int):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from dann_algorithms.cdan import CDAN, MultilinearMap, entropy_weights
+from dann_methods.cdan import CDAN, MultilinearMap, entropy_weights
 from dann_core import checkpoint
 from dann_core.methods import SOURCE, Method, MethodContext, OptimSettings
 from dann_core.cli import build_cli

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dann_core.cli import build_cli
-from dann_algorithms.dann import DANN
+from dann_methods.dann import DANN
 
 TINY = [
     "--steps", "10", "--eval-every", "5", "--batch-size", "16", "--kernels", "reference",

@@ -137,7 +137,7 @@ def test_every_relative_link_points_to_a_file_and_heading_that_exist(path):
 
 @pytest.mark.parametrize("path", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_docs_say_method_and_lambda_in_prose(path):
-    # Code names (the package dann_algorithms, the old names register_algorithms and Algorithm) stay in code spans.
+    # Code names (the package dann_methods, the old names register_algorithms and Algorithm) stay in code spans.
     prose = re.sub(r"\bregister_\w+", "", _without_code(path.read_text()))
     for word in (r"algorithms?", r"lambd", r"lambda_"):
         found = re.findall(rf"^.*\b{word}\b.*$", prose, flags=re.M | re.I)

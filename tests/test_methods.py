@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dann_algorithms.afn import feature_norm_loss
-from dann_algorithms.bsp import spectral_penalty
-from dann_algorithms.dan import mk_mmd
-from dann_algorithms.jan import joint_mmd
-from dann_algorithms.mcc import class_confusion_loss
-from dann_algorithms.mcd import discrepancy
-from dann_algorithms.mdd import margin_disparity_loss
+from dann_methods.afn import feature_norm_loss
+from dann_methods.bsp import spectral_penalty
+from dann_methods.dan import mk_mmd
+from dann_methods.jan import joint_mmd
+from dann_methods.mcc import class_confusion_loss
+from dann_methods.mcd import discrepancy
+from dann_methods.mdd import margin_disparity_loss
 from dann_core.methods import REGULARIZERS, Batch, build_regularizers, parse_plus
 from dann_core.plugins import InvalidOptionError, get_plugin_manager, get_registry
 from dann_core.train import Trainer
@@ -213,7 +213,7 @@ def test_each_method_is_one_short_file_citing_its_paper_and_using_public_api_onl
     import re
     from pathlib import Path
 
-    module = importlib.import_module(f"dann_algorithms.{name}")
+    module = importlib.import_module(f"dann_methods.{name}")
     source = Path(module.__file__).read_text()
     assert CITED[name] in module.__doc__ and YEARS[name] in module.__doc__
     assert len(source.splitlines()) <= 150
@@ -237,7 +237,7 @@ def test_the_regulariser_example_in_docs_methods_works(monkeypatch, tiny_config)
     from dann_core import methods
     from dann_core.methods import composable
     from dann_core.specs import ComponentSpec
-    from dann_algorithms.dann import DANN
+    from dann_methods.dann import DANN
 
     monkeypatch.setattr(methods.plus, "REGULARIZERS", dict(REGULARIZERS))
     page = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()

@@ -145,6 +145,11 @@ def test_the_old_kind_name_and_attribute_names_still_answer(tiny_config, monkeyp
     trainer = Trainer(tiny_config, registry=registry)
     with pytest.warns(DeprecationWarning, match="Trainer.algorithm is renamed Trainer.method"):
         assert trainer.algorithm is trainer.method
+    from dann_core.selection import Candidate, SelectionData
+
+    candidate = Candidate(0, trainer.method, SelectionData.of(trainer.data, 0))
+    with pytest.warns(DeprecationWarning, match="Candidate.algorithm is renamed Candidate.method"):
+        assert candidate.algorithm is trainer.method
 
 
 # ---------------------------------------------------------------------------- old checkpoints

@@ -12,7 +12,7 @@ import torch
 from dann_core import checkpoint
 from dann_core.metrics import MetricsLog
 from dann_core.specs import DomainData, Split
-from dann_algorithms.dann import DANN
+from dann_methods.dann import DANN
 from dann_core.train import DivergedError, RunError, Trainer, fit, load_run, resume, train
 
 VOLATILE = ("seconds", "eval_seconds", "run_dir")
@@ -47,7 +47,7 @@ def test_run_dir_holds_every_file_and_one_metrics_line_per_evaluation(tmp_path, 
     assert json.loads((run / "summary.json").read_text()) == summary
     recorded = json.loads((run / "config.json").read_text())
     assert {k: v for k, v in recorded.items() if k != "provenance"} == {**tiny_config.to_dict(), "threads": 1}  # auto → the count used
-    assert recorded["provenance"]["components"]["method"] == {"name": "dann", "plugin": "algorithms", "distribution": "dann", "version": "0.1.0"}
+    assert recorded["provenance"]["components"]["method"] == {"name": "dann", "plugin": "methods", "distribution": "dann", "version": "0.1.0"}
     best = max(lines, key=lambda line: (line["source_val_acc"], line["step"]))
     assert summary["best_step"] == best["step"] and summary["target_test_acc"] == best["target_test_acc"]
     assert checkpoint.load(run / "best.pt")["step"] == best["step"]

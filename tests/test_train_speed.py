@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from dann_algorithms.dann import DANN
+from dann_methods.dann import DANN
 from dann_core.train import engine as base
 from dann_core.train import RunError, Trainer, train
 

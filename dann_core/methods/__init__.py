@@ -1,4 +1,4 @@
-"""The method contract every training method implements (built-ins live in ``plugins/dann_algorithms``).
+"""The method contract every training method implements (built-ins live in ``plugins/dann_methods``).
 
 A method is registered through the ``register_methods`` hook as a
 :class:`~dann_core.specs.ComponentSpec` whose factory takes ``context: MethodContext`` plus its

@@ -115,12 +115,20 @@ class Candidate:
     both when features are asked for); outputs live on the CPU in float32.
     """
 
-    def __init__(self, step: int, algorithm: Any, data: SelectionData, device: torch.device | str = "cpu",
+    def __init__(self, step: int, method: Any, data: SelectionData, device: torch.device | str = "cpu",
                  config: Any = None, registry: Any = None, outputs: dict | None = None) -> None:
-        self.step, self.algorithm, self.data, self.device = step, algorithm, data, device
+        self.step, self.method, self.data, self.device = step, method, data, device
         self.config, self.registry = config, registry
         self._outputs: dict[int, tuple[Any, torch.Tensor | None, torch.Tensor | None]] = {}
         self._stored = outputs  # name → logits, when rebuilt from stored views (no model)
+
+    @property
+    def algorithm(self):
+        """Deprecated name of ``candidate.method`` (one DeprecationWarning)."""
+        from ..train.errors import warn_renamed
+
+        warn_renamed("Candidate.algorithm", "Candidate.method")
+        return self.method
 
     @classmethod
     def from_views(cls, step: int, data: SelectionData, logits: dict[str, torch.Tensor], config: Any = None) -> "Candidate":
@@ -152,15 +160,15 @@ class Candidate:
         cached = self._outputs.get(id(x))
         if cached is not None and (cached[1] is not None or not features):
             return cached[1], cached[2]
-        model = self.algorithm.model
-        own_predict = getattr(type(self.algorithm), "predict", Method.predict) is not Method.predict  # e.g. a target encoder
+        model = self.method.model
+        own_predict = getattr(type(self.method), "predict", Method.predict) is not Method.predict  # e.g. a target encoder
         was_training = model.training
         model.eval()
         feats, logits, keep = [], [], features
         try:
             for batch in batches(x, eval_batch(self.device, x), self.device):
                 f = model.backbone(batch) if features or not own_predict else None
-                logits.append((self.algorithm.predict(batch) if own_predict else model.classifier(f)).float().cpu())
+                logits.append((self.method.predict(batch) if own_predict else model.classifier(f)).float().cpu())
                 if not feats and f is not None:  # the features came on the way: keep them while they are small
                     keep = features or len(x) * f[0].numel() <= KEEP_FEATURES
                 if keep:

@@ -20,9 +20,9 @@ from ..selection import Candidate
 class PerDomainCandidate(Candidate):
     """A :class:`Candidate` that evaluates source inputs with the source's batch-norm statistics."""
 
-    def __init__(self, step: int, algorithm: Any, data, device="cpu", config: Any = None, registry: Any = None, **kwargs) -> None:
-        super().__init__(step, algorithm, data, device, config, registry, **kwargs)
-        self._layers = per_domain_layers(algorithm) if algorithm is not None else []
+    def __init__(self, step: int, method: Any, data, device="cpu", config: Any = None, registry: Any = None, **kwargs) -> None:
+        super().__init__(step, method, data, device, config, registry, **kwargs)
+        self._layers = per_domain_layers(method) if method is not None else []
 
     def logits(self, x) -> torch.Tensor:
         if self._layers and is_source_input(self.data, x):

@@ -40,18 +40,18 @@ def read_views(path: Path) -> dict[str, torch.Tensor]:
 
 
 class KeptCandidate(Candidate):
-    """A kept checkpoint as a candidate: ``load()`` (its state) is loaded into the shared ``algorithm``
+    """A kept checkpoint as a candidate: ``load()`` (its state) is loaded into the shared ``method``
     the first time one of its outputs is computed; candidates sharing a ``holder`` dict take turns on
     the one model (outputs are cached, so each loads at most once per input)."""
 
-    def __init__(self, step: int, load: Callable[[], dict], algorithm: Any, data: SelectionData, device="cpu",
+    def __init__(self, step: int, load: Callable[[], dict], method: Any, data: SelectionData, device="cpu",
                  config: Any = None, registry: Any = None, holder: dict | None = None) -> None:
-        super().__init__(step, algorithm, data, device, config, registry)
+        super().__init__(step, method, data, device, config, registry)
         self.load, self._holder = load, holder if holder is not None else {}
 
     def _forward(self, x, features: bool):
         cached = self._outputs.get(id(x))
         if (cached is None or (features and cached[1] is None)) and self._holder.get("loaded") is not self:
-            self.algorithm.load_state_dict(self.load()["method"])
+            self.method.load_state_dict(self.load()["method"])
             self._holder["loaded"] = self
         return super()._forward(x, features)
