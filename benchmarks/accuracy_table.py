@@ -190,7 +190,8 @@ def _with_regret(markdown: str, rows: list[dict]) -> str:
     for row in rows:
         if row.get("regret_mean") is not None:
             by_dataset.setdefault(row["dataset"], []).append(f"{row['method']} {row['regret_mean']:.4f}")
-    lines = [f"\nRegret of the default selector ({rows[0]['selector'] if rows else 'last'}) on {d}, mean over seeds: " + ", ".join(v) + "." for d, v in by_dataset.items()]
+    lines = [f"\nRegret of the default selector ({rows[0]['selector'] if rows else 'last'}) on {d}, mean over seeds: " + ", ".join(v) + "."
+             for d, v in by_dataset.items()]
     return markdown + "\n".join(lines) + "\n"
 
 

@@ -155,7 +155,7 @@ def main() -> None:
         base = args.tree or Path(scratch)
         small = write_tree(base / "x1", args.per_class)
         large = write_tree(base / "x8", args.per_class * 8, seed=1)
-        lines = [f"# image-folder loading benchmark\n", f"Machine: {machine()}, {os.cpu_count()} CPUs; "
+        lines = ["# image-folder loading benchmark\n", f"Machine: {machine()}, {os.cpu_count()} CPUs; "
                  f"{CLASSES * args.per_class} JPEGs (300×300 to 640×480); {args.workers} DataLoader workers, batch {args.batch}, "
                  f"{args.rounds} interleaved rounds (median); one subprocess per pass.\n",
                  "| transform | dann images/s | torchvision images/s | speed ratio (dann / tv) | dann peak MiB main / worker | tv peak MiB main / worker |",

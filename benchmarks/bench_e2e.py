@@ -155,7 +155,8 @@ def main() -> None:
     print(f"# bench_e2e on {machine()} ({len(os.sched_getaffinity(0))} CPUs), torch {torch.__version__}, device {args.device}; "
           f"{args.repeats} repeat(s) per side, interleaved; whole-process wall clock; load average {os.getloadavg()[0]:.2f}"
           + (" [--quick: a smoke run, not a measurement]" if args.quick else ""))
-    print(f"{'workload':<11} {'variant':<8} {'steps':>5} {'dann s':>8} {'plain s':>8} {'plain/dann':>10} {'eval %':>6} {'dann acc':>8} {'plain acc':>9}  flags; every run's seconds (dann | plain)")
+    print(f"{'workload':<11} {'variant':<8} {'steps':>5} {'dann s':>8} {'plain s':>8} {'plain/dann':>10} "
+          f"{'eval %':>6} {'dann acc':>8} {'plain acc':>9}  flags; every run's seconds (dann | plain)")
     for workload in args.workloads.split(","):
         for variant in args.variants.split(","):
             r = measure(workload, variant, args, env)

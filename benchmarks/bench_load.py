@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
             qw, qt = median(variant, "quiet", "wall"), median(variant, "quiet", "train")
             print(f"| {variant} | {','.join(map(str, threads))} | {qw:.1f} | {qt:.1f} | {qt / median(reference, 'quiet', 'train'):.2f}x |")
     else:
-        print(f"\n| variant | threads | quiet wall s | busy wall s | busy / quiet | quiet train s | busy train s | busy / quiet (train) | quiet train / {reference}'s |")
+        print("\n| variant | threads | quiet wall s | busy wall s | busy / quiet | quiet train s | busy train s "
+              f"| busy / quiet (train) | quiet train / {reference}'s |")
         print("|---|---|---|---|---|---|---|---|---|")
     for variant in variants if loads == ["quiet", "busy"] else []:
         qw, bw, qt, bt = (median(variant, load, key) for load, key in (("quiet", "wall"), ("busy", "wall"), ("quiet", "train"), ("busy", "train")))

@@ -72,7 +72,7 @@ def textbook_loop(trainer: Trainer, variant: dict) -> TextbookDANN:
 
 
 def dann_stepper(trainer: Trainer):
-    means, method = RunningMeans(), trainer.method
+    means = RunningMeans()
 
     def step() -> None:
         metrics = trainer.engine.step(trainer.next_batch())
@@ -192,7 +192,8 @@ def main() -> None:
             r = bench(workload, variant, args)
             eager_textbook = r["textbook"] if variant == "eager" else eager_textbook
             versus = f"{r['dann'] / eager_textbook:.2f}x" if eager_textbook else "-"
-            print(f"{workload:<10} {variant:<8} {r['batch']:>5} {r['dann']:>13.1f} {r['textbook']:>17.1f} {r['dann'] / r['textbook']:>13.2f}x {versus:>18}", flush=True)
+            print(f"{workload:<10} {variant:<8} {r['batch']:>5} {r['dann']:>13.1f} {r['textbook']:>17.1f} "
+                  f"{r['dann'] / r['textbook']:>13.2f}x {versus:>18}", flush=True)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ def train(nproc: int, seed: int, workdir: Path, sets: list[str]) -> dict:
     summary = json.loads((runs[0] / "summary.json").read_text())
     config = json.loads((runs[0] / "config.json").read_text())
     return {"nproc": nproc, "seed": seed, "selected": summary["target_test_acc"], "final": summary["final"]["target_test_acc"],
-            "best_step": summary["best_step"], "selector": summary["selector"], "steps": summary["steps"], "batch": config["batch_size"], "threads": config["threads"],
-            "seconds": time.perf_counter() - started, "run_dir": str(runs[0])}
+            "best_step": summary["best_step"], "selector": summary["selector"], "steps": summary["steps"], "batch": config["batch_size"],
+            "threads": config["threads"], "seconds": time.perf_counter() - started, "run_dir": str(runs[0])}
 
 
 def first_difference(a: str, b: str, tolerance: float = 1e-4) -> int | None:

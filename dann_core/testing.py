@@ -90,7 +90,8 @@ def check_dataset(name: str, options: dict | None = None, registry=None, seed: i
     for split_name in ("source_train", "target_train"):
         a, b = getattr(data, split_name), getattr(again, split_name)
         xa, xb = _first_rows(a.x), _first_rows(b.x)
-        _require(a.x.shape == b.x.shape and bool((xa == xb).all()), f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
+        _require(a.x.shape == b.x.shape and bool((xa == xb).all()),
+                 f"{where} {split_name} differs between two builds with seed {seed}; a dataset must be deterministic for a seed")
     _train(registry, where, dataset=name, dataset_options=dict(options or {}))
     assert isinstance(data, DomainData)
     return data
@@ -158,7 +159,8 @@ def check_selector(name: str, options: dict | None = None, registry=None):
     selector = _build(registry, "selector", name, options)
     for flag in ("higher_is_better", "per_eval", "across_runs", "set_level"):
         _require(isinstance(getattr(selector, flag, None), bool), f"{where} has {flag}={getattr(selector, flag, None)!r}, expected True or False")
-    _require(not (selector.set_level and selector.per_eval), f"{where} is set_level and per_eval; a set-level selector scores when the set is complete (per_eval = False)")
+    _require(not (selector.set_level and selector.per_eval),
+             f"{where} is set_level and per_eval; a set-level selector scores when the set is complete (per_eval = False)")
     cfg = tiny_config(steps=CHECK_STEPS, eval_every=CHECK_STEPS)
     run = _guard(where, lambda: fit(cfg, registry=registry))
     candidate = Candidate(run.step, run.method, SelectionData.of(run.data, cfg.seed), "cpu", cfg, registry)
@@ -168,7 +170,8 @@ def check_selector(name: str, options: dict | None = None, registry=None):
     else:
         scores = [_guard(where, lambda: selector.score(candidate))]
     for score in scores:
-        _require(score is None or (isinstance(score, (int, float)) and math.isfinite(float(score))), f"{where} scored {score!r}, expected None or a finite number")
+        _require(score is None or (isinstance(score, (int, float)) and math.isfinite(float(score))),
+                 f"{where} scored {score!r}, expected None or a finite number")
     return selector
 
 
@@ -222,7 +225,8 @@ def _check_split(where: str, split, data, labelled: bool) -> None:
     lazy = isinstance(split.x, LazyRows)
     _require(lazy or (isinstance(split.x, torch.Tensor) and split.x.is_floating_point()),
              f"{where}.x is {type(split.x).__name__}, expected a float tensor or a dann_core.rows.LazyRows")
-    _require(tuple(split.x.shape[1:]) == tuple(data.input_shape), f"{where}.x has rows of shape {tuple(split.x.shape[1:])}, but input_shape is {tuple(data.input_shape)}")
+    _require(tuple(split.x.shape[1:]) == tuple(data.input_shape),
+             f"{where}.x has rows of shape {tuple(split.x.shape[1:])}, but input_shape is {tuple(data.input_shape)}")
     if lazy and len(split):
         rows = _first_rows(split.x, 2)
         _require(rows.is_floating_point() and tuple(rows.shape[1:]) == tuple(data.input_shape),
@@ -230,7 +234,8 @@ def _check_split(where: str, split, data, labelled: bool) -> None:
     if split.y is None:
         _require(not labelled or len(split) == 0, f"{where} has no labels (y is None)")
         return
-    _require(split.y.dtype == torch.int64 and split.y.shape == (len(split),), f"{where}.y is {split.y.dtype} of shape {tuple(split.y.shape)}, expected int64 of shape ({len(split)},)")
+    _require(split.y.dtype == torch.int64 and split.y.shape == (len(split),),
+             f"{where}.y is {split.y.dtype} of shape {tuple(split.y.shape)}, expected int64 of shape ({len(split)},)")
     if len(split):
         low, high = int(split.y.min()), int(split.y.max())
         _require(0 <= low and high < data.num_classes, f"{where}.y holds labels {low}..{high}, expected 0..{data.num_classes - 1}")

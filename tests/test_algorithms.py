@@ -103,7 +103,8 @@ def test_a_plugin_method_installed_by_entry_point_runs_through_the_cli(tmp_path,
 
 
 def test_no_plugins_run_works_while_a_broken_third_party_plugin_is_installed(tmp_path, monkeypatch):
-    install_distribution(tmp_path / "site", monkeypatch, "dann-broken", {"broken": "dann_broken_mod"}, {"dann_broken_mod": "raise ImportError('no such thing')\n"})
+    install_distribution(tmp_path / "site", monkeypatch, "dann-broken", {"broken": "dann_broken_mod"},
+                         {"dann_broken_mod": "raise ImportError('no such thing')\n"})
     runner = CliRunner()
     result = runner.invoke(build_cli(), ["--no-plugins", "run", "--steps", "5", "--eval-every", "5", "--out", str(tmp_path / "r"), "--json"])
     assert result.exit_code == 0, result.output
@@ -178,7 +179,8 @@ def test_method_contract_violations_name_the_plugin(tiny_config):
     pm = get_plugin_manager(autoload=False)
     pm.register(Plugin(), name="contract")
     registry = get_registry(pm)
-    with pytest.raises(ComponentError, match=r"method 'confused' of plugin 'contract' failed: TypeError: Confused.needs has unknown batch kinds \['target_unlabeled'\]"):
+    with pytest.raises(ComponentError,
+                       match=r"method 'confused' of plugin 'contract' failed: TypeError: Confused.needs has unknown batch kinds \['target_unlabeled'\]"):
         fit(dataclasses.replace(tiny_config, method="confused", method_options={}), registry=registry)
     with pytest.raises(ComponentError, match="method 'wrong' of plugin 'contract' returned a Linear, expected a dann_core.methods.Method"):
         fit(dataclasses.replace(tiny_config, method="wrong", method_options={}), registry=registry)

@@ -63,14 +63,16 @@ def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactl
     config = json.loads((split / "config.json").read_text())
     config["steps"] = 20
     (split / "config.json").write_text(json.dumps(config))
-    resumed = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", "--resume", str(split), "--quiet"], capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", "--resume", str(split), "--quiet"],
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert all(torch.equal(weights(whole)[k], v) for k, v in weights(split).items())
     # ... and the resumed run's files: the same metrics lines, the same best and summary
     assert (split / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
     assert checkpoint.load(split / "best.pt")["step"] == checkpoint.load(whole / "best.pt")["step"]
     volatile = ("seconds", "eval_seconds", "run_dir")
-    summary = {name: {k: v for k, v in json.loads((d / "summary.json").read_text()).items() if k not in volatile} for name, d in (("whole", whole), ("split", split))}
+    summary = {name: {k: v for k, v in json.loads((d / "summary.json").read_text()).items() if k not in volatile}
+               for name, d in (("whole", whole), ("split", split))}
     assert summary["split"] == summary["whole"]
     assert json.loads((whole / "config.json").read_text())["threads"] == 1  # auto, resolved once by the launcher for both
 
@@ -96,7 +98,8 @@ def test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactl
     config = json.loads((split / "config.json").read_text())
     config["steps"] = 20
     (split / "config.json").write_text(json.dumps(config))
-    resumed = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", "--resume", str(split), "--quiet"], capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run([sys.executable, "-m", "dann_core", "run", "--nproc", "2", "--resume", str(split), "--quiet"],
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert all(torch.equal(weights(whole)[k], v) for k, v in weights(split).items())
 

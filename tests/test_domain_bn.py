@@ -2,7 +2,6 @@
 training (as separate forwards would), LeNet-BN and the MLP's norm option, and what the engine does."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import pytest

@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 import shutil
-import sys
 import warnings
 from pathlib import Path
 

@@ -416,10 +416,13 @@ def register_datasets():
 BROKEN_PLUGINS = {
     "dann-raises": ("import os\nopen(os.environ['MARKER'], 'w').write('imported')\nraise ImportError('needs libfoo')\n", "ImportError: needs libfoo"),
     "dann-exits": ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
-    "dann-hook-raises": ("from dann_core import hookimpl\n@hookimpl\ndef register_backbones():\n    raise KeyError('width')\n", "register_backbones() raised KeyError: 'width'"),
-    "dann-bare-spec": ("from dann_core import hookimpl\nfrom dann_core.specs import ComponentSpec\n@hookimpl\ndef register_datasets():\n    return ComponentSpec.from_factory('bare', lambda seed: None)\n",
+    "dann-hook-raises": ("from dann_core import hookimpl\n@hookimpl\ndef register_backbones():\n    raise KeyError('width')\n",
+                         "register_backbones() raised KeyError: 'width'"),
+    "dann-bare-spec": ("from dann_core import hookimpl\nfrom dann_core.specs import ComponentSpec\n@hookimpl\ndef register_datasets():\n"
+                       "    return ComponentSpec.from_factory('bare', lambda seed: None)\n",
                        "register_datasets() returned a ComponentSpec, expected a list"),
-    "dann-commands-raise": ("from dann_core import hookimpl\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('no cli for you')\n", "RuntimeError: no cli for you"),
+    "dann-commands-raise": ("from dann_core import hookimpl\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('no cli for you')\n",
+                            "RuntimeError: no cli for you"),
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import pytest
 import torch
-import torch.nn.functional as F
 
 from dann_methods.afn import feature_norm_loss
 from dann_methods.bsp import spectral_penalty

@@ -28,7 +28,7 @@ def _grads(fn, z, upstream):
 @pytest.mark.parametrize("n", [7, 1023, 100003])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("labels", ["n_source", "tensor", "tensor+weight"])
-def test_every_tier_domain_bce_gradient_with_nonunit_upstream(tier, dtype, n, reduction, labels):
+def test_every_tier_domain_bce_gradient_with_nonunit_upstream(tier, dtype, n, reduction, labels):  # noqa: F811 (tier: the op_samples fixture imported above)
     g = torch.Generator().manual_seed(n)
     z = (torch.randn(n, generator=g) * 4).to(dtype)
     y = torch.randint(0, 2, (n,), generator=g)
@@ -49,7 +49,7 @@ def test_every_tier_domain_bce_gradient_with_nonunit_upstream(tier, dtype, n, re
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,k", [(7, 3), (1023, 4), (4099, 2)])
-def test_every_tier_domain_ce_and_reversal_gradients(tier, dtype, n, k):
+def test_every_tier_domain_ce_and_reversal_gradients(tier, dtype, n, k):  # noqa: F811 (tier: the op_samples fixture imported above)
     g = torch.Generator().manual_seed(n)
     z = (torch.randn(n, k, generator=g) * 3).to(dtype)
     y = torch.randint(0, k, (n,), generator=g)
@@ -72,7 +72,7 @@ def test_every_tier_domain_ce_and_reversal_gradients(tier, dtype, n, k):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("labels", ["n_source", "tensor"])
-def test_every_tier_keeps_nan_and_extreme_logits_like_the_reference(tier, dtype, labels):
+def test_every_tier_keeps_nan_and_extreme_logits_like_the_reference(tier, dtype, labels):  # noqa: F811 (tier: the op_samples fixture imported above)
     """Large |z| (where e^-|z| underflows), NaN (which must reach the loss and its row's gradient),
     and zeros, spread over more rows than one vector so both the vector loop and the tail see them."""
     edge = torch.tensor([float("nan"), 1e4, -1e4, 88.0, -88.0, 87.5, -87.5, 30.0, -30.0, 0.0, -0.0, 1e-30])

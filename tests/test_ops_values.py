@@ -9,7 +9,7 @@ from op_samples import assert_same, needs_ext, sample_dtype, samples, tier  # no
 
 
 @pytest.mark.parametrize("sample", list(samples()), ids=repr)
-def test_kernel_matches_reference(tier, sample):
+def test_kernel_matches_reference(tier, sample):  # noqa: F811 (tier: the op_samples fixture imported above)
     """Every sample at every CPU tier this CPU runs (tiers it lacks skip, naming the flags)."""
     assert dispatch.cpu_capability() == tier
     got = getattr(torch.ops.dann, sample.op)(*sample.args)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
@@ -87,7 +86,8 @@ def test_a_broken_contract_is_one_line_naming_the_component():
     registry = registry_with(_Plugin)
     cases = [
         (lambda: check_dataset("undetermined", registry=registry), "dataset 'undetermined' source_train differs between two builds with seed 0"),
-        (lambda: check_discriminator("wrong-width", registry=registry), r"discriminator 'wrong-width' with num_domains=2 maps \(5, 16\) features to \(5, 2\), expected \(5, 1\)"),
+        (lambda: check_discriminator("wrong-width", registry=registry),
+         r"discriminator 'wrong-width' with num_domains=2 maps \(5, 16\) features to \(5, 2\), expected \(5, 1\)"),
         (lambda: check_logger("eager", registry=registry), "logger 'eager' wrote files when it was built"),
         (lambda: check_method("no-such", registry=registry), "unknown method 'no-such'"),
     ]

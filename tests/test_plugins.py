@@ -19,7 +19,6 @@ from dann_core.plugins import (
     ComponentError,
     DuplicateComponentError,
     InvalidOptionError,
-    PluginLoadError,
     PluginWarning,
     UnknownComponentError,
     coerce_option,
@@ -79,7 +78,8 @@ def register_datasets():
 
 def test_every_hook_is_specified_with_a_docstring():
     specs = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "dann_spec")}
-    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_methods", "register_selectors", "register_loggers", "register_launchers", "register_commands",
+    assert set(specs) == {"register_datasets", "register_backbones", "register_discriminators", "register_methods", "register_selectors", "register_loggers",
+                          "register_launchers", "register_commands",
                           "register_algorithms"}  # the old name of register_methods, still called (test_plugins_renamed.py)
     for name, fn in specs.items():
         assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
@@ -116,7 +116,8 @@ def test_third_party_entry_points_follow_autoload(fake_distribution, monkeypatch
     fake_distribution({"fake": "fake_dann_module"}, {"fake_dann_module": FAKE_PLUGIN_SOURCE})
     loaded = get_plugin_manager()
     assert loaded.sources["fake"].distribution == "fake-dann-plugin"
-    with pytest.raises(ComponentError, match="^dataset 'fake-data' of plugin 'fake' \\(fake-dann-plugin 1.2.3\\) returned an int, expected a dann_core.specs.DomainData$"):
+    with pytest.raises(ComponentError,
+                       match="^dataset 'fake-data' of plugin 'fake' \\(fake-dann-plugin 1.2.3\\) returned an int, expected a dann_core.specs.DomainData$"):
         get_registry(loaded).build("dataset", "fake-data", {"size": "5"}, seed=0)  # the factory ran; its result is checked
     assert "fake" not in dict(get_plugin_manager(autoload=False).list_name_plugin())
     monkeypatch.setenv(AUTOLOAD_ENV, "1")
@@ -253,7 +254,8 @@ def test_method_contract_is_structural():
         "returned a StringNeeds, expected a dann_core.methods.Method (its needs is 'source', not a set of batch kinds)"
     )
     assert contract_problem("method", "dann") == "returned a str, expected a dann_core.methods.Method (it is not a torch.nn.Module)"
-    assert contract_problem("selector", object()) == "returned an object without a score(candidate) method, expected a Selector (see the register_selectors hook)"
+    assert contract_problem("selector", object()) == (
+        "returned an object without a score(candidate) method, expected a Selector (see the register_selectors hook)")
 
 
 def test_unknown_name_suggests_the_closest_and_lists_choices():

@@ -43,7 +43,6 @@ def test_compile_never_recompiles_when_lambda_changes(tiny_config):
     torch._dynamo.reset()
     counters.clear()
     trainer = Trainer(dataclasses.replace(tiny_config, compile=True, steps=40))
-    method = trainer.method
     for _ in range(2):  # the first steps compile forward and backward
         trainer.engine.step(trainer.next_batch())
     frames, lambdas = counters["stats"]["unique_graphs"], set()

@@ -54,7 +54,10 @@ class _Float(_ShortValues, click.types.FloatParamType):
 
 def config_options() -> list[click.Option]:
     options = [_option_for(key, field) for key, field in FIELDS.items() if not key.endswith("_options")]
-    options.append(click.Option(["--lambda", "lambda_"], metavar="schedule|NUMBER", help=f"shortcut for --set {SHORTCUTS['lambda']}=...: GRL factor λ of dann/cdan, 'schedule' (the paper's ramp) or a number"))
+    options.append(click.Option(
+        ["--lambda", "lambda_"], metavar="schedule|NUMBER",
+        help=f"shortcut for --set {SHORTCUTS['lambda']}=...: GRL factor λ of dann/cdan, 'schedule' (the paper's ramp) or a number",
+    ))
     options.append(click.Option(["--gamma", "gamma"], type=float, help=f"shortcut for --set {SHORTCUTS['gamma']}=...: γ of the λ schedule"))
     return options
 
@@ -178,7 +181,9 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     directory gets config.json, metrics.jsonl, last.pt, best.pt (chosen by --select) and
     summary.json; --resume DIR continues a killed run to the same result.
     """
-    from ..train import distributed
+    # Unused by name, imported for its effect: torch and torch.distributed load here, before the stop
+    # handlers are installed, so _interrupted (which uses distributed) never starts that import itself.
+    from ..train import distributed  # noqa: F401
 
     with _stop_signals():
         try:

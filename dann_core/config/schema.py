@@ -105,8 +105,11 @@ class RunConfig:
                            "this process may use (its share under --nproc), never read from the momentary load; config.json records the number used (dann_core/train/threads.py)")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
     precision: str = setting("fp32", "autocast of the training forward: fp32 (none), bf16, or fp16 (CUDA only, with loss scaling)", PRECISIONS)
-    channels_last: bool = setting(False, "channels-last memory format for image models (4-D inputs, the networks' weights): what tensor cores want on a GPU, and twice as fast a LeNet evaluation on a CPU; the built-in convolutional backbones recommend it; nothing changes for 2-D inputs")
-    compile: bool = setting(False, "torch.compile the model's modules (backbone, classifier, discriminator); warns and runs eagerly where compile is unavailable")
+    channels_last: bool = setting(False, "channels-last memory format for image models (4-D inputs, the networks' weights): "
+                                         "what tensor cores want on a GPU, and twice as fast a LeNet evaluation on a CPU; "
+                                         "the built-in convolutional backbones recommend it; nothing changes for 2-D inputs")
+    compile: bool = setting(False, "torch.compile the model's modules (backbone, classifier, discriminator); "
+                                   "warns and runs eagerly where compile is unavailable")
     out: str | None = setting(None, "run directory (default: runs/<dataset>-<method>-s<seed>-<time>)")
     dataset_options: dict = setting({}, "options of the dataset plugin (--set dataset.NAME=VALUE)")
     backbone_options: dict = setting({}, "options of the backbone plugin (--set backbone.NAME=VALUE)")

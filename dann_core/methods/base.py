@@ -130,7 +130,8 @@ class Method(nn.Module):
 
     def update(self, batch: Batch, engine) -> dict[str, Any]:
         """One training step: by default ``engine.minimize`` of :meth:`objective` under the run's
-        precision (``engine`` is the run's :class:`dann_core.train.Engine`, the layer above). Override for several optimisers or steps (each ``engine.minimize(loss, name)``;
+        precision (``engine`` is the run's :class:`dann_core.train.Engine`, the layer above).
+        Override for several optimisers or steps (each ``engine.minimize(loss, name)``;
         wrap forwards in ``engine.autocast()``); return the step's metrics."""
         with engine.autocast():
             loss, metrics = self.objective(batch)

@@ -13,7 +13,6 @@ from typing import Any, Callable
 import torch
 
 from .. import checkpoint as ckpt
-from .. import files
 from ..config import RunConfig
 from ..selection import Candidate, SelectionData, Selector, ViewUnavailable, choose, estimate_target_accuracy, view_inputs
 from ..specs import DomainData

@@ -32,7 +32,8 @@ def _base_config(config_file, sets, flags):
     return config_io.resolve(config_file, sets, {k: v for k, v in flags.items() if v is not None}, registry=registry())
 
 
-config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML, YAML or JSON file of run settings (the base config).")
+config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                             help="TOML, YAML or JSON file of run settings (the base config).")
 set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one base setting (as in dann run); repeatable.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -59,7 +60,8 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
     from .pad import run_pad
 
     with user_errors():
-        result = run_pad(run_dir, registry=registry(), checkpoint=checkpoint, split=split, max_samples=max_samples, seed=seed, baseline=baseline, write=not no_write)
+        result = run_pad(run_dir, registry=registry(), checkpoint=checkpoint, split=split, max_samples=max_samples, seed=seed,
+                         baseline=baseline, write=not no_write)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -311,7 +313,8 @@ def sweep_collect_command(sweep_dir, as_json) -> None:
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Directory of the PNG files [default: RUN_DIR/plots].")
 @click.option("--tsne/--no-tsne", default=True, show_default=True, help="Also draw the t-SNE embedding.")
-@click.option("--baseline", type=click.Path(exists=True, file_okay=False), help="Draw this run's features (e.g. source-only) as 'before adaptation' instead of raw inputs.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False),
+              help="Draw this run's features (e.g. source-only) as 'before adaptation' instead of raw inputs.")
 @click.option("--max-points", type=click.IntRange(min=10), default=1000, show_default=True, help="Points in the embeddings (half per domain).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> None:

@@ -301,7 +301,8 @@ def plot_run(
     yt = data.target_train.y[ti].numpy() if data.target_train.y is not None else None
     if baseline is not None:
         base = load_run(baseline, checkpoint, registry=registry)
-        before = (f"before adaptation: features of {base.config.method} ({Path(baseline).name})", extract_features(base.model, xs), extract_features(base.model, xt))
+        before = (f"before adaptation: features of {base.config.method} ({Path(baseline).name})",
+                  extract_features(base.model, xs), extract_features(base.model, xt))
     else:
         before = ("before adaptation: raw inputs", xs.numpy(), xt.numpy())
     after = (f"after: features of {run.config.method}, step {run.step}", extract_features(run.model, xs), extract_features(run.model, xt))

@@ -1,10 +1,12 @@
 """Multi-seed accuracy tables in the shape of the paper's Table 2 (JMLR 2016).
 
 :func:`run_multi_seed` trains each method (any method plugin; ``cdan[entropy=true]`` gives
-options, and the base config's method options apply where a method takes them) for each seed into its own run directory and collects the target test accuracy of each run's best
-checkpoint (chosen by the run's selector, ``last`` unless ``--select`` says otherwise, never with target labels). :func:`aggregate` turns the
-runs into rows of mean ± sample standard deviation (ddof = 1; 0 for a single seed), and
-:func:`format_markdown` / :func:`write_table` render methods as rows and datasets as columns.
+options, and the base config's method options apply where a method takes them) for each seed
+into its own run directory and collects the target test accuracy of each run's best checkpoint
+(chosen by the run's selector, ``last`` unless ``--select`` says otherwise, never with target
+labels). :func:`aggregate` turns the runs into rows of mean ± sample standard deviation (ddof = 1;
+0 for a single seed), and :func:`format_markdown` / :func:`write_table` render methods as rows and
+datasets as columns.
 
 Every run is a job (:mod:`dann_evaluation.jobs`) under ``OUT/jobs/<id>``: the same command reuses
 finished runs, resumes interrupted ones exactly and runs them on a launcher plugin (``--workers N``).
@@ -290,8 +292,8 @@ def run_table(
     return rows, paths
 
 
-CSV_COLUMNS = ("dataset", "backbone", "method", "selector", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs", "source_val_acc_mean",
-               "collapsed")
+CSV_COLUMNS = ("dataset", "backbone", "method", "selector", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs",
+               "source_val_acc_mean", "collapsed")
 
 
 def write_table(rows: list[dict[str, Any]], out_prefix: str | Path) -> list[Path]:

@@ -56,7 +56,8 @@ class MDD(DomainAdversarial):
     def __init__(self, context: MethodContext, reversal: str = "schedule", reversal_max: float = 0.1, gamma: float = 10.0,
                  margin: float = 4.0, weight: float = 1.0, plus: str = "", **regularizer_options) -> None:
         if not reversal_max >= 0 or not margin > 0 or not weight >= 0:
-            raise ValueError(f"bad mdd options reversal_max={reversal_max!r} margin={margin!r} weight={weight!r}: use reversal_max ≥ 0, margin > 0, weight ≥ 0 (the paper: 0.1, 4, 1)")
+            raise ValueError(f"bad mdd options reversal_max={reversal_max!r} margin={margin!r} weight={weight!r}: "
+                             "use reversal_max ≥ 0, margin > 0, weight ≥ 0 (the paper: 0.1, 4, 1)")
         self.reversal_max, self.margin, self.weight = float(reversal_max), float(margin), float(weight)
         super().__init__(context, lambda_=reversal, gamma=gamma, plus=plus, **regularizer_options)
 

@@ -30,7 +30,6 @@ import ctypes as C
 import os
 import re
 import subprocess
-import sys
 import tempfile
 
 import torch

@@ -17,7 +17,9 @@ DANN_PLUGIN_API = "1.1"  # the dann plugin API this was written for (a newer maj
 
 @hookimpl
 def register_datasets():
-    return [ComponentSpec.from_reference("csv-table", "dann_plugin_example.csv_dataset:csv_table", recommended={"backbone": "resmlp", "lr": 0.05, "steps": 600})]
+    return [ComponentSpec.from_reference(
+        "csv-table", "dann_plugin_example.csv_dataset:csv_table", recommended={"backbone": "resmlp", "lr": 0.05, "steps": 600},
+    )]
 
 
 @hookimpl
