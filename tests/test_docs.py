@@ -69,11 +69,12 @@ def _links(path: Path) -> list[str]:
 def test_readme_leads_with_the_setup_and_run_and_the_setup_and_test_commands():
     run, test = (block.strip() for block in _sh_blocks()[:2])
     setup = run.rsplit("&&", 1)[0]
-    assert run.endswith("dann run") and test.startswith(setup + "&&")  # the same setup
+    # the same setup, block 2 adding the optional extras whose tests would otherwise skip
+    assert run.endswith("dann run") and test.startswith(setup.replace("'.[test]'", "'.[test,search,slurm,ray,tensorboard]'") + "&&")
     assert "--no-build-isolation" in run and "torch==2.14.1" in run
     # CI (.ci/run runs this block) installs the example plugin into the venv, then runs both test suites
     assert "&& .venv/bin/pip install --no-build-isolation --no-deps ./examples/dann-plugin-example &&" in test
-    assert test.endswith("&& .venv/bin/pytest -q && .venv/bin/pytest -q examples/dann-plugin-example")
+    assert test.endswith("&& .venv/bin/ruff check && .venv/bin/pytest -q && .venv/bin/pytest -q examples/dann-plugin-example")
     assert README.index("```sh") < README.index("## ")  # before any section
 
 

@@ -93,16 +93,20 @@ class RunConfig:
     lr_schedule: bool = setting(True, "anneal the learning rate as μ0 / (1 + 10p)^0.75 (the paper)")
     momentum: float = setting(0.9, "SGD momentum")
     weight_decay: float = setting(0.0, "SGD weight decay")
-    backbone_lr_mult: float = setting(1.0, "learning-rate multiplier of the backbone's pretrained parameters (resnet with weights); 0.1 fine-tunes them at a tenth of the new layers' rate, as in the paper's Office recipe")
+    backbone_lr_mult: float = setting(1.0, "learning-rate multiplier of the backbone's pretrained parameters (resnet with weights); "
+                                     "0.1 fine-tunes them at a tenth of the new layers' rate, as in the paper's Office recipe")
     bottleneck: int = setting(0, "width of a Linear → BatchNorm → ReLU bottleneck between the backbone and both heads (0: none; 256 in the Office recipes)")
     seed: int = setting(0, "seed of data generation, initialisation and batch sampling")
     eval_every: int = setting(100, "steps between evaluations, checkpoints and metrics.jsonl lines")
-    select: str = setting("last", "selector (plugin) that picks best.pt among the evaluated checkpoints, never with target labels: last, source-val, dev, entropy, snd, reverse-val, ...")
-    score: str = setting("", "more selectors to score at every evaluation besides --select and last (scores go to metrics.jsonl), comma-separated, or 'all'; dann eval select scores the rest afterwards")
+    select: str = setting("last", "selector (plugin) that picks best.pt among the evaluated checkpoints, never with target labels: "
+                                 "last, source-val, dev, entropy, snd, reverse-val, ...")
+    score: str = setting("", "more selectors to score at every evaluation besides --select and last (scores go to metrics.jsonl), "
+                             "comma-separated, or 'all'; dann eval select scores the rest afterwards")
     keep_candidates: int = setting(2, "candidate checkpoints kept per selector (plus the last) for dann eval select")
     device: str = setting("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
     threads: int = setting(0, "CPU threads of torch; 0 (auto): 1 for a tiny step (the toy MLP), else the physical cores "
-                           "this process may use (its share under --nproc), never read from the momentary load; config.json records the number used (dann_core/train/threads.py)")
+                           "this process may use (its share under --nproc), never read from the momentary load; "
+                           "config.json records the number used (dann_core/train/threads.py)")
     kernels: str = setting("auto", "ops backend: auto (compiled when built), ext (require it) or reference", KERNELS)
     precision: str = setting("fp32", "autocast of the training forward: fp32 (none), bf16, or fp16 (CUDA only, with loss scaling)", PRECISIONS)
     channels_last: bool = setting(False, "channels-last memory format for image models (4-D inputs, the networks' weights): "
