@@ -4,7 +4,8 @@ A method is registered through the ``register_methods`` hook as a
 :class:`~dann_core.specs.ComponentSpec` whose factory takes ``context: MethodContext`` plus its
 options. See :class:`Method` for the contract and :mod:`.adversarial` for DANN's step in public,
 reusable pieces (:class:`DomainAdversarial`, :class:`AdversarialStep`); :mod:`.regularizers` holds
-the regulariser contract (terms any adversarial method adds by name: ``--set method.plus=mcc``).
+the regulariser contract (terms any adversarial method adds by name: ``--set method.plus=mcc``) and
+:mod:`.multipass` the helpers of a step with extra forwards (:func:`full_precision`, :func:`frozen_bn_stats`).
 
 The names below are imported when first asked for: a plugin's ``register_methods`` hook imports
 :mod:`.plus` (the regulariser table) from here, and that must not import torch (``dann plugins``).
@@ -21,10 +22,12 @@ if TYPE_CHECKING:  # where each name comes from, for type checkers, editors and 
     from .base import (BATCH_KINDS, SOURCE, TARGET, TARGET_LABELLED, Batch, Method, MethodContext, NonFiniteLossError,
                        OptimSettings, accuracy)
     from .plus import REGULARIZERS, composable, parse_plus, register_regularizer, regularizer_options
+    from .multipass import frozen_bn_stats, full_precision
     from .regularizers import Step, add_terms, build_regularizers
 
 _FROM = {
     "adversarial": ("AdversarialStep", "DomainAdversarial"),
+    "multipass": ("frozen_bn_stats", "full_precision"),
     "regularizers": ("Step", "add_terms", "build_regularizers"),
     "plus": ("REGULARIZERS", "composable", "parse_plus", "register_regularizer", "regularizer_options"),
     "base": ("BATCH_KINDS", "SOURCE", "TARGET", "TARGET_LABELLED", "Method", "MethodContext", "Batch",
@@ -70,6 +73,8 @@ __all__ = [
     "add_terms",
     "build_regularizers",
     "composable",
+    "frozen_bn_stats",
+    "full_precision",
     "parse_plus",
     "register_regularizer",
     "regularizer_options",
