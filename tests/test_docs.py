@@ -167,5 +167,6 @@ def test_the_examples_in_docs_plugins_pass_their_contract_checks():
     testing.check_backbone("tiny-mlp", {"width": 8}, registry=registry)
     testing.check_discriminator("spectral", registry=registry)
     testing.check_method("coral", {"weight": 0.5}, registry=registry)
+    testing.check_resume("coral", {"weight": 0.5}, registry=registry)
     testing.check_selector("source-loss", registry=registry)
     testing.check_logger("text", registry=registry)

@@ -127,3 +127,24 @@ def test_objective_runs_under_bf16_autocast_and_full_precision_gives_the_perturb
     summary = train(cfg, registry=registry_with(_Plugin()))
     assert summary["final"]["label_loss"] is not None
     assert VatLike.seen and all(seen == (torch.bfloat16, torch.float32, True) for seen in VatLike.seen), VatLike.seen
+
+
+def test_the_vada_example_in_docs_methods_trains_under_bf16_and_resumes_exactly():
+    import re
+    from pathlib import Path
+
+    from dann_core.testing import check_resume
+
+    guide = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()
+    section = guide.split("## Multi-pass steps", 1)[1].split("\n## ", 1)[0]
+    block, = [b for b in re.findall(r"^```python\n(.*?)^```$", section, flags=re.S | re.M) if "class VADA" in b]
+    namespace: dict = {}
+    exec(compile(block, "docs/methods.md VADA", "exec"), namespace)
+
+    class Plugin:
+        @hookimpl
+        def register_methods(self):
+            return [ComponentSpec.from_factory("vada", namespace["VADA"])]
+
+    summary = check_resume("vada", {"radius": 0.5}, registry=registry_with(Plugin()), precision="bf16")
+    assert summary["method"] == "vada" and summary["final"]["label_loss"] is not None
