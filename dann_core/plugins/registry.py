@@ -97,8 +97,10 @@ class Registry:
         Option names may use ``-`` for ``_``. String values are coerced to the type of the option's
         default (see :func:`~dann_core.plugins.coerce_option`); options not given keep the defaults.
         What the factory returns is checked against the kind's contract (:mod:`.kinds`). A
-        factory's ValueError or OSError (its message about the user's input) passes through; any
-        other exception, or a wrong return value, is a :class:`ComponentError` naming the plugin.
+        factory's ValueError or OSError (its message about the user's input) passes through, an
+        OSError about the file an option names reworded to name the component and option
+        (:func:`file_option_error`); any other exception, or a wrong return value, is a
+        :class:`ComponentError` naming the plugin.
         """
         kind = current_kind(kind)
         spec = self.get(kind, name)
@@ -108,7 +110,12 @@ class Registry:
             raise InvalidOptionError(f"{kind} '{name}' option '{clash[0]}' collides with a context argument the caller passes")
         try:
             built = spec.factory(**context, **coerced)
-        except (ValueError, OSError):
+        except OSError as exc:
+            named = file_option_error(kind, name, coerced, exc)
+            if named is None:
+                raise
+            raise named from exc
+        except ValueError:
             raise
         except Exception as exc:
             raise ComponentError(f"{kind} '{name}' of {self.origin(kind, name)} failed: {describe_exception(exc)}") from exc
@@ -152,6 +159,43 @@ class Registry:
             for kind in KINDS
         }
         return {"plugins": plugin_listing(self.pm, command_group), "components": components}
+
+
+def file_option_error(kind: str, name: str, options: dict[str, Any], exc: OSError) -> OSError | None:
+    """``exc`` (a factory's file error) again, of the same type, with a message naming the component and
+    the option whose path it is about (``dataset 'npz' option 'path': /x.npz: no such file``); None
+    when no option's value is the file it names."""
+    import os
+    import re
+
+    message = str(exc)
+    filename = os.fspath(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else None
+    for option, value in options.items():
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            continue
+        path = os.fspath(value)
+        boundary = rf"(?<![\w/.~-]){re.escape(path)}(?![\w/.~-])"
+        if filename not in (path, os.path.abspath(path)) and not (filename is None and re.search(boundary, message)):
+            continue
+        if exc.strerror:
+            reason = exc.strerror[:1].lower() + exc.strerror[1:]
+        elif isinstance(exc, FileNotFoundError):
+            reason = "no such folder" if "folder" in message or "directory" in message else "no such file"
+        elif isinstance(exc, NotADirectoryError):
+            reason = "not a folder"
+        elif isinstance(exc, IsADirectoryError):
+            reason = "a folder, not a file"
+        elif isinstance(exc, PermissionError):
+            reason = "permission denied"
+        else:
+            reason = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        text = f"{kind} '{name}' option '{option}': {path}: {reason}"
+        try:
+            named = type(exc)(text)
+        except Exception:  # a subclass with a constructor of its own
+            named = OSError(text)
+        return named  # no errno/filename: with them str() would be "[Errno 2] ...: path", not this line
+    return None
 
 
 def get_registry(pm: pluggy.PluginManager | None = None) -> Registry:
