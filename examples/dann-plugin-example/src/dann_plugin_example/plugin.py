@@ -1,4 +1,4 @@
-"""The hooks of the example plugin: one component of each kind and a command.
+"""The hooks of the example plugin: one component of each kind (two methods) and a command.
 
 Wired through ``[project.entry-points.dann] dann_plugin_example = "dann_plugin_example.plugin"``.
 Each component is named by reference (``"module:attr"``): dann reads its options and description
@@ -8,6 +8,7 @@ from the source and imports the module only when the component is built, so ``da
 from __future__ import annotations
 
 from dann_core import hookimpl
+from dann_core.methods import composable
 from dann_core.specs import ComponentSpec
 
 from .command import csv_summary
@@ -34,7 +35,16 @@ def register_discriminators():
 
 @hookimpl
 def register_methods():
-    return [ComponentSpec.from_reference("coral", "dann_plugin_example.coral:Coral")]
+    return [
+        ComponentSpec.from_reference("coral", "dann_plugin_example.coral:Coral"),
+        # vada takes plus and **regularizer_options: composable adds every regulariser's options to its spec
+        composable(ComponentSpec.from_reference("vada", "dann_plugin_example.vada:VADA")),
+    ]
+
+
+@hookimpl
+def register_selectors():
+    return [ComponentSpec.from_reference("agreement", "dann_plugin_example.agreement:Agreement")]
 
 
 @hookimpl
