@@ -257,7 +257,7 @@ def test_npz_validation_errors_name_the_key(registry, tmp_path, change, message)
 def test_npz_missing_file_and_missing_path(registry, tmp_path):
     with pytest.raises(FileNotFoundError) as missing:
         build(registry, "npz", path=str(tmp_path / "nope.npz"))
-    assert str(missing.value) == f"dataset 'npz' option 'path': {tmp_path / 'nope.npz'}: no such file"
+    assert str(missing.value) == f"dataset 'npz' option 'path': no such file '{tmp_path / 'nope.npz'}'"
     with pytest.raises(ValueError, match="npz dataset needs the option path=<file.npz>"):
         build(registry, "npz")
 

@@ -29,7 +29,7 @@ def test_a_missing_npz_is_one_line_naming_the_dataset_and_option(dann_cli, tmp_p
     result = dann_cli("run", "--dataset", "npz", "--set", "dataset.path=/nonexistent.npz", "--steps", "2", "--threads", "1",
                       "--out", str(tmp_path / "run"))
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[-1] == "Error: dataset 'npz' option 'path': /nonexistent.npz: no such file"
+    assert result.stderr.strip().splitlines()[-1] == "Error: dataset 'npz' option 'path': no such file '/nonexistent.npz'"
     assert not (tmp_path / "run").exists()
 
 

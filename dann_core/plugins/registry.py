@@ -163,33 +163,34 @@ class Registry:
 
 def file_option_error(kind: str, name: str, options: dict[str, Any], exc: OSError) -> OSError | None:
     """``exc`` (a factory's file error) again, of the same type, with a message naming the component and
-    the option whose path it is about (``dataset 'npz' option 'path': /x.npz: no such file``); None
-    when no option's value is the file it names."""
+    the option whose path it is about; None when no option's value is the file it names, or when the
+    message already names the component.
+
+    An operating-system error (``open()``: errno and filename set) becomes ``dataset 'csv-table' option
+    'path': /x.csv: no such file or directory``; a factory's own message is kept whole, after the
+    component and option, less a leading ``<name>:`` or ``<name> dataset:`` of its own
+    (``dataset 'mnist' option 'root': MNIST file 't10k-labels-idx1-ubyte' (or .gz) not found in /m``)."""
     import os
     import re
 
     message = str(exc)
+    if f"{kind} '{name}'" in message:  # the factory's own line already names the component
+        return None
     filename = os.fspath(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else None
     for option, value in options.items():
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             continue
         path = os.fspath(value)
-        boundary = rf"(?<![\w/.~-]){re.escape(path)}(?![\w/.~-])"
-        if filename not in (path, os.path.abspath(path)) and not (filename is None and re.search(boundary, message)):
-            continue
-        if exc.strerror:
-            reason = exc.strerror[:1].lower() + exc.strerror[1:]
-        elif isinstance(exc, FileNotFoundError):
-            reason = "no such folder" if "folder" in message or "directory" in message else "no such file"
-        elif isinstance(exc, NotADirectoryError):
-            reason = "not a folder"
-        elif isinstance(exc, IsADirectoryError):
-            reason = "a folder, not a file"
-        elif isinstance(exc, PermissionError):
-            reason = "permission denied"
+        if filename is not None:
+            if filename not in (path, os.path.abspath(path)):
+                continue
+            reason = exc.strerror or message
+            text = f"{path}: {reason[:1].lower() + reason[1:]}"
         else:
-            reason = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-        text = f"{kind} '{name}' option '{option}': {path}: {reason}"
+            if not re.search(rf"(?<![\w/.~-]){re.escape(path)}(?![\w/.~-])", message):
+                continue
+            text = re.sub(rf"^{re.escape(name)}( {re.escape(kind)})?: ", "", message.strip().splitlines()[0])
+        text = f"{kind} '{name}' option '{option}': {text}"
         try:
             named = type(exc)(text)
         except Exception:  # a subclass with a constructor of its own
