@@ -165,9 +165,9 @@ def _finish(message: str | None, interrupted: bool) -> None:
               help="Values of one setting to sweep; repeatable. KEY=geomspace:START:STOP:NUM gives log-spaced values; "
                    "with --search, KEY=range:LOW:HIGH or KEY=logrange:LOW:HIGH is a range.")
 @click.option("--grid-file", type=click.Path(exists=True, dir_okay=False), help="TOML/YAML/JSON mapping keys to lists of values (or a [grid] table).")
-@click.option("--select", default="reverse-val", show_default=True, metavar="SELECTOR",
-              help="A selector whose scores compare across runs: reverse-val (reverse validation), source-val, dev, entropy, snd, "
-                   "a plugin's; target test labels are never used.")
+@click.option("--select", default="source-val", show_default=True, metavar="SELECTOR",
+              help="A selector whose scores compare across runs: source-val (best worst case on the selection benchmark), "
+                   "reverse-val (reverse validation), iw, atc, ensv, dev, entropy, snd, a plugin's; target test labels are never used.")
 @click.option("--search", type=click.Choice(["optuna"]), help="Search the grid (values and ranges) instead of training every combination.")
 @click.option("--trials", type=click.IntRange(1, 100000), default=20, show_default=True, help="--search: number of trials.")
 @click.option("--search-seed", type=int, default=0, show_default=True, help="--search: seed of the sampler (TPE).")

@@ -62,7 +62,7 @@ def run_search(
     base: RunConfig,
     grid: dict[str, list[Any]],
     out: str | Path,
-    select: str = "reverse-val",
+    select: str = "source-val",
     trials: int = 20,
     seed: int = 0,
     registry=None,
