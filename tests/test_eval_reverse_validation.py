@@ -46,7 +46,7 @@ def test_reverse_risk_never_gives_target_labels_to_training(monkeypatch, tiny_co
 def test_target_oracle_is_refused_by_the_sweep(tiny_config):
     import dann_launchers
     from dann_core.testing import registry_with
-    from dann_evaluation.sweep import SweepError, validate_grid
+    from dann_evaluation.grid import SweepError, validate_grid
 
     for select in ("reverse-val", "source-val"):  # whatever ranks the configurations
         with pytest.raises(SweepError, match="target-oracle trains on target labels"):

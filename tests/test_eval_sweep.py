@@ -7,12 +7,13 @@ import json
 
 import pytest
 
-from dann_evaluation.sweep import SweepError, parse_grid, run_sweep, validate_grid
+from dann_evaluation.grid import SweepError, parse_grid, validate_grid
+from dann_evaluation.sweep import run_sweep
 from dann_core.plugins import get_plugin_manager, get_registry  # noqa: F401
 
 
 def test_parse_grid_values_and_geomspace(tmp_path):
-    from dann_evaluation.sweep import Range
+    from dann_evaluation.grid import Range
 
     grid = parse_grid(["lambda=0,schedule,0.5", "lr=geomspace:0.01:1:3", "gamma=1,geomspace:10:1000:3"])
     assert grid == {"lambda": [0, "schedule", 0.5], "lr": [0.01, 0.1, 1.0], "gamma": [1, 10.0, 100.0, 1000.0]}

@@ -19,7 +19,8 @@ from dann_core.config import RunConfig
 from dann_core.testing import TINY_SETTINGS, registry_with
 from dann_evaluation import jobs
 from dann_evaluation.launch import launch_jobs, build_launcher
-from dann_evaluation.sweep import SweepError, run_sweep, validate_grid
+from dann_evaluation.grid import SweepError, validate_grid
+from dann_evaluation.sweep import run_sweep
 
 ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
@@ -191,7 +192,7 @@ def test_local_workers_share_the_cores(registry, monkeypatch):
 
 
 def test_ranges_need_a_search_and_last_is_refused(tiny_config, registry):
-    from dann_evaluation.sweep import parse_grid
+    from dann_evaluation.grid import parse_grid
 
     with pytest.raises(SweepError, match="a range needs --search optuna"):
         validate_grid(parse_grid(["lr=logrange:0.01:1"]), tiny_config, registry)
@@ -206,7 +207,7 @@ def test_optuna_search_of_4_trials_resumes_from_its_job_directories(tmp_path, re
     from dann_evaluation.search import run_search
 
     base = RunConfig(**CHEAP)
-    grid = {"lr": [__import__("dann_evaluation.sweep", fromlist=["Range"]).Range(0.05, 0.5, log=True)], "lambda": [0.0, 0.3]}
+    grid = {"lr": [__import__("dann_evaluation.grid", fromlist=["Range"]).Range(0.05, 0.5, log=True)], "lambda": [0.0, 0.3]}
     first = run_search(base, grid, tmp_path, select="source-val", trials=2, seed=3, registry=registry, workers=2)
     assert len(first["launch"].ran) == 2
     more = run_search(base, grid, tmp_path, select="source-val", trials=4, seed=3, registry=registry, workers=2)

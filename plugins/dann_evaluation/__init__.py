@@ -204,7 +204,8 @@ def _sweep(config_file, sets, grid_items, grid_file, select, search, trials, sea
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .sweep import parse_grid, run_sweep, validate_grid
+    from .grid import parse_grid, validate_grid
+    from .sweep import run_sweep
     from .tables import incomplete_message
 
     with user_errors():

@@ -20,7 +20,8 @@ from typing import Any
 
 from dann_core.config import RunConfig
 
-from .sweep import ALIASES, Range, SweepError, _label, _registry, collect, describe_job, job_config, sweep_selector, validate_grid
+from .grid import Range, SweepError, validate_grid
+from .sweep import ALIASES, _label, _registry, collect, describe_job, job_config, sweep_selector
 
 SEARCH_FILE = "search.json"
 
