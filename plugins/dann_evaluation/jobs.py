@@ -8,7 +8,7 @@ A job's id is a hash of its resolved config without the settings that only chang
   its position in the sweep or table;
 - ``run/``: an ordinary run directory (config.json, metrics.jsonl, last.pt, best.pt, summary.json);
 - ``lock``: flock'ed by the process running the job for the whole job, and holding its pid; a dead
-  process releases it, so "running" never outlives a killed worker;
+  process releases it, so "running" never outlives a killed worker (:mod:`dann_evaluation.joblock`);
 - ``diverged`` or ``error``: one line, when training diverged (a result: ranked last) or failed;
 - ``log``: what the job's process printed (local launcher).
 
@@ -25,11 +25,8 @@ what the launchers run.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import fcntl
 import hashlib
 import json
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -38,15 +35,13 @@ from typing import Any
 
 from dann_core.config import RunConfig
 
+from .joblock import LOCK_FILE as LOCK_FILE, JobError, JobLock, lock_holder  # the lock of a running job: .joblock
+
 EXECUTION_KEYS = ("device", "threads", "kernels", "out")
 """Settings that change how a run executes, not what it computes: not part of a job's id."""
-JOB_FILE, RUN_DIR, LOCK_FILE, ERROR_FILE, DIVERGED_FILE, LOG_FILE = "job.json", "run", "lock", "error", "diverged", "log"
+JOB_FILE, RUN_DIR, ERROR_FILE, DIVERGED_FILE, LOG_FILE = "job.json", "run", "error", "diverged", "log"
 STATES = ("pending", "running", "interrupted", "done", "collapsed", "diverged", "failed")
 FINISHED = ("done", "collapsed", "diverged")
-
-
-class JobError(ValueError):
-    """A job directory that cannot be used (another config under the same id, a held lock); one line."""
 
 
 def experiment(cfg: RunConfig) -> dict[str, Any]:
@@ -173,102 +168,6 @@ def list_jobs(root: str | Path) -> list[Path]:
 
     found = [p.parent for p in jobs_dir(root).glob(f"*/{JOB_FILE}") if not p.parent.is_symlink()]
     return sorted(found, key=order)
-
-
-# ------------------------------------------------------------------------------------------ lock
-
-
-def _open_nofollow(path: Path, flags: int) -> int:
-    """os.open that refuses a symlink (a job never writes through a link)."""
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise JobError(f"{path} is a symbolic link; a job never writes through one: remove it") from None
-        raise
-
-
-RECLAIM_WAIT_S = 30.0
-"""How long a job waits for a lock left to the children of its dead holder (DataLoader workers, which
-share the locked file and exit within seconds of their parent, by torch's watchdog)."""
-
-
-class JobLock:
-    """An exclusive flock on ``JOB_DIR/lock`` for the whole job; its file holds the holder's pid and host.
-
-    A holder killed at once (SIGKILL, out of memory) may leave the lock to its DataLoader worker
-    processes for a few seconds (a fork shares the locked file): a job whose recorded holder is dead
-    counts as interrupted, not running, and the next worker waits for the lock instead of giving up."""
-
-    def __init__(self, job_dir: str | Path) -> None:
-        self.path = Path(job_dir) / LOCK_FILE
-        self.fd: int | None = None
-
-    def __enter__(self) -> "JobLock":
-        import time
-
-        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
-        deadline = time.monotonic() + RECLAIM_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = os.pread(fd, 128, 0).decode(errors="replace")
-                if _dead_holder(holder) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    continue
-                os.close(fd)
-                pid = (holder.split() or ["?"])[0]
-                raise JobError(f"job {self.path.parent.name} is being run by process {pid}; wait for it or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {_host()}\n".encode(), 0)
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing releases the lock; the pid stays for the record
-            self.fd = None
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def _dead_holder(text: str) -> bool:
-    """Whether the lock file's ``PID HOST`` names a process of this host that no longer exists."""
-    parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit() or parts[1] != _host():
-        return False  # another host's process (a shared file system), or an older lock file: not judged
-    try:
-        os.kill(int(parts[0]), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # alive, another user's
-        return False
-    return False
-
-
-def lock_holder(job_dir: str | Path) -> str | None:
-    """The pid (text) of the live process holding the job's lock, or None when nobody holds it (or
-    only the children of a dead holder do: see :class:`JobLock`)."""
-    path = Path(job_dir) / LOCK_FILE
-    if not path.is_file() or path.is_symlink():
-        return None
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 128, 0).decode(errors="replace")
-            return None if _dead_holder(holder) else ((holder.split() or ["?"])[0])
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------- state
