@@ -82,13 +82,17 @@ def read_factory(reference: str) -> tuple[inspect.Signature, str | None] | None:
         doc = ast.get_docstring(node)
     else:
         init, doc = _class_init_and_doc(node, where)
-        parameters = _parameters(init[0].args, 1, init[1]) if init is not None else None  # 1: ``self``
+        if init is _OBJECT_INIT:  # no __init__ anywhere up to a class without bases: object's, no options
+            parameters = []
+        else:
+            parameters = _parameters(init[0].args, 1, init[1]) if init is not None else None  # 1: ``self``
     if parameters is None:
         return None
     return inspect.Signature(parameters), inspect.cleandoc(doc) if doc else None
 
 
 _DEPTH = 8  # imports and bases followed before giving up (a cycle, or a very deep hierarchy)
+_OBJECT_INIT = ("object", "builtins")  # the chain of bases ends at object: ``__init__(self)``, no options
 
 
 def _class_init_and_doc(node: ast.ClassDef, where: str, depth: int = 0):
@@ -96,8 +100,13 @@ def _class_init_and_doc(node: ast.ClassDef, where: str, depth: int = 0):
     init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     found_init = (init, where) if init is not None else None
     doc = ast.get_docstring(node)
-    if (found_init is None or doc is None) and node.bases and depth < _DEPTH:
-        base = node.bases[0]
+    bases = [b for b in node.bases if not (isinstance(b, ast.Name) and b.id == "object")]
+    if found_init is None and not bases:
+        found_init = _OBJECT_INIT
+    if found_init is None and len(bases) > 1:  # another base's __init__ may come first in the MRO: import to know
+        return None, None
+    if (found_init is None or doc is None) and bases and depth < _DEPTH:
+        base = bases[0]
         parent = _definition(where, base.id, depth + 1) if isinstance(base, ast.Name) else None
         if parent is None or not isinstance(parent[0], ast.ClassDef) or not _plain(parent[0]):
             return None, None
@@ -171,8 +180,37 @@ def _parse(module: str) -> ast.Module | None:
 
 
 def _source_file(module: str) -> Path | None:
+    """The source of ``module``, found on disk below its top-level package: ``find_spec`` of a submodule
+    would import its parent packages, and a package's ``__init__`` may import torch (``dann plugins``
+    would then pay for it when a plugin's class inherits from ``dann_core.selection.Selector``)."""
+    top, *rest = module.split(".")
     try:
-        spec = importlib.util.find_spec(module)  # imports the parent packages only
+        spec = importlib.util.find_spec(top)  # a top-level name: nothing is imported
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    origin = getattr(spec, "origin", None)
+    found = Path(origin) if origin and origin.endswith(".py") else None
+    locations = list(spec.submodule_search_locations or [])
+    for part in rest:
+        found = None
+        for location in locations:
+            package, plain = Path(location) / part / "__init__.py", Path(location) / f"{part}.py"
+            if package.is_file():
+                found, locations = package, [str(package.parent)]
+                break
+            if plain.is_file():
+                found, locations = plain, []
+                break
+        if found is None:
+            return _imported_source_file(module)  # a namespace package, a zip, a custom finder
+    return found
+
+
+def _imported_source_file(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)  # imports the parent packages
     except (ImportError, ValueError):
         return None
     origin = getattr(spec, "origin", None)

@@ -96,3 +96,37 @@ def test_a_lazy_factory_copies_pickles_and_forwards_attributes(tmp_path, monkeyp
         assert twin.reference == "reflazy:Method" and twin.__doc__ == "A method."
     assert factory.needs == ("source", "target") and "reflazy" in sys.modules
     assert factory(context=None, weight=2.0).weight == 2.0
+
+
+def test_a_class_inheriting_object_init_through_a_package_is_read_without_importing_anything(tmp_path, monkeypatch):
+    # the base lives in a submodule of a package whose __init__ fails on import (as one importing torch
+    # would cost): finding the source must not run it, and no __init__ up to object means no options
+    package = tmp_path / "heavy_base"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('imported')\nfrom .contract import Base\n")
+    (package / "contract.py").write_text('class Base:\n    """A base without __init__."""\n')
+    name = _module(tmp_path, monkeypatch, "light_plugin", """
+        from heavy_base.contract import Base
+
+        class Mine(Base):
+            pass
+    """)
+    signature, doc = read_factory(f"{name}:Mine")
+    assert list(signature.parameters) == [] and doc == "A base without __init__."
+    assert "heavy_base" not in sys.modules
+
+
+def test_a_class_with_two_bases_is_not_guessed(tmp_path, monkeypatch):
+    name = _module(tmp_path, monkeypatch, "two_bases", """
+        class A:
+            pass
+
+        class B:
+            def __init__(self, width: int = 3):
+                self.width = width
+
+        class Both(A, B):
+            pass
+    """)
+    assert read_factory(f"{name}:Both") is None  # B's __init__ comes first in the MRO: the spec imports it
+    assert ComponentSpec.from_reference("both", f"{name}:Both").options == {"width": 3}
