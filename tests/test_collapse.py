@@ -98,6 +98,24 @@ def test_a_run_that_recovers_is_healthy_again_and_the_run_ends_healthy():
     assert health.collapse_start(history[:8]) == 700
 
 
+# Recorded: the selection pool's digits-blend dann seed 0 (benchmarks.selection_pool, 1500 steps): at
+# step 1400 it collapsed; at 1500 it sat at source val 0.294, label loss 1.85, 39% one class: neither
+# at chance nor degenerate, and `last` reported target 0.202 where step 1300 had 0.816.
+DIGITS_BLEND_POOL_DANN_SEED_0 = records(
+    (1100, 0.021, 0.957, 0.141), (1200, 0.024, 0.964, 0.147), (1300, 0.023, 0.963, 0.148),
+    (1400, 2.319, 0.167, 0.573), (1500, 1.852, 0.294, 0.388),
+)
+
+
+def test_a_run_stays_collapsed_until_it_is_back_at_the_learned_level():
+    assert judge(DIGITS_BLEND_POOL_DANN_SEED_0) == [False, False, False, True, True]
+    relearned = DIGITS_BLEND_POOL_DANN_SEED_0 + records((1600, 0.9, 0.50, 0.2), (1700, 0.3, 0.80, 0.12))
+    assert judge(relearned) == [False, False, False, True, True, True, False]  # 0.50 < 0.55, the learned level
+    history = [{**r, "collapsed": True} for r in DIGITS_BLEND_POOL_DANN_SEED_0[3:4]]
+    verdict = health.assess(DIGITS_BLEND_POOL_DANN_SEED_0[4], DIGITS_BLEND_POOL_DANN_SEED_0[:3] + history, 0.1, 10)
+    assert verdict.reason == "not recovered from the collapse: source val acc 0.294 below the learned level 0.550"
+
+
 def test_two_classes_use_their_own_chance_level():
     moons_like = records((5, 0.69, 0.5, 1.0), (10, 0.5, 0.86, 0.5), (15, 0.69, 0.5, 1.0))
     assert judge(moons_like, num_classes=2) == [False, False, True]

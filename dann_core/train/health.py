@@ -14,9 +14,16 @@ anyway (no extra forward pass):
 
 ``chance`` is what a constant prediction scores on source_val (the largest class's share, at least
 1/K). The first clause keeps the rule silent on a run still learning at its start (nothing learned
-yet), the third on a run whose source-val accuracy is merely poor. Every evaluation is judged on its
-own: a run that recovers has healthy evaluations again (``collapsed`` is recorded per evaluation in
-metrics.jsonl). Source labels only: no target label is read.
+yet), the third on a run whose source-val accuracy is merely poor. After a collapsed evaluation the
+next ones stay collapsed until the run has recovered, source-val accuracy back at the learned level:
+
+    still collapsed  ⇔  the previous evaluation was collapsed
+                     ∧  source-val accuracy < chance + LEARNED·(1 − chance)
+
+(a digits-blend DANN run at 0.96 source val collapsed to 0.17 at one evaluation and sat at 0.29,
+label loss 1.85, at the next: neither at chance nor degenerate, and ``last`` reported target 0.20
+where step 1300 had 0.82). A run that recovers has healthy evaluations again (``collapsed`` is
+recorded per evaluation in metrics.jsonl). Source labels only: no target label is read.
 """
 from __future__ import annotations
 
@@ -69,6 +76,10 @@ def assess(record: dict[str, Any], earlier: Iterable[dict[str, Any]], chance: fl
     if accuracy is None:
         return Verdict(False)  # no source labels to judge by
     span = max(1e-12, 1.0 - chance)
+    earlier = list(earlier)
+    if earlier and earlier[-1].get("collapsed") and accuracy < chance + LEARNED * span:
+        return Verdict(True, f"not recovered from the collapse: source val acc {accuracy:.3f} below the learned level "
+                             f"{chance + LEARNED * span:.3f}")
     peak = max((h["source_val_acc"] for h in earlier if h.get("source_val_acc") is not None and not h.get("collapsed")), default=None)
     if peak is None or peak < chance + LEARNED * span or accuracy > chance + NEAR_CHANCE * span:
         return Verdict(False)
