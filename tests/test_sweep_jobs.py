@@ -268,3 +268,27 @@ def test_ray_local_runs_the_jobs(tmp_path, registry):
     finally:
         ray.shutdown()
     assert [row["status"] for row in result["rows"]] == ["ok"]
+
+
+def test_a_lock_taken_but_not_yet_signed_reports_its_holder_not_a_question_mark(tmp_path):
+    # a holder takes the flock, then writes "PID HOST": a status read in between waited for nothing
+    # and reported pid "?" (a sweep drill read the job as running by "?")
+    import fcntl
+    import threading
+
+    from dann_evaluation import joblock
+
+    fd = os.open(tmp_path / joblock.LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def sign() -> None:
+        time.sleep(0.3)
+        os.pwrite(fd, f"{os.getpid()} {joblock._host()}\n".encode(), 0)
+
+    signer = threading.Thread(target=sign)
+    signer.start()
+    try:
+        assert joblock.lock_holder(tmp_path) == str(os.getpid())
+    finally:
+        signer.join()
+        os.close(fd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import time
 from pathlib import Path
 
 LOCK_FILE = "lock"
@@ -46,8 +47,6 @@ class JobLock:
         self.fd: int | None = None
 
     def __enter__(self) -> "JobLock":
-        import time
-
         fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
         deadline = time.monotonic() + RECLAIM_WAIT_S
         while True:
@@ -55,7 +54,7 @@ class JobLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holder = os.pread(fd, 128, 0).decode(errors="replace")
+                holder = _read_holder(fd)
                 if _dead_holder(holder) and time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
@@ -71,6 +70,17 @@ class JobLock:
         if self.fd is not None:
             os.close(self.fd)  # closing releases the lock; the pid stays for the record
             self.fd = None
+
+
+def _read_holder(fd: int, wait: float = 2.0) -> str:
+    """The lock file's ``PID HOST``. A holder writes it just after taking the lock, so a reader that
+    finds the lock taken but the file empty waits for it (up to ``wait`` s) rather than report "?"."""
+    deadline = time.monotonic() + wait
+    while True:
+        holder = os.pread(fd, 128, 0).decode(errors="replace")
+        if holder.strip() or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.01)
 
 
 def _host() -> str:
@@ -104,7 +114,7 @@ def lock_holder(job_dir: str | Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 128, 0).decode(errors="replace")
+            holder = _read_holder(fd)
             return None if _dead_holder(holder) else ((holder.split() or ["?"])[0])
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
