@@ -145,6 +145,7 @@ def worker_init(worker_id: int = 0) -> None:
 
 
 _workers: list = []  # the DataLoader worker processes this process started (see track_workers)
+_exit_handler_registered = False  # once per process: a loader without workers must not add one per iterator
 
 
 def track_workers(processes) -> None:
@@ -154,8 +155,10 @@ def track_workers(processes) -> None:
     ignores SIGTERM (:func:`worker_init`), so one whose iterator was never shut down (an error kept
     its traceback alive) would make the exit wait forever. Those still alive get SIGKILL first
     (atexit runs handlers last-registered first, so this runs before multiprocessing's)."""
-    if not _workers:
+    global _exit_handler_registered
+    if not _exit_handler_registered:
         atexit.register(_kill_leftover_workers)
+        _exit_handler_registered = True
     _workers[:] = [worker for worker in _workers if _ours(worker) and worker.is_alive()]
     _workers.extend(processes)
 
