@@ -101,13 +101,17 @@ def validate_options(spec, options: dict[str, Any], *, kind: str = "component") 
     """``options`` with names checked against ``spec.options`` and values coerced to the defaults' types.
 
     Option names may use ``-`` for ``_``. Returns public option names (call the factory through
-    :func:`as_parameters`).
+    :func:`as_parameters`). A spec whose options depend on one another's values (a method's
+    ``NAME_OPTION`` applies only with NAME in its ``plus``: :class:`dann_core.methods.plus.ComposableSpec`)
+    has ``check_options(coerced)``, called last, and ``applicable_options(options)``, listed when a
+    name is unknown.
     """
     coerced = {}
     for raw_key, value in options.items():
         key = str(raw_key).replace("-", "_")
         if key not in spec.options:
-            valid = ", ".join(sorted(spec.options)) or "(it takes no options)"
+            applicable = getattr(spec, "applicable_options", None)  # a spec whose options depend on others' values
+            valid = ", ".join(sorted(applicable(options) if applicable else spec.options)) or "(it takes no options)"
             raise InvalidOptionError(
                 f"unknown option '{raw_key}' for {kind} '{spec.name}'; {suggest(key, spec.options)}valid options: {valid}"
             )
@@ -116,6 +120,9 @@ def validate_options(spec, options: dict[str, Any], *, kind: str = "component") 
             coerced[key] = to_path(value, where)
         else:
             coerced[key] = coerce_option(value, spec.options[key], where=where)
+    check = getattr(spec, "check_options", None)
+    if check is not None:
+        check(coerced)
     return coerced
 
 

@@ -10,7 +10,7 @@ from . import common
 
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
-@click.option("--verbose", is_flag=True, help="Also list every component with its options.")
+@click.option("--verbose", is_flag=True, help="Also list every component with its options, and the regularisers of method.plus.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     """List the loaded plugins, their versions, hooks and what they provide, and the broken ones with their error."""
@@ -24,6 +24,11 @@ def plugins_command(ctx: click.Context, as_json: bool, verbose: bool) -> None:
     if as_json:
         click.echo(json.dumps({"plugins": listing, **({"components": components} if verbose else {})}, indent=2, default=str))
     else:
+        if components:  # a regulariser is listed once, with the methods whose plus takes it (their own options leave it out)
+            components["regularizers"] = [
+                {**entry, "description": f"{entry['description']}; method.plus={entry['name']} on {', '.join(entry['methods'])}"}
+                for entry in components["regularizers"]
+            ]
         click.echo(format_listing(listing, components))
 
 

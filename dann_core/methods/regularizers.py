@@ -13,8 +13,9 @@ non-finite guard's report names the culprit)::
 
 Every :class:`~.adversarial.DomainAdversarial` method registered through :func:`composable` (the
 built-in ``dann``, ``cdan``, ``mdd``, ``bsp``) then takes the option ``plus`` (names separated by
-``,`` or ``+``) and each registered regulariser's options as ``NAME_OPTION``
-(``--set method.mcc_temperature=2.0``), listed by ``dann plugins`` with their defaults.
+``,`` or ``+``) and, while NAME is in ``plus``, the regulariser's options as ``NAME_OPTION``
+(``--set method.plus=mcc --set method.mcc_temperature=2.0``); ``dann plugins --verbose`` lists
+each regulariser once, with its options and defaults, in a section of its own.
 
 Why a table filled at import and not a hook: a regulariser is never chosen by itself, only as a value
 of a method option, so it needs no registry kind, provenance or CLI flag of its own; a plugin module
@@ -84,8 +85,9 @@ def build_regularizers(plus: str | list[str], options: dict[str, Any]) -> dict[s
     unused = sorted(set(options) - used)
     if unused:
         owner = unused[0].split("_", 1)[0]
-        hint = f"add {owner} to plus" if owner in table.REGULARIZERS else f"known regularisers: {', '.join(sorted(table.REGULARIZERS))}"
-        raise ValueError(f"method option '{unused[0]}' belongs to no regulariser in plus={','.join(names) or '(empty)'}; {hint}")
+        if owner in table.REGULARIZERS:
+            raise ValueError(table.misplaced_option(unused[0], owner, names))
+        raise ValueError(f"method option '{unused[0]}' belongs to no regulariser; known regularisers: {', '.join(sorted(table.REGULARIZERS))}")
     return built
 
 

@@ -141,7 +141,8 @@ class Registry:
         }
 
     def describe(self, command_group=None) -> dict[str, Any]:
-        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its options.
+        """JSON-ready data for ``dann plugins``: the plugin listing and every component with its own
+        options; ``components["regularizers"]`` lists each regulariser once (:meth:`_regularizers`).
 
         ``command_group`` is passed to :func:`~dann_core.plugins.plugin_listing` (lists plugin commands)."""
         components = {
@@ -149,7 +150,7 @@ class Registry:
                 {
                     "name": spec.name,
                     "description": spec.description,
-                    "options": {key: _jsonable(value) for key, value in spec.options.items()},
+                    "options": {key: _jsonable(value) for key, value in getattr(spec, "own_options", spec.options).items()},
                     "recommended": {key: _jsonable(value) for key, value in spec.recommended.items()},
                     "plugin": self.provider[(kind, spec.name)],
                     "doc": inspect.getdoc(spec.factory) or "",
@@ -158,7 +159,29 @@ class Registry:
             ]
             for kind in KINDS
         }
-        return {"plugins": plugin_listing(self.pm, command_group), "components": components}
+        return {"plugins": plugin_listing(self.pm, command_group), "components": {**components, "regularizers": self._regularizers()}}
+
+    def _regularizers(self) -> list[dict[str, Any]]:
+        """The regularisers the methods taking ``plus`` accept, once each: options as the method options
+        ``NAME_OPTION`` they are set by, and the methods whose ``plus`` takes them.
+
+        A method's own options (:meth:`describe`) leave them out: a ``ComposableSpec`` (see
+        :mod:`dann_core.methods.plus`) keeps its own in ``own_options`` and the regularisers in ``regularizers``."""
+        found: dict[str, tuple[ComponentSpec, list[str]]] = {}
+        for method in self.methods.values():
+            for name, spec in getattr(method, "regularizers", {}).items():
+                found.setdefault(name, (spec, []))[1].append(method.name)
+        return [
+            {
+                "name": name,
+                "description": spec.description,
+                "options": {f"{name}_{key}": _jsonable(value) for key, value in spec.options.items()},
+                "recommended": {},
+                "methods": methods,
+                "doc": inspect.getdoc(spec.factory) or "",
+            }
+            for name, (spec, methods) in sorted(found.items())
+        ]
 
 
 def file_option_error(kind: str, name: str, options: dict[str, Any], exc: OSError) -> OSError | None:
