@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -94,16 +94,32 @@ class Method(nn.Module):
     build whatever else they need in ``__init__`` (a discriminator through
     ``context.make_discriminator``, stored as ``self.model.discriminator`` so evaluations find it)
     and implement :meth:`objective`. Metrics are tensors (the engine never reads them per step) or
-    numbers computed on the host (``lambda``).
+    numbers computed on the host (``lambda``). A method whose metrics differ from the label loss
+    declares the ones worth showing in ``summary_metrics`` and ``progress_metrics``.
     """
 
     needs: ClassVar[frozenset[str]] = frozenset({SOURCE})
+    summary_metrics: ClassVar[tuple[str, ...]] = ("label_loss",)
+    """Metrics (names in what :meth:`update` returns) the run's summary records: their means over the
+    last evaluation's window go to summary.json's ``final``, beside the trainer's ``step``,
+    ``source_val_acc`` and ``target_test_acc``. A name that window lacks (a phase that does not
+    report it) is left out. Domain-adversarial methods add ``domain_loss`` and ``domain_acc``."""
+    progress_metrics: ClassVar[Mapping[str, str]] = {"label_loss": "loss"}
+    """Metrics the progress bar shows, name → its label there (before the trainer's ``val`` and ``test``)."""
+    schedule_metrics: ClassVar[tuple[str, ...]] = ("lambda",)
+    """Metrics that are a schedule's value at the step (host numbers such as λ): metrics.jsonl records
+    the last step's value instead of the window's mean. The engine's ``lr`` always is one."""
 
     def __init__(self, context: MethodContext) -> None:
         super().__init__()
         unknown = set(self.needs) - set(BATCH_KINDS)
         if unknown:
             raise TypeError(f"{type(self).__name__}.needs has unknown batch kinds {sorted(unknown)}; use {', '.join(BATCH_KINDS)}")
+        for name in ("summary_metrics", "progress_metrics", "schedule_metrics"):
+            names = getattr(self, name)
+            if isinstance(names, str) or not all(isinstance(key, str) for key in names):
+                raise TypeError(f"{type(self).__name__}.{name} is {names!r}: declare metric names as a tuple of strings"
+                                + (" (or a dict name → label)" if name == "progress_metrics" else ""))
         self.model = DANNModel(context.backbone, context.classifier, None)
         self.optim = context.optim
         self.num_domains = context.num_domains

@@ -8,21 +8,20 @@ in which they act and the checkpoint that holds all of their state.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import checkpoint as ckpt
 from .. import config as config_io
-from .. import files, ops, stops
+from .. import files, ops, run_summary, stops
 from ..methods import NonFiniteLossError
 from ..config import RunConfig
 from ..loggers import build_loggers
 from ..metrics import RunningMeans
 from ..plugins import get_registry
 from ..specs import DomainData
-from . import distributed, health, rundir, threads
+from . import distributed, health, progress, rundir, threads
 from .assembly import build_components, normalization_state, provenance, resolve_device, restore_normalization
 from .engine import Engine
 from .errors import DivergedError, RunError, warn_renamed
@@ -73,12 +72,15 @@ class Trainer:
         self.run_dir = self.source_dir if self.world.writes else None  # written by rank 0 only
         self.loggers = build_loggers(cfg.log, self.run_dir, self.registry) if self.run_dir else []
         self.quiet = quiet
+        self.progress_labels = progress.labels(self.method)
+        self.schedule_metrics = (*self.method.schedule_metrics, "lr")  # "lr": the engine's
         self.evaluation = Evaluation(cfg, self.registry, self.method, self.data, self.device, self.run_dir, self.candidate_state)
         self.seconds = 0.0
         self.finished = False
         self.restarted = False  # restore() found a run stopped before its first checkpoint
         self.summary_damage: str | None = None  # restore() found a damaged summary.json (one line), to write again
         self.lock: rundir.RunLock | None = None  # held while this trainer writes run_dir
+        self.created = False  # start() created run_dir (a failure before its first evaluation removes it)
 
     def next_batch(self):
         return self.feed.next_batch()
@@ -135,6 +137,7 @@ class Trainer:
             self.save("last.pt")
 
         self.lock = rundir.create(self.run_dir, write)
+        self.created = True
 
     def restore(self) -> None:
         """Continue from ``run_dir/last.pt``: weights, optimisers, step, samplers, RNGs, best so far.
@@ -210,20 +213,20 @@ class Trainer:
     def _steps(self, step: int, started: float, means: RunningMeans) -> dict[str, Any]:
         cfg, engine = self.config, self.engine
         try:
-            with _progress(cfg.steps, step, self.quiet) as bar:
+            with progress.bar(cfg.steps, step, self.quiet) as bar:
                 while step < cfg.steps:
                     metrics = engine.step(self.next_batch())
                     step = self.method.steps_done
-                    schedule = {key: metrics.pop(key) for key in ("lambda", "lr") if key in metrics}
+                    schedule = {key: metrics.pop(key) for key in self.schedule_metrics if key in metrics}
                     means.add(metrics)
                     if step % cfg.eval_every == 0 or step == cfg.steps:
                         window = distributed.mean_metrics(means.pop())
                         self.check_finite(window)  # before anything is evaluated, logged or saved
                         self.seconds = time.perf_counter() - started
                         self._evaluate(step, window, schedule)
-                        bar.set_postfix(_postfix(self.evaluation.last), refresh=False)
+                        bar.set_postfix(progress.postfix(self.evaluation.last, self.progress_labels), refresh=False)
                     elif step % 10 == 0 and not bar.disable:  # reading metrics syncs with a GPU: only for a visible bar
-                        bar.set_postfix(_postfix({**self.evaluation.last, **metrics}), refresh=False)
+                        bar.set_postfix(progress.postfix({**self.evaluation.last, **metrics}, self.progress_labels), refresh=False)
                     bar.update(1)
                     stops.check()
         finally:
@@ -268,7 +271,8 @@ class Trainer:
 
     def summary(self) -> dict[str, Any]:
         cfg, best = self.config, self.evaluation.best
-        final = {k: self.evaluation.last.get(k) for k in ("step", "source_val_acc", "target_test_acc", "label_loss", "domain_loss", "domain_acc")}
+        last = self.evaluation.last  # the trainer's entries, then the method's declared metrics the last window has
+        final = {**{k: last.get(k) for k in run_summary.FINAL_FIELDS}, **{k: last[k] for k in self.method.summary_metrics if k in last}}
         collapse_step = health.collapse_start(self.evaluation.pool.history)
         warning = None
         if collapse_step is not None:
@@ -278,12 +282,7 @@ class Trainer:
             "state": "collapsed" if collapse_step is not None else "trained",
             "collapse_step": collapse_step,
             "warning": warning,
-            "method": cfg.method,
-            "dataset": cfg.dataset,
-            "backbone": cfg.backbone,
-            "discriminator": cfg.discriminator,
-            "seed": cfg.seed,
-            "steps": cfg.steps,
+            **{key: getattr(cfg, key) for key in ("method", "dataset", "backbone", "discriminator", "seed", "steps")},
             "best_step": best["step"],
             "best_source_val_acc": best["source_val_acc"],
             "target_test_acc": best["target_test_acc"],
@@ -296,29 +295,3 @@ class Trainer:
             "eval_seconds": round(self.evaluation.seconds, 3),
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
-
-
-def _postfix(values: dict[str, Any]) -> dict[str, str]:
-    names = {"label_loss": "loss", "domain_acc": "d_acc", "source_val_acc": "val", "target_test_acc": "test"}
-    return {short: f"{values[key]:.3f}" for key, short in names.items() if values.get(key) is not None}
-
-
-def _progress(total: int, initial: int, quiet: bool):
-    from tqdm.auto import tqdm
-
-    disable = quiet or not sys.stderr.isatty()
-    size = _terminal_size()
-    if size is None or not (size.columns and size.lines):
-        # a pseudo-terminal without a window size (script, CI runners, editors) reports 0 x 0, where
-        # tqdm sizes the bar to nothing and hides it: draw it at the usual 80 x 24 instead
-        return tqdm(total=total, initial=initial, disable=disable, desc="dann", unit="step", ncols=80, nrows=24)
-    return tqdm(total=total, initial=initial, disable=disable, desc="dann", unit="step", dynamic_ncols=True)
-
-
-def _terminal_size():
-    import os
-
-    try:
-        return os.get_terminal_size(sys.stderr.fileno())
-    except (OSError, ValueError, AttributeError):
-        return None
