@@ -33,6 +33,8 @@ class ADDA(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics = ("label_loss", "domain_loss", "domain_acc", "encoder_loss")  # pre-training reports the first, adaptation the others
+    progress_metrics = {"label_loss": "loss", "domain_acc": "d_acc"}
 
     def __init__(self, context: MethodContext, pretrain: float = 0.5, target_lr_mult: float = 0.1) -> None:
         super().__init__(context)

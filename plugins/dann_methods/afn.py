@@ -53,6 +53,7 @@ class AFN(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics, progress_metrics = ("label_loss", "afn_loss"), {"label_loss": "loss", "afn_loss": "afn"}
 
     def __init__(self, context: MethodContext, delta: float = 1.0, weight: float = 0.05, radius: float = 0.0) -> None:
         super().__init__(context)

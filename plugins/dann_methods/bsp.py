@@ -49,6 +49,8 @@ class DANNBSP(DomainAdversarial):
       plus: further regularisers (e.g. 'mcc').
     """
 
+    summary_metrics = (*DomainAdversarial.summary_metrics, "bsp_loss")
+
     def __init__(self, context: MethodContext, lambda_: str = "schedule", gamma: float = 10.0, k: int = 1,
                  weight: float = 1e-4, plus: str = "", **regularizer_options) -> None:
         super().__init__(context, lambda_=lambda_, gamma=gamma, plus=plus, **regularizer_options)

@@ -67,6 +67,7 @@ class DAN(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics, progress_metrics = ("label_loss", "mmd_loss"), {"label_loss": "loss", "mmd_loss": "mmd"}
 
     def __init__(self, context: MethodContext, weight: float = 1.0, kernel_scales: tuple = SCALES) -> None:
         super().__init__(context)

@@ -39,6 +39,7 @@ class JAN(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics, progress_metrics = ("label_loss", "jmmd_loss"), {"label_loss": "loss", "jmmd_loss": "jmmd"}
 
     def __init__(self, context: MethodContext, weight: float = 1.0, kernel_scales: tuple = SCALES, sigma: float = 0.92) -> None:
         super().__init__(context)

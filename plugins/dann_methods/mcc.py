@@ -62,6 +62,7 @@ class MCC(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics, progress_metrics = ("label_loss", "mcc_loss"), {"label_loss": "loss", "mcc_loss": "mcc"}
 
     def __init__(self, context: MethodContext, temperature: float = 2.5, weight: float = 1.0, reweight: bool = True) -> None:
         super().__init__(context)

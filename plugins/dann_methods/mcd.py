@@ -36,6 +36,7 @@ class MCD(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics, progress_metrics = ("label_loss", "discrepancy"), {"label_loss": "loss", "discrepancy": "disc"}
 
     def __init__(self, context: MethodContext, generator_steps: int = 4, weight: float = 1.0) -> None:
         super().__init__(context)

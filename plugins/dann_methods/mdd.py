@@ -53,6 +53,8 @@ class MDD(DomainAdversarial):
       plus: regularisers added (e.g. 'mcc').
     """
 
+    summary_metrics, progress_metrics = ("label_loss", "mdd_loss"), {"label_loss": "loss", "mdd_loss": "mdd"}  # no domain classifier
+
     def __init__(self, context: MethodContext, reversal: str = "schedule", reversal_max: float = 0.1, gamma: float = 10.0,
                  margin: float = 4.0, weight: float = 1.0, plus: str = "", **regularizer_options) -> None:
         if not reversal_max >= 0 or not margin > 0 or not weight >= 0:
