@@ -32,6 +32,10 @@ def test_coral_method():
     check_method("coral", {"weight": 0.5})
 
 
+def test_coral_method_trains_under_bf16_autocast():
+    check_method("coral", {"weight": 0.5}, precision="bf16")  # as dann run --precision bf16 trains it
+
+
 def test_text_logger():
     check_logger("text")
 
