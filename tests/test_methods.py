@@ -191,7 +191,7 @@ def test_dann_plus_mcc_bsp_is_dann_loss_plus_the_weighted_terms(tiny_config, reg
 def test_the_bsp_method_is_dann_plus_bsp_and_refuses_bsp_twice(tiny_config, registry):
     method = Trainer(dataclasses.replace(tiny_config, method="bsp", method_options={"k": 2, "plus": "mcc"}), registry=registry).method
     assert list(method.regularizers) == ["bsp", "mcc"] and method.regularizers["bsp"].k == 2
-    with pytest.raises(ValueError, match="method bsp already adds bsp"):
+    with pytest.raises(ValueError, match="method 'bsp' adds bsp itself: drop bsp from plus"):  # refused when the config is checked
         Trainer(dataclasses.replace(tiny_config, method="bsp", method_options={"plus": "bsp"}), registry=registry)
 
 

@@ -54,6 +54,12 @@ class ComposableSpec(ComponentSpec):
 
     own_options: dict[str, Any] = field(default_factory=dict)
     regularizers: dict[str, ComponentSpec] = field(default_factory=dict)
+    excluded: frozenset[str] = frozenset()
+
+    def recomposed(self) -> "ComposableSpec":
+        """This spec over the regulariser table as it is now (the registry calls it once every hook has
+        run, so a regulariser registered by a hook called later still reaches this method)."""
+        return composable(self, exclude=self.excluded)
 
     def option_owner(self, option: str) -> str | None:
         """The regulariser ``option`` belongs to (``mcc_weight`` → ``mcc``); None for the method's own."""
@@ -77,6 +83,11 @@ class ComposableSpec(ComponentSpec):
             names = parse_plus(options.get("plus", self.own_options.get("plus", "")))
         except ValueError as exc:
             raise InvalidOptionError(str(exc)) from None
+        refused = next((name for name in names if name in self.excluded), None)
+        if refused:
+            own = [option for option in REGULARIZERS[refused].options if option in self.own_options] if refused in REGULARIZERS else []
+            instead = f" and set method.{' / method.'.join(own)} instead" if own else ""
+            raise InvalidOptionError(f"method '{self.name}' adds {refused} itself: drop {refused} from plus{instead}")
         for key in options:
             owner = self.option_owner(key)
             if owner is not None and owner not in names:
@@ -90,15 +101,17 @@ def misplaced_option(option: str, owner: str, plus: list[str], where: str = "met
     return f"{where}option '{option}' applies only with plus={owner} (plus is '{now}'); {fix} or drop it"
 
 
-def composable(spec: ComponentSpec) -> ComposableSpec:
+def composable(spec: ComponentSpec, exclude: tuple[str, ...] | frozenset[str] = ()) -> ComposableSpec:
     """``spec`` of a method whose factory takes ``plus`` and ``**regularizer_options``, as a
     :class:`ComposableSpec`: every registered regulariser's options are accepted as ``NAME_OPTION``
-    (so ``--set`` validates and coerces them), while NAME is in ``plus``."""
+    (so ``--set`` validates and coerces them), while NAME is in ``plus``. ``exclude``: regularisers
+    the method adds itself (``bsp`` for the method bsp), refused in its ``plus``."""
     own = dict(getattr(spec, "own_options", None) or spec.options)
     own.setdefault("plus", "")
+    table = {name: REGULARIZERS[name] for name in sorted(REGULARIZERS) if name not in exclude}
     base = {f.name: getattr(spec, f.name) for f in fields(ComponentSpec)}
-    options = {**own, **{key: value for key, value in regularizer_options().items() if key not in own}}  # the method's own win
-    return ComposableSpec(**{**base, "options": options}, own_options=own, regularizers=dict(sorted(REGULARIZERS.items())))
+    options = {**own, **{key: value for key, value in regularizer_options(list(table)).items() if key not in own}}  # the method's own win
+    return ComposableSpec(**{**base, "options": options}, own_options=own, regularizers=table, excluded=frozenset(exclude))
 
 
 def parse_plus(plus: str | list[str] | tuple[str, ...]) -> list[str]:

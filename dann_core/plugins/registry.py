@@ -34,6 +34,8 @@ class Registry:
         self.provider: dict[tuple[str, str], str] = {}
         for kind in KINDS:
             setattr(self, BY_NAME[kind].plural, self._collect(kind))
+        for name, spec in self.methods.items():  # a method taking plus sees every regulariser, whichever hook registered it
+            self.methods[name] = spec.recomposed() if hasattr(spec, "recomposed") else spec
         broken = set(getattr(pm, "broken", {}))  # a plugin found broken by a later hook loses its earlier components too
         for (kind, name), plugin in list(self.provider.items()):
             if plugin in broken:

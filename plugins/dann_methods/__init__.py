@@ -33,6 +33,6 @@ def register_methods() -> list[ComponentSpec]:
         ComponentSpec.from_reference("jan", "dann_methods.jan:JAN"),
         ComponentSpec.from_reference("mcd", "dann_methods.mcd:MCD"),
         ComponentSpec.from_reference("adda", "dann_methods.adda:ADDA"),
-        composable(ComponentSpec.from_reference("bsp", "dann_methods.bsp:DANNBSP")),
+        composable(ComponentSpec.from_reference("bsp", "dann_methods.bsp:DANNBSP"), exclude=("bsp",)),  # its own k, weight
         ComponentSpec.from_reference("afn", "dann_methods.afn:AFN"),
     ]
