@@ -13,79 +13,19 @@ finished runs, resumes interrupted ones exactly and runs them on a launcher plug
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import math
-import statistics
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
-from dann_core.config import RunConfig, split_component
+from dann_core.config import RunConfig
 
+# the parsing of --seeds/--methods lives in .table_args, the rows and files in .table_format; their names stay importable from here
+from .table_args import method_config, parse_methods, parse_seeds, split_method
+from .table_format import CSV_COLUMNS, aggregate, format_markdown, write_table
+from .table_format import fmt as _fmt
 
-def parse_seeds(text: str) -> list[int]:
-    """``'0,1,2'`` → [0, 1, 2]; ``'0-4'`` → [0, 1, 2, 3, 4]; one-line ValueError otherwise."""
-    seeds: list[int] = []
-    for part in str(text).split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                span = range(int(lo), int(hi) + 1)
-                if not span:
-                    raise ValueError
-                seeds.extend(span)
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise ValueError(f"bad seed list {text!r}: write seeds ≥ 0 separated by commas, e.g. 0,1,2 or 0-4") from None
-    if not seeds:
-        raise ValueError(f"bad seed list {text!r}: no seeds")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"bad seed list {text!r}: a seed is repeated")
-    return seeds
-
-
-def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
-    """``'source-only,dann,cdan[entropy=true,random_dim=512]'`` → one entry per method (commas inside
-    brackets stay); names are checked against ``registry``'s methods when given."""
-    if isinstance(text, str):
-        entries, depth, current = [], 0, ""
-        for char in text:
-            depth += {"[": 1, "]": -1}.get(char, 0)
-            if char == "," and depth == 0:
-                entries.append(current)
-                current = ""
-            else:
-                current += char
-        entries.append(current)
-    else:
-        entries = list(text)
-    names = [entry.strip() for entry in entries if entry.strip()]
-    if not names:
-        raise ValueError("no methods given")
-    for entry in names:
-        name, options = split_method(entry)
-        if registry is not None:
-            spec = registry.get("method", name)
-            from dann_core.plugins import validate_options
-
-            validate_options(spec, options, kind="method")
-    return names
-
-
-split_method = split_component  # the grammar lives in dann_core.config (launchers use it too)
-
-
-def method_config(base: RunConfig, entry: str, registry=None) -> RunConfig:
-    """``base`` with the method of ``entry``: its bracketed options over those of the base config's
-    method options that this method takes (``--lambda`` reaches dann and cdan, not source-only)."""
-    from dann_core.plugins import get_registry
-
-    name, options = split_method(entry)
-    accepted = (registry if registry is not None else get_registry()).get("method", name).options
-    inherited = {k: v for k, v in base.method_options.items() if str(k).replace("-", "_") in accepted}
-    return dataclasses.replace(base, method=name, method_options={**inherited, **options})
+__all__ = ["CSV_COLUMNS", "JobsIncomplete", "aggregate", "describe_table_job", "format_markdown", "incomplete_message", "method_config",
+           "parse_methods", "parse_seeds", "run_multi_seed", "run_table", "run_table_jobs", "split_method", "table_jobs", "write_table"]
 
 
 class JobsIncomplete(ValueError):
@@ -202,70 +142,6 @@ def run_table_jobs(
     return summaries, launched
 
 
-def aggregate(summaries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of mean ± std target test accuracy per (dataset, backbone, method), in first-seen order."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for summary in summaries:
-        groups.setdefault((summary["dataset"], summary["backbone"], summary.get("label") or summary["method"]), []).append(summary)
-    rows = []
-    for (dataset, backbone, method), runs in groups.items():
-        accs = [r["target_test_acc"] for r in runs if r.get("target_test_acc") is not None]
-        rows.append(
-            {
-                "dataset": dataset,
-                "backbone": backbone,
-                "method": method,
-                "n_seeds": len(accs),
-                "seeds": " ".join(str(r["seed"]) for r in runs),
-                "target_acc_mean": round(statistics.fmean(accs), 6) if accs else None,
-                "target_acc_std": round(statistics.stdev(accs), 6) if len(accs) > 1 else (0.0 if accs else None),
-                "target_accs": " ".join(f"{a:.4f}" for a in accs),
-                "source_val_acc_mean": _mean(r.get("best_source_val_acc") for r in runs),
-                "selector": " ".join(sorted({str(r.get("selector") or "source-val") for r in runs})),
-                "collapsed": sum(r.get("state") == "collapsed" for r in runs),
-                "steps": runs[0].get("steps"),
-            }
-        )
-    return rows
-
-
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(statistics.fmean(values), 6) if values else None
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def format_markdown(rows: list[dict[str, Any]]) -> str:
-    """Methods as rows, ``dataset (backbone)`` as columns; cells ``mean ± std`` of target accuracy."""
-    columns: list[tuple[str, str]] = []
-    methods: list[str] = []
-    cells: dict[tuple[str, tuple[str, str]], str] = {}
-    for row in rows:
-        column = (row["dataset"], row["backbone"])
-        if column not in columns:
-            columns.append(column)
-        if row["method"] not in methods:
-            methods.append(row["method"])
-        cell = "n/a" if row["target_acc_mean"] is None else f"{row['target_acc_mean']:.4f} ± {row['target_acc_std']:.4f}"
-        collapsed = f", {row['collapsed']} collapsed" if row.get("collapsed") else ""
-        cells[(row["method"], column)] = f"{cell} (n={row['n_seeds']}{collapsed})"
-    header = "| Method | " + " | ".join(f"{d} ({b})" for d, b in columns) + " |"
-    lines = [header, "|---|" + "|".join("---" for _ in columns) + "|"]
-    for method in methods:
-        lines.append(f"| {method} | " + " | ".join(cells.get((method, c), "") for c in columns) + " |")
-    lines.append("")
-    selectors = ", ".join(sorted({row.get("selector") or "source-val" for row in rows}))
-    lines.append(
-        f"Target test accuracy, mean ± sample std over seeds, of each run's best.pt, chosen by the selector {selectors} "
-        "(target labels are never used to select). A method trained on labelled target data (target-oracle) keeps "
-        "its checkpoint by the same rule."
-    )
-    return "\n".join(lines) + "\n"
-
-
 def run_table(
     base: RunConfig,
     seeds: Sequence[int],
@@ -290,21 +166,3 @@ def run_table(
     if message is not None:
         raise JobsIncomplete(message, launched.interrupted, (rows, paths))
     return rows, paths
-
-
-CSV_COLUMNS = ("dataset", "backbone", "method", "selector", "n_seeds", "seeds", "steps", "target_acc_mean", "target_acc_std", "target_accs",
-               "source_val_acc_mean", "collapsed")
-
-
-def write_table(rows: list[dict[str, Any]], out_prefix: str | Path) -> list[Path]:
-    """Write ``<out_prefix>.md`` and ``<out_prefix>.csv``; returns their paths."""
-    out_prefix = Path(out_prefix)
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    md_path, csv_path = out_prefix.with_suffix(".md"), out_prefix.with_suffix(".csv")
-    md_path.write_text(format_markdown(rows))
-    with csv_path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in CSV_COLUMNS})
-    return [md_path, csv_path]
