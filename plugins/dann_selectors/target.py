@@ -35,8 +35,9 @@ def soft_neighbourhood_density(probs: torch.Tensor, temperature: float = 0.05) -
     normed = torch.nn.functional.normalize(probs.double(), dim=1)
     similarity = normed @ normed.T / temperature
     similarity.fill_diagonal_(float("-inf"))
-    neighbours = similarity.softmax(dim=1)
-    return float(-(neighbours * neighbours.clamp_min(1e-300).log()).sum(dim=1).mean())
+    log_neighbours = similarity.log_softmax(dim=1)  # the diagonal's -inf gives exp 0 and is masked below
+    entropy = -(log_neighbours.exp() * log_neighbours.nan_to_num(neginf=0.0)).sum(dim=1)
+    return float(entropy.mean())
 
 
 class SND(Selector):
