@@ -57,8 +57,8 @@ def test_an_unknown_method_and_regulariser_get_a_did_you_mean(tmp_path):
     assert "did you mean 'dann'" in result.output
     result = CliRunner().invoke(build_cli(), ["run", "--set", "method.plus=mcd", "--steps", "2", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2, result.output
-    # the recommendations line is printed once the run has started, so the error is the only line
-    assert result.output.strip().splitlines() == ["Error: unknown regulariser 'mcd' in method option plus; did you mean 'mcc'? "
+    # refused when the config is checked (naming where plus was given), so the error is the only line
+    assert result.output.strip().splitlines() == ["Error: --set: unknown regulariser 'mcd' in method option plus; did you mean 'mcc'? "
                                                   "known regularisers: " + result.output.split("known regularisers: ")[1].strip()]
     assert not (tmp_path / "r").exists()
 
