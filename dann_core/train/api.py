@@ -2,10 +2,12 @@
 
 Every function takes ``registry=``: the Registry of the plugins to build from (the CLI passes the
 one it built, honouring --no-plugins; tests pass one with a module registered by hand). None means
-the installed plugins.
+the installed plugins. ``dann run`` is :func:`start_run` or :func:`restore_run`, then :func:`finish`:
+the steps of :func:`train` and :func:`resume`, with its own lines printed between them.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,14 +71,7 @@ def train(
         DivergedError: a NaN/inf loss; the run directory keeps the last good checkpoint.
         dann_core.plugins.UnknownComponentError / InvalidOptionError: bad component names or options.
     """
-    trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, registry=registry)
-    trainer.start()
-    try:
-        return trainer.run()
-    except MethodContractError:
-        if trainer.run_dir is not None:
-            rundir.discard_unstarted(trainer.run_dir)
-        raise
+    return finish(start_run(config, run_dir, quiet, data, registry))
 
 
 def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None, registry=None) -> dict[str, Any]:
@@ -86,12 +81,42 @@ def resume(run_dir: str | Path, quiet: bool = True, data: DomainData | None = No
     RNG states all come from the checkpoint, and metrics.jsonl lines after it are dropped. A run
     that already finished is left untouched and its summary returned.
     """
+    trainer = restore_run(run_dir, quiet, data, registry)
+    return rundir.read_summary(trainer.source_dir) if trainer.finished else finish(trainer)
+
+
+def start_run(config: RunConfig, run_dir: str | Path | None = None, quiet: bool = True, data: DomainData | None = None,
+              registry=None) -> Trainer:
+    """The first half of :func:`train`: the run's :class:`Trainer`, its directory created (config.json,
+    a step-0 last.pt); :func:`finish` trains it."""
+    trainer = Trainer(config, data=data, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, registry=registry)
+    trainer.start()
+    return trainer
+
+
+def restore_run(run_dir: str | Path, quiet: bool = True, data: DomainData | None = None, registry=None) -> Trainer:
+    """The first half of :func:`resume`: the :class:`Trainer` of the run in ``run_dir``, restored from
+    its last.pt. ``trainer.finished``: the run already ended (nothing to train, summary.json stands);
+    ``trainer.restarted``: it had stopped before its first checkpoint; ``trainer.summary_damage``: its
+    summary.json was damaged (one line) and finishing writes it again. Otherwise :func:`finish` it."""
     run_dir = Path(run_dir)
     cfg, registry = rundir.read_run_config(run_dir, registry)
     # restoring: a checkpoint's weights replace the initial ones (none for a run stopped before its first)
     trainer = Trainer(cfg, data=data, run_dir=run_dir, quiet=quiet, registry=registry, restoring=(run_dir / "last.pt").exists())
     trainer.restore()
-    return rundir.read_summary(run_dir) if trainer.finished else trainer.run()
+    return trainer
+
+
+def finish(trainer: Trainer) -> dict[str, Any]:
+    """Train a :func:`start_run` or :func:`restore_run` trainer to its last step; the summary. A method
+    that breaks its contract before the first evaluation leaves no directory behind when the trainer
+    created it (:exc:`MethodContractError` is raised still)."""
+    try:
+        return trainer.run()
+    except MethodContractError:
+        if trainer.created:
+            rundir.discard_unstarted(trainer.run_dir)
+        raise
 
 
 def fit(config: RunConfig, data: DomainData | None = None, quiet: bool = True, registry=None) -> TrainedRun:
@@ -114,7 +139,9 @@ def load_run(
 ) -> TrainedRun:
     """Rebuild a run's data and method and load ``best.pt`` or ``last.pt``; the model is in eval mode.
 
-    Pass ``data`` for runs trained on explicit data (it cannot be rebuilt from the config).
+    Pass ``data`` for runs trained on explicit data (it cannot be rebuilt from the config). The global
+    RNGs (torch's, CUDA's, NumPy's, Python's) are as they were before the call: the run is built
+    under its seed, in a script that goes on drawing from its own.
     """
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
@@ -127,8 +154,28 @@ def load_run(
     state = ckpt.load(path, map_location=device)
     rundir.check_format(state, path)
     rundir.check_data_source(state, data is not None, run_dir)
-    data, method = build_components(cfg, data, registry, restoring=True)
+    with global_rngs_kept(device):
+        data, method = build_components(cfg, data, registry, restoring=True)
     restore_normalization(method, data, state)
     rundir.load_matching(path, lambda: Engine(method, "cpu").load_state_dict(state, optimizers=False))
     method.to(device).eval()
     return TrainedRun(cfg, method.model, data, int(state["step"]), rundir.read_summary(run_dir), path, method)
+
+
+@contextlib.contextmanager
+def global_rngs_kept(device: torch.device):
+    """Put the global RNGs back as they were on leaving: torch's CPU generator, NumPy's and Python's,
+    every CUDA device's (initialised first when the block is to use ``device`` on CUDA, so its state is
+    known) and, CUDA not initialised, the seed torch queues for its initialisation (``torch.manual_seed``
+    queues one on machines without a GPU too)."""
+    if device.type == "cuda":
+        torch.cuda.init()
+    saved = ckpt.rng_state()  # CUDA's only when initialised
+    lazy = getattr(torch.cuda, "_lazy_seed_tracker", None) if not torch.cuda.is_initialized() else None
+    queued = dict(vars(lazy)) if lazy is not None else None
+    try:
+        yield
+    finally:
+        ckpt.set_rng_state(saved)
+        if queued is not None:
+            vars(lazy).update(queued)
