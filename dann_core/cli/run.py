@@ -115,10 +115,9 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
 
     from .. import config as config_io
     from ..rows import RowReadError
-    from ..train import DivergedError, Trainer, WorkerLostError, default_run_dir, read_run_config, read_summary
-    from ..train import distributed
+    from ..train import DivergedError, WorkerLostError, default_run_dir, read_summary
+    from ..train import api, distributed
     from ..train.errors import MethodContractError
-    from ..train.rundir import discard_unstarted
 
     flags = explicit_flags(ctx)
     registry = common.registry(ctx)  # load plugins (and report broken ones) before anything else
@@ -139,17 +138,12 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
                 raise common.UserError(f"--resume continues with the run's saved config.json; drop {', '.join(given)}")
             run_dir = Path(resume)
             ctx.meta["dann.run_dir"] = run_dir
-            cfg, _ = read_run_config(run_dir, registry)
+            trainer = api.restore_run(run_dir, quiet=quiet or rank > 0, registry=registry)
+            cfg = trainer.config  # the run's config.json (threads as it started)
         else:
             cfg = config_io.resolve(config_file, sets, flags, registry=registry)
             run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-        # restoring: a checkpoint's weights replace the initial ones (none for a run stopped before its first)
-        restoring = bool(resume) and (run_dir / "last.pt").exists()
-        trainer = Trainer(cfg, run_dir=run_dir, quiet=quiet or rank > 0, registry=registry, restoring=restoring)
-        if resume:
-            trainer.restore()
-        else:
-            trainer.start()
+            trainer = api.start_run(cfg, run_dir, quiet=quiet or rank > 0, registry=registry)
         ctx.meta["dann.run_dir"] = run_dir  # written from here on: an interruption can be resumed
     if not as_json and rank == 0 and not trainer.finished:  # once started: an error before is then the only line
         _print_started(cfg, trainer.config, resumed=bool(resume))
@@ -166,7 +160,7 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
         else:
             click.echo(f"resuming {run_dir} at step {trainer.method.steps_done} of {cfg.steps}", err=True)
     try:
-        summary = trainer.run()
+        summary = api.finish(trainer)  # a new run's directory removed when the method breaks its contract
     except DivergedError as exc:
         raise click.ClickException(str(exc)) from None
     except RowReadError as exc:  # a file broke after the dataset listed it
@@ -174,8 +168,6 @@ def _run(ctx: click.Context, config_file, sets, resume, quiet, as_json, seeds, n
     except OSError as exc:  # disk full, permissions: the atomic writes left the last complete checkpoint
         raise common.UserError(f"{common.describe_os_error(exc)}; fix that, then continue with: dann run --resume {run_dir}") from None
     except MethodContractError as exc:
-        if not resume and trainer.run_dir is not None:
-            discard_unstarted(run_dir)
         raise common.UserError(f"{exc} (--method {cfg.method})") from None
     except WorkerLostError as exc:
         raise common.UserError(f"{exc}; continue with: dann run --resume {run_dir}") from None
