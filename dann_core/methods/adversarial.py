@@ -61,6 +61,7 @@ class DomainAdversarial(Method):
     """
 
     needs = frozenset({SOURCE, TARGET})
+    summary_metrics, progress_metrics = ("label_loss", "domain_loss", "domain_acc"), {"label_loss": "loss", "domain_acc": "d_acc"}
 
     def __init__(self, context: MethodContext, lambda_: str = "schedule", gamma: float = 10.0, plus: str = "",
                  **regularizer_options: Any) -> None:
