@@ -176,7 +176,8 @@ def coerce_option(value: Any, default: Any, *, where: str = "option") -> Any:
     ``""`` gives an empty sequence); a ``None`` default accepts a number or a string ("none"/"null"
     give None). Non-strings are checked (an int is accepted for a float, 0/1 for a bool, a scalar
     for a one-item sequence); a string default keeps a YAML-parsed value's text (``yes`` stays
-    ``'yes'``, not ``'True'``). Raises :class:`InvalidOptionError` naming ``where`` and the type.
+    ``'yes'``, not ``'True'``), and a list's items joined by ``,`` (``plus: [mcc, bsp]`` is
+    ``'mcc,bsp'``, as on the command line). Raises :class:`InvalidOptionError` naming ``where`` and the type.
     """
     if default is None:
         if isinstance(value, str):
@@ -200,6 +201,8 @@ def _to_scalar(value: Any, kind: type, where: str) -> Any:
             return value
         if isinstance(value, bool):
             return str(value).lower()
+        if isinstance(value, (list, tuple)) and not any(isinstance(item, (list, tuple, dict)) for item in value):
+            return ",".join(_to_scalar(item, str, where) for item in value)  # a file's list: the comma-separated text
         return str(value)
     if isinstance(value, bool):
         raise InvalidOptionError(f"{where} expects {_article(kind)}, got {shown(value)}")

@@ -231,3 +231,15 @@ def test_composable_keeps_a_methods_own_option_and_is_idempotent(monkeypatch):
     assert spec.options["mcc_weight"] == 9.0 and spec.option_owner("mcc_weight") is None
     assert validate(spec, {"mcc_weight": 1}) == {"mcc_weight": 1.0}  # its own: no plus needed
     assert composable(spec).own_options == spec.own_options == {"mcc_weight": 9.0, "plus": ""}
+
+
+def test_a_config_files_list_for_plus_is_the_comma_separated_names(tmp_path, registry):
+    from dann_core.options import coerce_option
+
+    assert coerce_option(["mcc", "bsp"], "", where="x") == "mcc,bsp" and coerce_option(("a", 1), "", where="x") == "a,1"
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("method:\n  plus: [mcc, bsp]\n  bsp_weight: 0.01\n  afn_radius: 2\n")
+    result = invoke("run", *TINY, "--config", str(config_file), "--out", str(tmp_path / "run"))
+    assert error_line(result) == (f"Error: {config_file}: method 'dann' option 'afn_radius' applies only with plus=afn (plus is 'mcc,bsp'); "
+                                  "add afn to plus (plus=mcc,bsp,afn) or drop it")
+    assert validate(registry.get("method", "dann"), {"plus": ["mcc", "bsp"], "bsp_weight": 0.01}) == {"plus": "mcc,bsp", "bsp_weight": 0.01}
