@@ -243,3 +243,28 @@ def test_a_config_files_list_for_plus_is_the_comma_separated_names(tmp_path, reg
     assert error_line(result) == (f"Error: {config_file}: method 'dann' option 'afn_radius' applies only with plus=afn (plus is 'mcc,bsp'); "
                                   "add afn to plus (plus=mcc,bsp,afn) or drop it")
     assert validate(registry.get("method", "dann"), {"plus": ["mcc", "bsp"], "bsp_weight": 0.01}) == {"plus": "mcc,bsp", "bsp_weight": 0.01}
+
+
+# ------------------------------------------------------------------ recommendations follow the same rule
+
+
+class _RecommendsMcc:
+    """A dataset plugin that recommends MCC's weight (as a component may for its task)."""
+
+    @hookimpl
+    def register_datasets(self):
+        from dann_datasets.moons import make_moons_problem
+
+        return [ComponentSpec.from_factory("moons-mcc", make_moons_problem, recommended={"method.mcc_weight": 0.25})]
+
+
+def test_a_recommended_regulariser_option_applies_only_while_its_regulariser_is_in_plus():
+    from dann_core.config import resolve
+
+    pm = get_plugin_manager(autoload=False)
+    pm.register(_RecommendsMcc(), name="recommends-mcc")
+    registry = get_registry(pm)
+    without = resolve(sets=["dataset=moons-mcc"], registry=registry)
+    assert "mcc_weight" not in without.method_options  # skipped: the run is not refused for it
+    with_mcc = resolve(sets=["dataset=moons-mcc", "method.plus=mcc"], registry=registry)
+    assert with_mcc.method_options["mcc_weight"] == 0.25

@@ -152,9 +152,13 @@ def recommendations(values: dict[str, Any], registry, given=frozenset()) -> dict
                 target_prefix = field_name[: -len("_options")]
                 target_kind = COMPONENT_KINDS[target_prefix]
                 try:
-                    if option not in registry.get(target_kind, values[target_prefix]).options:
-                        continue
+                    target = registry.get(target_kind, values[target_prefix])
                 except ValueError:
+                    continue
+                # a regulariser's NAME_OPTION applies only while it is in the method's plus
+                applicable = getattr(target, "applicable_options", None)
+                taken = applicable(values.get(field_name) or {}) if applicable is not None else target.options
+                if option not in taken:
                     continue
             found[key] = {"value": value, "from": f"{kind} {name}"}
     return found
