@@ -61,6 +61,8 @@ def test_the_sdist_holds_every_source_and_header_of_the_extension(tmp_path):
     wanted = [name for name in _git_files("csrc") if name.endswith((".h", ".cuh", ".cpp", ".cu"))]
     assert any(name.endswith(".cuh") for name in wanted) and any(name.endswith(".h") for name in wanted)
     assert sorted(set(wanted) - members) == []
+    modules = [name for name in _git_files("dann_core", "plugins") if name.endswith((".py", ".tmpl"))]  # subpackages (dann_core/testing/) too
+    assert "dann_core/testing/__init__.py" in modules and sorted(set(modules) - members) == []
     assert {"LICENSE", "setup.py", "pyproject.toml"} <= members
 
 
@@ -136,3 +138,13 @@ def test_ci_runs_the_readme_in_a_copy_and_leaves_the_developers_venv_alone():
     assert script.index("readme_block 1") < script.index("readme_block 2")
     assert "-newer .ci-stamps/before-block2" in script  # block 2 must compile nothing block 1 built
     assert "DANN_CUDA=1" in script  # the CUDA half still compiles and links where a toolkit exists
+
+
+def test_ci_builds_the_sdist_and_wheel_and_runs_the_installed_wheel_outside_the_tree():
+    script = (ROOT / ".ci" / "run").read_text()
+    step = script[script.index('pkg="$work/.ci-package"'):script.index("== packaging checked in")]
+    assert script.index("bash -euo pipefail block2.sh") < script.index('pkg="$work/.ci-package"')  # after block 2: its objects exist
+    assert "build_meta.build_sdist" in step and 'comm -23 - "$pkg/sdist-files"' in step  # every file the copy holds that the build needs
+    assert "pip wheel" in step and "--no-build-isolation" in step and "-newer \"$pkg/before-wheel\"" in step  # linked, never recompiled
+    assert "--without-pip" in step and "--ignore-installed" in step and "-e " not in step.replace("-euo", "")  # a plain, non-editable install
+    assert 'cd "$outside"' in step and "dann_core.__file__" in step and '"$pkg/venv/bin/dann" plugins' in step and "dann\" run --steps 5" in step
