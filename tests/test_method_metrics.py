@@ -71,6 +71,10 @@ def test_dann_and_source_only_keep_their_summary_entries(tmp_path, config):
     assert all(value is not None for value in dann["final"].values())
     source_only = train(dataclasses.replace(config, method="source-only"), tmp_path / "source-only")
     assert sorted(source_only["final"]) == ["label_loss", "source_val_acc", "step", "target_test_acc"]
+    # a regulariser in plus adds its loss to the method's summary
+    mcc = train(dataclasses.replace(config, method="dann", method_options={"lambda": "schedule", "plus": "mcc"}), tmp_path / "mcc")
+    assert sorted(mcc["final"]) == ["domain_acc", "domain_loss", "label_loss", "mcc_loss", "source_val_acc", "step", "target_test_acc"]
+    assert mcc["final"]["mcc_loss"] > 0
 
 
 def test_the_progress_bar_shows_what_the_method_declares(config):

@@ -67,6 +67,8 @@ class DomainAdversarial(Method):
                  **regularizer_options: Any) -> None:
         super().__init__(context)
         self.regularizers = build_regularizers(plus, regularizer_options)
+        # a regulariser's loss (named <regulariser>_loss by the contract) joins the run's summary
+        self.summary_metrics = (*type(self).summary_metrics, *(f"{name}_loss" for name in self.regularizers))
         self.lambda_setting = schedules.parse_lambda(lambda_)
         if not gamma > 0:
             raise ValueError(f"bad γ {gamma!r} for the λ schedule: use a number > 0 (the paper: 10)")
