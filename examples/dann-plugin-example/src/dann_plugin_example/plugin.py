@@ -37,7 +37,8 @@ def register_discriminators():
 def register_methods():
     return [
         ComponentSpec.from_reference("coral", "dann_plugin_example.coral:Coral"),
-        # vada takes plus and **regularizer_options: composable adds every regulariser's options to its spec
+        # vada takes plus and **regularizer_options: composable lets it take every regulariser (plus=mcc),
+        # each regulariser's NAME_OPTION accepted only while that regulariser is in plus
         composable(ComponentSpec.from_reference("vada", "dann_plugin_example.vada:VADA")),
     ]
 
