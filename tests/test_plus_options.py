@@ -102,6 +102,24 @@ def test_table_entries_naming_the_regulariser_are_accepted(tmp_path, registry):
         parse_methods("cdan[plus=mcc,afn_radius=2]", registry)
 
 
+def test_a_table_entry_may_set_the_options_of_a_regulariser_its_base_config_adds(tmp_path, registry):
+    """``dann table --set method.plus=mcc --methods "dann[mcc_weight=0.2]"``: the entry's run has plus=mcc."""
+    import dataclasses
+
+    from dann_core.config import RunConfig
+    from dann_evaluation.tables import method_config, parse_methods
+
+    base = dataclasses.replace(RunConfig(), method_options={"plus": "mcc"})
+    assert parse_methods("dann[mcc_weight=0.2]", registry, base) == ["dann[mcc_weight=0.2]"]
+    assert method_config(base, "dann[mcc_weight=0.2]", registry).method_options == {"plus": "mcc", "mcc_weight": 0.2}
+    with pytest.raises(InvalidOptionError, match="option 'mcc_weight' applies only with plus=mcc"):
+        parse_methods("dann[mcc_weight=0.2]", registry, RunConfig())
+    result = invoke("table", "--steps", "4", "--set", "eval_every=2", "--set", "batch_size=16", "--set", "threads=1",
+                    "--set", "dataset.n_per_class=30", "--set", "dataset.n_test_per_class=40", "--set", "method.plus=mcc",
+                    "--methods", "dann[mcc_weight=0.2]", "--seeds", "0", "--choose", "none", "--out", str(tmp_path / "t"))
+    assert result.exit_code == 0, result.output
+
+
 def test_validation_is_per_method_and_coerces_as_before(registry):
     for name in ("dann", "cdan", "mdd"):
         spec = registry.get("method", name)

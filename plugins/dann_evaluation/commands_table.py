@@ -56,7 +56,7 @@ def _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, me
     incomplete = None
     with user_errors():
         base = base_config(config_file, sets, {"dataset": dataset, "backbone": backbone, "discriminator": discriminator, "steps": steps})
-        seed_list, method_list = parse_seeds(seeds), parse_methods(methods, registry())
+        seed_list, method_list = parse_seeds(seeds), parse_methods(methods, registry(), base)
         if choose != "none":
             across_selector(choose, registry())  # a bad --choose fails before anything is trained
         if choose != "none" and SOURCE_ONLY not in method_list:  # source-only is always a candidate of the choice

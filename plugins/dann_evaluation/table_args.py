@@ -31,9 +31,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
+def parse_methods(text: str | Iterable[str], registry=None, base: RunConfig | None = None) -> list[str]:
     """``'source-only,dann,cdan[entropy=true,random_dim=512]'`` → one entry per method (commas inside
-    brackets stay); names are checked against ``registry``'s methods when given."""
+    brackets stay); names are checked against ``registry``'s methods when given, and each entry's
+    options with those it inherits from ``base``'s method options (``--set method.plus=mcc`` with
+    ``dann[mcc_weight=0.2]``) as the run will get them."""
     if isinstance(text, str):
         entries, depth, current = [], 0, ""
         for char in text:
@@ -55,6 +57,8 @@ def parse_methods(text: str | Iterable[str], registry=None) -> list[str]:
             spec = registry.get("method", name)
             from dann_core.plugins import validate_options
 
+            if base is not None:
+                options = method_config(base, entry, registry).method_options
             validate_options(spec, options, kind="method")
     return names
 
