@@ -103,3 +103,11 @@ def test_the_built_in_methods_declare_their_own_metrics(module, name, metric):
 def test_metric_names_declared_as_a_string_are_one_line(config):
     with pytest.raises(Exception, match=r"Undeclared.summary_metrics is 'label_loss': declare metric names as a tuple of strings"):
         Trainer(dataclasses.replace(config, method="undeclared"), registry=registry_with(_Plugin))
+
+
+def test_check_method_refuses_a_declared_metric_the_method_never_reports():
+    from dann_core.testing import ContractError, check_method
+
+    with pytest.raises(ContractError, match=r"^method 'spread' declares summary_metrics 'never' but never reports it in its metrics "
+                                            r"\(it reports: .*spread.*\)$"):
+        check_method("spread", registry=registry_with(_Plugin))

@@ -32,11 +32,26 @@ def check_method(name: str, options: dict | None = None, registry=None, *, preci
     under = {**({"precision": precision} if precision != "fp32" else {}), **({"compile": True} if compile else {})}
     run = functools.partial(train_tiny, registry, where, method=name, method_options=dict(options or {}), **under, **settings)
     first = run()
+    _require_declared_metrics(registry, name, where, first["records"])
     if variant:  # the fp32 check compares two runs; a variant asks only that the method trains under it
         return first["summary"]
     second = run()
     require(first["records"] == second["records"], f"{where} logged different metrics in two runs with one seed; use the run's seeded RNGs only")
     return first["summary"]
+
+
+def _require_declared_metrics(registry, name: str, where: str, records: list[dict[str, Any]]) -> None:
+    """Every metric the method class declares for the summary, the progress bar or the schedule records
+    is reported at some evaluation (a phase may leave a name out: every evaluation counts). λ is the
+    trainer's default schedule record, absent from methods without a reversal layer."""
+    factory = registry.get("method", name).factory  # a class, or a lazy reference that forwards attributes to it
+    declared: dict[str, str] = {}
+    for attribute in ("summary_metrics", "progress_metrics", "schedule_metrics"):
+        for metric in getattr(factory, attribute, ()) or ():
+            declared.setdefault(metric, attribute)
+    reported = set().union(*(record.keys() for record in records))
+    missing = [f"{attribute} '{metric}'" for metric, attribute in declared.items() if metric not in reported and metric != "lambda"]
+    require(not missing, f"{where} declares {', '.join(missing)} but never reports it in its metrics (it reports: {', '.join(sorted(reported))})")
 
 
 def check_algorithm(name: str, options: dict | None = None, registry=None, **settings: Any):
