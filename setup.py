@@ -128,7 +128,7 @@ def _build_ext_class(base, tag, total):
         def build_extension(self, ext):
             # The SIMD tiers with their own flags, linked after every other object, so that for an inline
             # function several objects define the linker keeps the baseline copy
-            # (tests/test_ops_tier_isolation.py checks the built library for instructions outside their tier).
+            # (tests/ops/test_ops_tier_isolation.py checks the built library for instructions outside their tier).
             cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
             for source, flags in getattr(ext, "simd_tiers", {}).items():
                 ext.extra_objects += self.compiler.compile(

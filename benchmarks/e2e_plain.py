@@ -28,7 +28,7 @@ RECIPES = {
     "digits-blend": {"lr": 0.03, "lambda_": "schedule", "batch_size": 64, "steps": 3000, "momentum": 0.9},
 }
 """dann's recommended recipe of each dataset (dann_datasets: MOONS_RECIPE, DIGITS_RECIPE, and the
-run defaults); tests/test_bench_e2e.py checks them against dann's resolved config."""
+run defaults); tests/project/test_bench_e2e.py checks them against dann's resolved config."""
 
 
 def load_data(dataset: str, seed: int):

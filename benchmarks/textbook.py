@@ -35,7 +35,7 @@ def paper_networks(dataset: str, input_shape: tuple[int, ...], num_classes: int)
     moons, the JMLR 2016 toy (15 sigmoid units, a linear label head); digits, the ICML 2015 LeNet
     (conv5×5-32, conv5×5-48, each ReLU + maxpool2; head fc100-fc100-fc). Discriminator: fc100-ReLU-fc1.
     The same layers as dann's ``mlp``/``lenet`` backbones and ``mlp`` discriminator with their defaults
-    (tests/test_bench_e2e.py compares the parameter shapes)."""
+    (tests/project/test_bench_e2e.py compares the parameter shapes)."""
     if dataset == "moons":
         backbone = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), 15), nn.Sigmoid())
         features = 15

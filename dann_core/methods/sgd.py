@@ -6,7 +6,7 @@ wrappers import torch._dynamo (and sympy, triton...) when first called: 0.9 s on
 fifth of a default moons run. They only matter while dynamo traces. This subclass calls the
 methods they wrap (``__wrapped__``, kept by ``functools.wraps``) unless torch._dynamo is already
 imported (``--compile``, or a user's own ``torch.compile``): then it is torch's SGD, wrappers and
-all. Same update, same state, same checkpoints (tests/test_sgd.py). A torch whose wrappers lose
+all. Same update, same state, same checkpoints (tests/core/test_sgd.py). A torch whose wrappers lose
 ``__wrapped__`` gets torch's methods, import included.
 """
 from __future__ import annotations

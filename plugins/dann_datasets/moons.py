@@ -53,7 +53,7 @@ def make_moons_problem(
 
 def two_moons(n_samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's ``make_moons(n_samples, noise=noise, random_state=seed)``, the same points bit
-    for bit (tests/test_datasets.py), without importing scikit-learn (0.5-0.9 s of a moons run's
+    for bit (tests/builtins/test_datasets.py), without importing scikit-learn (0.5-0.9 s of a moons run's
     start-up): the two half circles, shuffled, plus Gaussian noise, drawn in the same order from
     the same legacy ``RandomState``."""
     n_out = n_samples // 2

@@ -5,7 +5,7 @@ until no assignment changes; a centre that loses every point stays where it is.
 ``adjusted_mutual_info`` is scikit-learn's ``adjusted_mutual_info_score`` (arithmetic mean of the
 entropies as the normaliser; the expected mutual information under the hypergeometric model of
 random labelings with the same cluster sizes, Vinh, Epps & Bailey, JMLR 2010). Both are checked
-against scikit-learn in tests/test_selectors_new.py.
+against scikit-learn in tests/builtins/test_selectors_formulas.py.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ The domain classifier is :mod:`dann_selectors.logistic` (scikit-learn's ``Standa
 ``LogisticRegression(C)``, which DEV used before, in torch on the features' device, solved to the
 minimiser).
 
-Agreement with scikit-learn (tests/test_dev_selector.py): against scikit-learn fitted to convergence
+Agreement with scikit-learn (tests/builtins/test_dev_selector.py): against scikit-learn fitted to convergence
 (tol 1e-10) on seeded feature sets, primal and row-span, the log density ratios agree within 1e-3
 (measured ≤ 3e-5) and the DEV risk within 1e-4 relative. On LeNet features of digits-blend (2,000 × 768,
 nearly separable after 150 steps) the log ratios differ by up to 1.3e-3 from scikit-learn's float64

@@ -7,7 +7,6 @@ import importlib
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,8 +17,9 @@ from dann_core.testing import registry_with
 from dann_core.train import fit, train
 from dann_core.train.stored import StoredRun
 from dann_evaluation.report import select_report
+from tests.paths import TEST_PLUGINS
 
-PLUGINS = Path(__file__).parent / "plugins"
+PLUGINS = TEST_PLUGINS  # the test plugins' directory
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from dann_core import checkpoint
 from dann_core.cli import build_cli
 from dann_core.plugins import get_plugin_manager, get_registry
 from dann_core.train import RunError, Trainer, load_run, resume, train
-from test_algorithms import Killed, install_distribution
+from tests.builtins.test_method_plugins import Killed, install_distribution
 
 OLD_PLUGIN = '''
 """A plugin written before the rename: register_algorithms, Algorithm, AlgorithmContext."""

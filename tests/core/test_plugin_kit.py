@@ -26,9 +26,9 @@ from dann_core.testing import (
     check_selector,
     registry_with,
 )
-from test_algorithms import install_distribution
+from tests.builtins.test_method_plugins import install_distribution
+from tests.paths import TEST_PLUGINS
 
-TEST_PLUGINS = Path(__file__).parent / "plugins"
 
 
 def test_every_builtin_kind_passes_its_contract_check():

@@ -3,13 +3,13 @@ did not exist), and every option of `dann run` is in it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import click
 
 from dann_core.cli import build_cli
+from tests.paths import ROOT
 
-CLI_MD = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+CLI_MD = (ROOT / "docs" / "cli.md").read_text()
 
 
 def _options(command: click.Command, ctx: click.Context) -> set[str]:

@@ -1,7 +1,7 @@
 """Fault drills, round 2: one writer per run directory, no writes through links, a run killed before
 its first checkpoint, stop signals, processes that die, and the one-line errors of issue 22.
 
-As in tests/test_faults.py: every failure a user can cause is one ``Error:`` line, exit status 2, no
+As in tests/drills/test_faults.py: every failure a user can cause is one ``Error:`` line, exit status 2, no
 traceback, and no file outside the run directory touched.
 """
 from __future__ import annotations
@@ -417,7 +417,7 @@ def test_a_killed_nproc_process_is_one_line_not_a_traceback(tmp_path):
 def test_a_killed_dataloader_worker_is_one_line_with_the_resume_command(tmp_path, dann_cli):
     import types
 
-    from test_streaming import NoisyRows, lazy_moons
+    from tests.core.test_streaming import NoisyRows, lazy_moons
 
     from dann_core import hookimpl
     from dann_core.specs import ComponentSpec

@@ -23,13 +23,12 @@ import numpy as np
 import pytest
 
 from test_faults import child_env
-from test_faults2 import alive, children
+from test_faults_run_dirs import alive, children
 
 from dann_evaluation import jobs
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux signals, /proc and prctl")
 
-ROOT = Path(__file__).parent.parent
 STREAMED = ["--set", "dataset.stream=on", "--set", "dataset.workers=2", "--steps", "3000", "--eval-every", "5", "--batch-size", "32",
             "--threads", "1", "--kernels", "reference", "--quiet"]
 """Item 1's command: streamed npz rows read by 2 workers, evaluated (new workers) every few steps."""
@@ -37,7 +36,7 @@ STREAMED = ["--set", "dataset.stream=on", "--set", "dataset.workers=2", "--steps
 
 @pytest.fixture(scope="module")
 def npz_file(tmp_path_factory) -> Path:
-    """A small uncompressed npz (streamable), written as tests/test_streaming.py writes one."""
+    """A small uncompressed npz (streamable), written as tests/core/test_streaming.py writes one."""
     rng = np.random.default_rng(0)
     xs, xt = rng.standard_normal((200, 2)).astype(np.float32), rng.standard_normal((150, 2)).astype(np.float32) + 1
     path = tmp_path_factory.mktemp("npz") / "d.npz"
@@ -182,12 +181,13 @@ def test_a_sweep_stops_on_term_and_its_workers_die_with_it_even_when_it_is_kille
     assert {jobs.job_state(d).state for d, _ in running} == {"interrupted"}
 
     # nothing holds their locks any more: the next launch takes them back (launch_jobs runs every interrupted
-    # job) and resumes them exactly (tests/test_sweep_jobs.py)
+    # job) and resumes them exactly (tests/builtins/test_sweep_jobs.py)
     assert all(jobs.lock_holder(d) is None for d, _ in running)
 
 
 HOLD_LOCK = """
 import fcntl, os, sys, time
+from tests.paths import ROOT
 fd = os.open(sys.argv[1], os.O_RDWR)
 fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)

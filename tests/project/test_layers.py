@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from tests.paths import ROOT
 
-ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "dann_core"
 
 

@@ -19,8 +19,8 @@ from dann_core import machine
 from dann_core.cli import build_cli
 from dann_core.config import ConfigError, RunConfig, resolve
 from dann_core.options import edit_distance, suggest
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["source-only", "target-oracle", "dann", "cdan", "mcc", "mdd", "dan", "jan", "mcd", "adda", "bsp", "afn"]
 
 

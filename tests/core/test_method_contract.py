@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,8 +17,9 @@ from dann_core.nn import domain_classification_loss
 from dann_core.specs import ComponentSpec
 from dann_core.testing import registry_with
 from dann_core.train import Trainer, resume, train
+from tests.paths import TEST_DATA
 
-LEGACY = Path(__file__).parent / "data" / "run-before-engine"
+LEGACY = TEST_DATA / "run-before-engine"
 
 
 class TwoPhaseADDA(Method):

@@ -16,6 +16,7 @@ from dann_core.methods import SOURCE, TARGET, Method, accuracy, frozen_bn_stats,
 from dann_core.specs import ComponentSpec
 from dann_core.testing import registry_with, tiny_config
 from dann_core.train import train
+from tests.paths import ROOT
 
 
 def test_full_precision_computes_in_float32_inside_a_bf16_autocast_region_and_restores_it():
@@ -131,11 +132,10 @@ def test_objective_runs_under_bf16_autocast_and_full_precision_gives_the_perturb
 
 def test_the_vada_example_in_docs_methods_trains_under_bf16_and_resumes_exactly():
     import re
-    from pathlib import Path
 
     from dann_core.testing import check_resume
 
-    guide = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()
+    guide = (ROOT / "docs" / "methods.md").read_text()
     section = guide.split("## Multi-pass steps", 1)[1].split("\n## ", 1)[0]
     block, = [b for b in re.findall(r"^```python\n(.*?)^```$", section, flags=re.S | re.M) if "class VADA" in b]
     namespace: dict = {}

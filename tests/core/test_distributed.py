@@ -78,7 +78,7 @@ def test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactl
 
 
 def test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactly(tmp_path):
-    from test_image_folder import write_office_tree
+    from tests.builtins.test_image_folder import write_office_tree
 
     tree = write_office_tree(tmp_path / "office", per_class=3, classes=["a", "b", "c"])
     streamed = ["--dataset", "image-folder", "--backbone", "lenet", "--method", "dann",

@@ -19,8 +19,8 @@ from dann_core.metrics import MetricsLog
 from dann_core.plugins import AUTOLOAD_ENV, ComponentError, get_plugin_manager, get_registry
 from dann_core.specs import ComponentSpec
 from dann_core.train import RunError, Trainer, fit, load_run, resume, train
+from tests.paths import TEST_PLUGINS
 
-TEST_PLUGINS = Path(__file__).parent / "plugins"
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from dann_evaluation import jobs
 from dann_evaluation.launch import launch_jobs, build_launcher
 from dann_evaluation.grid import SweepError, validate_grid
 from dann_evaluation.sweep import run_sweep
+from tests.paths import ROOT
 
-ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
 CHEAP = {**TINY_SETTINGS, "select": "source-val"}
 

@@ -14,8 +14,8 @@ import pytest
 
 from dann_core import hookspecs
 from dann_core.plugins import get_plugin_manager, get_registry
+from tests.paths import ROOT
 
-ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 README = (ROOT / "README.md").read_text()
 PAGES = sorted(p.name for p in DOCS.glob("*.md") if p.name != "README.md")

@@ -28,8 +28,8 @@ from dann_core.plugins import (
     plugin_listing,
 )
 from dann_core.specs import ComponentSpec, DomainData
+from tests.paths import ROOT, TEST_PLUGINS
 
-TEST_PLUGINS = Path(__file__).parent / "plugins"
 FIRST_PARTY = {"datasets", "backbones", "discriminators"}
 
 
@@ -446,14 +446,14 @@ def _imported_modules(path: Path, package: str) -> set[str]:
             found |= {head} if node.module else {f"{head}.{alias.name}" for alias in node.names}
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-    modules = {path.stem for path in (Path(__file__).parents[1] / "dann_core").iterdir()}
+    modules = {path.stem for path in (ROOT / "dann_core").iterdir()}
     relative = {name.removeprefix("dann_core").lstrip(".") for name in found if name.split(".")[0] == "dann_core"}
     return {name if name.split(".")[0] in modules else "" for name in relative}  # a name of the root: ""
 
 
 def test_lower_layers_import_only_downward():
     """options/data < specs < hookspecs < plugins < config: none imports a layer above it (issue 17)."""
-    root = Path(__file__).parents[1] / "dann_core"
+    root = ROOT / "dann_core"
     for layer, allowed in LOWER_LAYERS.items():
         paths = sorted((root / layer).rglob("*.py")) if (root / layer).is_dir() else [root / f"{layer}.py"]
         for path in paths:

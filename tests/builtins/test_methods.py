@@ -16,6 +16,7 @@ from dann_methods.mdd import margin_disparity_loss
 from dann_core.methods import REGULARIZERS, Batch, build_regularizers, parse_plus
 from dann_core.plugins import InvalidOptionError, get_plugin_manager, get_registry
 from dann_core.train import Trainer
+from tests.paths import ROOT
 
 def leaf(*shape, seed=0, scale=1.0):
     """A float64 input (the direct formulas loop in Python: compare in double precision)."""
@@ -231,7 +232,6 @@ def test_a_composition_is_a_table_entry_with_plus_joined_by_a_plus_sign(tiny_con
 
 def test_the_regulariser_example_in_docs_methods_works(monkeypatch, tiny_config):
     import re
-    from pathlib import Path
 
     from dann_core import methods
     from dann_core.methods import composable
@@ -239,7 +239,7 @@ def test_the_regulariser_example_in_docs_methods_works(monkeypatch, tiny_config)
     from dann_methods.dann import DANN
 
     monkeypatch.setattr(methods.plus, "REGULARIZERS", dict(REGULARIZERS))
-    page = (Path(__file__).parent.parent / "docs" / "methods.md").read_text()
+    page = (ROOT / "docs" / "methods.md").read_text()
     (block,) = [b for b in re.findall(r"^```python\n(.*?)^```$", page, flags=re.S | re.M) if "register_regularizer(" in b]
     exec(compile(block, "docs/methods.md", "exec"), {})
     assert composable(ComponentSpec.from_factory("dann", DANN)).options["ent_weight"] == 0.1

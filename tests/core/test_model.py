@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ from dann_core import ops
 from dann_core.model import DANNModel, build_networks
 from dann_core.plugins import ComponentError, InvalidOptionError, get_plugin_manager, get_registry
 from dann_core.specs import DomainData, Split
+from tests.paths import TEST_PLUGINS
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_trainer_forward_reverses_only_the_domain_gradient(registry):
 
 
 def test_backbone_without_a_head_is_named(registry, monkeypatch):
-    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    monkeypatch.syspath_prepend(str(TEST_PLUGINS))
     pm = get_plugin_manager(autoload=False)
     pm.register(importlib.import_module("dann_testplugin_bad").HeadlessBackbone(), name="headless")
     with pytest.raises(ComponentError, match="backbone 'headless' of plugin 'headless' returned a Flatten without a default_head"):

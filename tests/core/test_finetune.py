@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +16,7 @@ from dann_core.specs import ComponentSpec
 from dann_core.testing import registry_with
 from dann_core.train import Trainer, resume, train
 from dann_core.train import Engine, build_components
+from tests.paths import ROOT
 
 
 class HalfPretrained(nn.Module):
@@ -236,7 +236,7 @@ def test_a_trained_run_evaluates_without_its_weights_file(pretrained_resnet_run)
     assert json.loads(result.output)["step"] == 2
 
 
-RECIPE = Path(__file__).parent.parent / "docs" / "recipes" / "office31.toml"
+RECIPE = ROOT / "docs" / "recipes" / "office31.toml"
 
 
 def test_the_office31_recipe_parses_into_its_settings():

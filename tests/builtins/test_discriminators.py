@@ -1,4 +1,4 @@
-"""The built-in discriminator: binary and K-way logits, options, gradients (CDAN's map: test_algorithms.py)."""
+"""The built-in discriminator: binary and K-way logits, options, gradients (CDAN's map: builtins/test_method_plugins.py)."""
 from __future__ import annotations
 
 import pytest

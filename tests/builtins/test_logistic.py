@@ -8,7 +8,7 @@ import torch
 
 import dann_selectors.logistic as logistic
 from dann_selectors.logistic import CholeskyPreconditioner, DomainClassifier, conjugate_gradients
-from tests.test_dev_selector import features
+from tests.builtins.test_dev_selector import features
 
 
 def _system(seed: int = 0, n: int = 120, k: int = 9):
