@@ -63,8 +63,8 @@ def feature_sets(rows: int, train_steps: int, threads: int) -> dict[str, tuple[t
             trainer.engine.step(trainer.next_batch())
         candidate = Candidate(steps, trainer.method, data)
         sets[f"lenet step {steps}"] = (
-            candidate.features(data.subsample(data.source_train.x, rows, salt=3)),
-            candidate.features(data.subsample(data.target_x, rows, salt=4)),
+            candidate.features(data.subsample(data.source_train.x, rows)),
+            candidate.features(data.subsample(data.target_x, rows)),
             candidate.features(data.source_val.x),
         )
     return sets

@@ -60,11 +60,10 @@ class SelectionData:
         """The label-free view of a :class:`~dann_core.specs.DomainData` (target labels dropped)."""
         return cls(data.source_train, data.source_val, data.target_train.x, data.num_classes, seed)
 
-    def subsample(self, x: torch.Tensor, n: int, salt: int = 0) -> torch.Tensor:
+    def subsample(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """At most ``n`` rows of ``x``: the first ``n`` of one seeded permutation of ``x``, the same
-        object at every call (so its outputs are computed once per candidate). Rows read on demand
-        stay unread until a candidate reads them. ``salt`` is accepted for older selectors and
-        ignored: every selector sees the same fixed subsets."""
+        object at every call (so its outputs are computed once per candidate, and every selector sees
+        the same fixed subsets). Rows read on demand stay unread until a candidate reads them."""
         if len(x) <= n:
             return x
         key = (id(x), n)

@@ -261,14 +261,6 @@ class Trainer:
                 where = f"the last good checkpoint is {self.run_dir / 'last.pt'} (step {saved})"
             raise DivergedError(f"training diverged: {exc}; {where}; try a lower --lr") from None
 
-    @property
-    def best(self) -> dict[str, Any]:
-        return self.evaluation.best
-
-    @property
-    def last_eval(self) -> dict[str, Any]:
-        return self.evaluation.last
-
     def summary(self) -> dict[str, Any]:
         cfg, best = self.config, self.evaluation.best
         last = self.evaluation.last  # the trainer's entries, then the method's declared metrics the last window has

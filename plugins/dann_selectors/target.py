@@ -21,7 +21,7 @@ class Entropy(Selector):
         self.max_samples = max_samples
 
     def score(self, candidate: Candidate) -> float:
-        x = candidate.data.subsample(candidate.data.target_x, self.max_samples, salt=1)
+        x = candidate.data.subsample(candidate.data.target_x, self.max_samples)
         probs = candidate.logits(x).double().softmax(dim=1)
         return float(-(probs * probs.clamp_min(1e-12).log()).sum(dim=1).mean())
 
@@ -56,5 +56,5 @@ class SND(Selector):
         self.temperature, self.max_samples = temperature, max_samples
 
     def score(self, candidate: Candidate) -> float:
-        x = candidate.data.subsample(candidate.data.target_x, self.max_samples, salt=2)
+        x = candidate.data.subsample(candidate.data.target_x, self.max_samples)
         return soft_neighbourhood_density(candidate.logits(x).softmax(dim=1), self.temperature)

@@ -86,8 +86,8 @@ def test_selectors_never_read_target_labels(tiny_config):
         trainer.run()
         runs.append(trainer)
     assert _selector_scores(runs[0].evaluation.pool.history) == _selector_scores(runs[1].evaluation.pool.history)
-    assert runs[0].best["step"] == runs[1].best["step"]
-    assert runs[0].best["target_test_acc"] != runs[1].best["target_test_acc"]  # the labels did change
+    assert runs[0].evaluation.best["step"] == runs[1].evaluation.best["step"]
+    assert runs[0].evaluation.best["target_test_acc"] != runs[1].evaluation.best["target_test_acc"]  # the labels did change
 
 
 def test_run_keeps_a_bounded_set_of_candidates_and_best_follows_the_selector(tmp_path, tiny_config):
