@@ -29,13 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
-    from dann_core.config import RunConfig
+    from dann_core.config import resolve
     from dann_core.plugins import get_registry
     from dann_core.selection import Candidate, SelectionData, estimate_target_accuracy
     from dann_core.train import Trainer
 
     registry = get_registry()
-    trainer = Trainer(RunConfig(dataset=args.dataset, threads=args.threads, score="all"), registry=registry)
+    # the dataset's recipe (digits-blend: LeNet, lr 0.03), as `dann run --dataset ... --score all` trains it
+    cfg = resolve(flags={"dataset": args.dataset, "threads": args.threads, "score": "all"}, registry=registry)
+    trainer = Trainer(cfg, registry=registry)
     data, method = trainer.data, trainer.method
     selection = SelectionData.of(data, 0)
     per_eval = {name: registry.build("selector", name, {}) for name in registry.selectors}
