@@ -68,10 +68,14 @@ class ComposableSpec(ComponentSpec):
         name, _, rest = option.partition("_")  # a regulariser's name holds no "_"
         return name if name in self.regularizers and rest in self.regularizers[name].options else None
 
+    def plus_of(self, options: dict[str, Any]) -> list[str]:
+        """The regularisers ``options`` name in ``plus`` (the method's default when not given); ValueError for a bad name."""
+        return parse_plus(options.get("plus", self.own_options.get("plus", "")))
+
     def applicable_options(self, options: dict[str, Any]) -> list[str]:
         """The options that apply given ``options``: the method's own and those of the regularisers in its ``plus``."""
         try:
-            names = parse_plus(options.get("plus", self.own_options.get("plus", "")))
+            names = self.plus_of(options)
         except ValueError:
             names = []
         return [*self.own_options, *(key for key in self.options if self.option_owner(key) in names)]
@@ -80,7 +84,7 @@ class ComposableSpec(ComponentSpec):
         """One-line ValueError for a bad ``plus`` in ``options`` (coerced, public names), or an
         :class:`InvalidOptionError` for a ``NAME_OPTION`` whose regulariser is not in it."""
         try:
-            names = parse_plus(options.get("plus", self.own_options.get("plus", "")))
+            names = self.plus_of(options)
         except ValueError as exc:
             raise InvalidOptionError(str(exc)) from None
         refused = next((name for name in names if name in self.excluded), None)

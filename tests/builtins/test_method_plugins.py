@@ -49,6 +49,21 @@ class Killed(BaseException):
     """Stands in for SIGKILL."""
 
 
+def train_killed_at(step: int, cfg, run_dir, monkeypatch, registry=None) -> None:
+    """Train ``cfg`` into ``run_dir`` and kill it (an exception out of the loop) just before ``step``."""
+    original = Trainer.next_batch
+
+    def dying(self):
+        if self.method.steps_done == step:
+            raise Killed
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "next_batch", dying)
+    with pytest.raises(Killed):
+        train(cfg, run_dir, registry=registry)
+    monkeypatch.setattr(Trainer, "next_batch", original)
+
+
 def test_a_plugin_method_trains_resumes_exactly_and_evaluates_with_a_registry(tmp_path, tiny_config, mmd_registry, monkeypatch):
     cfg = dataclasses.replace(tiny_config, method="mmd-test", method_options={"weight": "0.5"})
     full = train(cfg, tmp_path / "full", registry=mmd_registry)
@@ -58,17 +73,7 @@ def test_a_plugin_method_trains_resumes_exactly_and_evaluates_with_a_registry(tm
     assert recorded["method_options"] == {"weight": "0.5"}
     assert recorded["provenance"]["components"]["method"]["plugin"] == "mmd"
 
-    original = Trainer.next_batch
-
-    def dying(self):
-        if self.method.steps_done == 12:
-            raise Killed
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "next_batch", dying)
-    with pytest.raises(Killed):
-        train(cfg, tmp_path / "killed", registry=mmd_registry)
-    monkeypatch.setattr(Trainer, "next_batch", original)
+    train_killed_at(12, cfg, tmp_path / "killed", monkeypatch, registry=mmd_registry)
     resumed = resume(tmp_path / "killed", registry=mmd_registry)
     assert MetricsLog(tmp_path / "killed" / "metrics.jsonl").read() == lines
     assert {k: v for k, v in resumed.items() if k not in ("seconds", "eval_seconds", "run_dir")} == {

@@ -20,7 +20,7 @@ from dann_core import checkpoint
 from dann_core.cli import build_cli
 from dann_core.plugins import get_plugin_manager, get_registry
 from dann_core.train import RunError, Trainer, load_run, resume, train
-from tests.builtins.test_method_plugins import Killed, install_distribution
+from tests.builtins.test_method_plugins import install_distribution, train_killed_at
 
 OLD_PLUGIN = '''
 """A plugin written before the rename: register_algorithms, Algorithm, AlgorithmContext."""
@@ -170,17 +170,7 @@ def _same(summary: dict) -> dict:
 
 def test_a_checkpoint_with_the_old_key_resumes_exactly_and_evaluates(tmp_path, tiny_config, monkeypatch):
     full = train(tiny_config, tmp_path / "full")
-    original = Trainer.next_batch
-
-    def dying(self):
-        if self.method.steps_done == 12:
-            raise Killed
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "next_batch", dying)
-    with pytest.raises(Killed):
-        train(tiny_config, tmp_path / "killed")
-    monkeypatch.setattr(Trainer, "next_batch", original)
+    train_killed_at(12, tiny_config, tmp_path / "killed", monkeypatch)
     killed = tmp_path / "killed"
     for path in [killed / "last.pt", killed / "best.pt", *sorted((killed / "candidates").glob("*.pt"))]:
         _to_old_key(path)
