@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from typing import Iterator
 
@@ -26,6 +27,22 @@ def autoload(ctx: click.Context) -> bool | None:
     return False if root.params.get("no_plugins") or root.meta.get("dann.no_plugins") else None
 
 
+def import_torch() -> None:
+    """Import torch with Ctrl-C held back until it has loaded (:func:`dann_core.stops.blocked`).
+
+    torch's C++ start-up runs Python code. A KeyboardInterrupt raised in there either escapes as a C++
+    exception (the process aborts: "terminate called ... KeyboardInterrupt") or leaves CPython's
+    unhandled-interrupt flag set, so that the process dies of SIGINT (status -2, nothing printed) after
+    the command has exited 130. Held, the signal lands after the import, in Python code, and the
+    command exits 130 as at any other moment; the wait is the rest of the import (about a second)."""
+    if "torch" in sys.modules:
+        return
+    from .. import stops
+
+    with stops.blocked():
+        import torch  # noqa: F401
+
+
 def plugin_manager(ctx: click.Context):
     """The plugin manager for this invocation (built once per command line, lazily).
 
@@ -33,6 +50,7 @@ def plugin_manager(ctx: click.Context):
     """
     root = ctx.find_root()
     if "dann.pm" not in root.meta:
+        import_torch()  # the plugins import it
         from ..plugins import PluginLoadError, PluginWarning, get_plugin_manager
 
         try:

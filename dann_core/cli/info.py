@@ -64,6 +64,7 @@ def info_command(as_json: bool) -> None:
 def _torch_facts() -> dict:
     import warnings
 
+    common.import_torch()
     import torch
 
     from .. import ops
