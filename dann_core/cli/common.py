@@ -34,7 +34,9 @@ def import_torch() -> None:
     exception (the process aborts: "terminate called ... KeyboardInterrupt") or leaves CPython's
     unhandled-interrupt flag set, so that the process dies of SIGINT (status -2, nothing printed) after
     the command has exited 130. Held, the signal lands after the import, in Python code, and the
-    command exits 130 as at any other moment; the wait is the rest of the import (about a second)."""
+    command exits 130 as at any other moment; the wait is the rest of the import (about a second).
+    Commands that need torch call it first (``dann run``, ``dann eval checkpoint``); help and the
+    plugin listing never import torch."""
     if "torch" in sys.modules:
         return
     from .. import stops
@@ -50,7 +52,6 @@ def plugin_manager(ctx: click.Context):
     """
     root = ctx.find_root()
     if "dann.pm" not in root.meta:
-        import_torch()  # the plugins import it
         from ..plugins import PluginLoadError, PluginWarning, get_plugin_manager
 
         try:

@@ -37,6 +37,7 @@ class DefaultGroup(click.Group):
 @click.pass_context
 def checkpoint_command(ctx, run_dir, which, device, as_json) -> None:
     """Accuracy of a run's checkpoint on source train, source val and target test."""
+    common.import_torch()
     from ..metrics import accuracy
     from ..train import load_run
     from ..train import resolve_device

@@ -101,6 +101,7 @@ def run_command(ctx: click.Context, config_file, sets, resume, quiet, as_json, s
     """
     # Unused by name, imported for its effect: torch and torch.distributed load here, before the stop
     # handlers are installed, so _interrupted (which uses distributed) never starts that import itself.
+    common.import_torch()
     from ..train import distributed  # noqa: F401
 
     with _stop_signals():
