@@ -12,6 +12,9 @@ Which half is compiled (the first that applies; one line at the start of the bui
 
 Objects are compiled in ``build/ext-…`` under the project, not in pip's throw-away directory, so a
 second ``pip install -e .`` with the same torch recompiles nothing (ninja skips what is up to date).
+The CPU sources both builds share (all but ``csrc/variant_cpu.cpp``, see ``csrc/variant.h``) are
+compiled alike, without CUDA's headers, into one ``build/ext-…-shared`` directory: a CUDA build after
+a CPU one (or the reverse) compiles only what is its own.
 While compiling, a line every 8 s says how far it got (``pip install -v`` shows them).
 """
 import glob
@@ -42,6 +45,7 @@ SIMD_TIERS = {
     "csrc/cpu/kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
     "csrc/cpu/kernels_avx512_bf16.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx512bf16"],
 }
+CPU_ONLY = "csrc/variant_cpu.cpp"  # the CPU build's own source; the CUDA build has csrc/cuda/ instead
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 def _cuda_home():
@@ -87,7 +91,7 @@ def _extensions():
     # -g0 overrides the -g of Python's own CFLAGS: debug info for torch's templates was a third of the
     # compile time (dann_ops.cpp: 80 -> 53 CPU s) and 98% of an object's size, for a .so nobody debugs.
     cxx = ["-O3", "-g0", "-std=c++20", "-fopenmp", "-DAT_PARALLEL_OPENMP=1"]
-    sources = [s for s in _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp") if s not in SIMD_TIERS]
+    shared = [s for s in _sources("csrc/*.cpp") + _sources("csrc/cpu/*.cpp") if s not in SIMD_TIERS and s != CPU_ONLY]
     kwargs = dict(extra_link_args=["-fopenmp"])
     if use_cuda:
         home = _cuda_home()
@@ -97,57 +101,62 @@ def _extensions():
             # With no GPU to ask, cpp_extension needs the target archs spelled out (else it crashes);
             # with one, it compiles for the GPUs it sees.
             os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
-        sources += _sources("csrc/cuda/*.cu") + _sources("csrc/cuda/*.cpp")
+        own = _sources("csrc/cuda/*.cu") + _sources("csrc/cuda/*.cpp")
         # No --use_fast_math: approximate expf/logf and flushed denormals would part the CUDA losses
         # from the reference (the oracle) by more than the rounding the tests allow.
         nvcc = ["-O3", "-std=c++20", "-lineinfo"]
-        ext = cpp_extension.CUDAExtension(
-            "dann_core._C",
-            sources,
-            extra_compile_args={"cxx": cxx + ["-DDANN_WITH_CUDA=1"], "nvcc": nvcc},
-            **kwargs,
-        )
+        ext = cpp_extension.CUDAExtension("dann_core._C", own, extra_compile_args={"cxx": cxx, "nvcc": nvcc}, **kwargs)
     else:
-        ext = cpp_extension.CppExtension("dann_core._C", sources, extra_compile_args={"cxx": cxx}, **kwargs)
+        own = [CPU_ONLY]
+        ext = cpp_extension.CppExtension("dann_core._C", own, extra_compile_args={"cxx": cxx}, **kwargs)
+    ext.shared_sources = shared
+    ext.shared_include_dirs = cpp_extension.include_paths()  # a CppExtension's: the same in both builds
     ext.simd_tiers = SIMD_TIERS if X86_64 else {}
     variant = "cuda" if use_cuda else "cpu"
-    _say(f"dann_core._C with {'CPU and CUDA' if use_cuda else 'CPU'} kernels ({why}); {len(sources)} sources")
-    tag = f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}-{variant}".replace("+", "_")
-    return [ext], {"build_ext": _build_ext_class(cpp_extension.BuildExtension, tag, len(sources) + len(ext.simd_tiers))}
+    total = len(own) + len(shared) + len(ext.simd_tiers)
+    _say(f"dann_core._C with {'CPU and CUDA' if use_cuda else 'CPU'} kernels ({why}); {total} sources")
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}".replace("+", "_")
+    return [ext], {"build_ext": _build_ext_class(cpp_extension.BuildExtension, tag, variant, total)}
 
 
-def _build_ext_class(base, tag, total):
+def _build_ext_class(base, tag, variant, total):
     """BuildExtension with objects kept under build/ (reused by the next install) and a heartbeat."""
 
     class BuildExtension(base.with_options(use_ninja=True)):
         def finalize_options(self):
             super().finalize_options()
             # pip's editable builds pass a fresh temporary build_temp every time: everything recompiled.
-            self.build_temp = os.path.join(ROOT, "build", f"ext-{tag}")
+            self.build_temp = os.path.join(ROOT, "build", f"ext-{tag}-{variant}")
+            self.shared_temp = os.path.join(ROOT, "build", f"ext-{tag}-shared")
 
         def build_extension(self, ext):
-            # The SIMD tiers with their own flags, linked after every other object, so that for an inline
-            # function several objects define the linker keeps the baseline copy
-            # (tests/ops/test_ops_tier_isolation.py checks the built library for instructions outside their tier).
+            # The sources both builds share, then the SIMD tiers with their own flags, linked after every
+            # other object, so that for an inline function several objects define the linker keeps the
+            # baseline copy (tests/ops/test_ops_tier_isolation.py checks the built library for instructions
+            # outside their tier).
             cxx = ext.extra_compile_args["cxx"] if isinstance(ext.extra_compile_args, dict) else ext.extra_compile_args
-            for source, flags in getattr(ext, "simd_tiers", {}).items():
-                ext.extra_objects += self.compiler.compile(
-                    [source], output_dir=self.build_temp, macros=ext.define_macros, include_dirs=ext.include_dirs,
-                    extra_postargs=list(cxx) + flags, depends=ext.depends)
+            compiles = [(getattr(ext, "shared_sources", []), [])]  # one ninja call: compiled in parallel
+            compiles += [([source], flags) for source, flags in getattr(ext, "simd_tiers", {}).items()]
+            for sources, flags in compiles:
+                if sources:
+                    ext.extra_objects += self.compiler.compile(
+                        sources, output_dir=self.shared_temp, macros=ext.define_macros,
+                        include_dirs=ext.shared_include_dirs, extra_postargs=list(cxx) + flags, depends=ext.depends)
             super().build_extension(ext)
 
         def build_extensions(self):
             started = time.time()
             done = threading.Event()
-            watcher = threading.Thread(target=_heartbeat, args=(self.build_temp, started, total, done), daemon=True)
+            watcher = threading.Thread(target=_heartbeat, args=((self.build_temp, self.shared_temp), started, total, done),
+                                       daemon=True)
             watcher.start()
             try:
                 super().build_extensions()
             finally:
                 done.set()
                 watcher.join()
-            fresh = len(_objects(self.build_temp, started))
-            reused = "" if fresh == total else f" ({total - fresh} reused from {os.path.relpath(self.build_temp, ROOT)})"
+            fresh = len(_objects(self.build_temp, started) + _objects(self.shared_temp, started))
+            reused = "" if fresh == total else f" ({total - fresh} reused from build/)"
             _say(f"compiled {fresh} of {total} sources and linked in {time.time() - started:.0f} s{reused}")
 
     return BuildExtension
@@ -165,11 +174,11 @@ def _objects(build_temp, since):
     return found
 
 
-def _heartbeat(build_temp, started, total, done):
+def _heartbeat(build_temps, started, total, done):
     # ninja's own lines reach pip only at the end of a compile (minutes for a CUDA file): say
     # how far the build is at least every HEARTBEAT_SECONDS.
     while not done.wait(HEARTBEAT_SECONDS):
-        fresh = len(_objects(build_temp, started))
+        fresh = sum(len(_objects(build_temp, started)) for build_temp in build_temps)
         _say(f"compiling: {fresh} of {total} sources done after {time.time() - started:.0f} s")
 
 

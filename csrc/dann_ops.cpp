@@ -4,9 +4,7 @@
 #include <torch/extension.h>
 
 #include "cpu/capability.h"
-#ifdef DANN_WITH_CUDA
-#include "cuda/cuda_info.h"
-#endif
+#include "variant.h"
 
 // Every op is pt2_compliant (fake kernels, opcheck-tested) and deliberately not cudagraph_unsafe: the
 // CUDA kernels never wait for the host nor read λ there (csrc/cuda/cuda_ops.cpp), so
@@ -34,13 +32,8 @@ namespace {
 
 pybind11::dict build_info() {
   pybind11::dict info;
-#ifdef DANN_WITH_CUDA
-  info["cuda"] = true;
+  info["cuda"] = dann::built_with_cuda();
   info["cuda_archs"] = dann::cuda_build_archs();
-#else
-  info["cuda"] = false;
-  info["cuda_archs"] = std::vector<std::string>{};
-#endif
   info["cpu_capability"] = dann::cpu::capability_name(dann::cpu::active_capability());
   info["cpu_capability_best"] = dann::cpu::capability_name(dann::cpu::best_capability());
   info["threads"] = at::get_num_threads();
@@ -77,8 +70,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   const std::string& note = dann::cpu::capability_override_note();
   if (!note.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, ("dann: " + note).c_str(), 1) < 0)
     throw pybind11::error_already_set();
-#ifdef DANN_WITH_CUDA
-  module.def("raise_pending_label_errors", &dann::raise_pending_label_errors,
-             "Raise the ValueError of a bad domain label that a CUDA loss kernel found since the last check");
-#endif
+  if (dann::built_with_cuda())
+    module.def("raise_pending_label_errors", &dann::raise_pending_label_errors,
+               "Raise the ValueError of a bad domain label that a CUDA loss kernel found since the last check");
 }

@@ -1,5 +1,7 @@
-// What the CUDA part of dann_core._C offers the Python module (csrc/dann_ops.cpp): how it was compiled,
-// and the deferred bad-label errors of its losses.
+// What differs between the CPU-only and the CPU+CUDA builds of dann_core._C, behind plain functions:
+// csrc/variant_cpu.cpp defines them for the CPU-only build, csrc/cuda/cuda_info.cu for the CUDA one.
+// Every other CPU source is then compiled alike in both builds, and setup.py shares their objects
+// between the two (a CUDA build after a CPU one compiles the CUDA sources only).
 #pragma once
 
 #include <string>
@@ -7,13 +9,17 @@
 
 namespace dann {
 
+// Whether this build has the CUDA kernels (csrc/cuda/cuda_ops.cpp).
+bool built_with_cuda();
+
 // The real GPU architectures compiled into the CUDA kernels, as "sm_80", "sm_90", ... (from nvcc's
-// __CUDA_ARCH_LIST__, i.e. TORCH_CUDA_ARCH_LIST at build time). A "+PTX" entry also embeds PTX for
-// its arch, which __CUDA_ARCH_LIST__ does not distinguish; it is listed once as sm_XX.
+// __CUDA_ARCH_LIST__, i.e. TORCH_CUDA_ARCH_LIST at build time); empty without CUDA. A "+PTX" entry
+// also embeds PTX for its arch, which __CUDA_ARCH_LIST__ does not distinguish; it is listed once.
 std::vector<std::string> cuda_build_archs();
 
-// Raises the ValueError for a bad label that a domain_bce / domain_ce kernel found since the last
-// check on any device (csrc/cuda/cuda_ops.cpp); the next loss call on that device checks too.
+// CUDA builds: raises the ValueError for a bad label that a domain_bce / domain_ce kernel found
+// since the last check on any device (csrc/cuda/cuda_ops.cpp); the next loss call on that device
+// checks too. The Python module offers it only when built_with_cuda().
 void raise_pending_label_errors();
 
 }  // namespace dann

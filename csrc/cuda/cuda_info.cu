@@ -1,11 +1,14 @@
-// cuda_build_archs(): nvcc defines __CUDA_ARCH_LIST__ (e.g. 800,900) in the host pass of every .cu,
-// so this tiny TU records the archs the kernels were built for. No torch headers.
-#include "cuda_info.h"
+// csrc/variant.h for the CUDA build. cuda_build_archs(): nvcc defines __CUDA_ARCH_LIST__ (e.g. 800,900)
+// in the host pass of every .cu, so this tiny TU records the archs the kernels were built for. No torch
+// headers. raise_pending_label_errors() lives with the kernels' error flags in cuda_ops.cpp.
+#include "../variant.h"
 
 #define DANN_STR2(...) #__VA_ARGS__
 #define DANN_STR(...) DANN_STR2(__VA_ARGS__)
 
 namespace dann {
+
+bool built_with_cuda() { return true; }
 
 std::vector<std::string> cuda_build_archs() {
 #ifdef __CUDA_ARCH_LIST__

@@ -24,7 +24,7 @@
 #include <tuple>
 
 #include "../checks.h"
-#include "cuda_info.h"
+#include "../variant.h"
 #include "dann_cuda.cuh"
 
 namespace dann {

@@ -125,9 +125,10 @@ def test_setup_keeps_objects_in_the_project_and_reports_progress(tmp_path):
     os.utime(old, (started - 100, started - 100))
     assert [Path(p).name for p in setup._objects(str(build), started - 1)] == ["a.o"]  # compiled in this build
     base = type("Base", (), {"with_options": classmethod(lambda cls, **kw: cls), "finalize_options": lambda self: None})
-    command = setup._build_ext_class(base, "py311-torchX-cpu", 5)()
+    command = setup._build_ext_class(base, "py311-torchX", "cpu", 5)()
     command.finalize_options()
     assert command.build_temp == os.path.join(setup.ROOT, "build", "ext-py311-torchX-cpu")
+    assert command.shared_temp == os.path.join(setup.ROOT, "build", "ext-py311-torchX-shared")  # both builds' CPU sources
 
 
 def test_ci_runs_the_readme_in_a_copy_and_leaves_the_developers_venv_alone():
