@@ -1,7 +1,9 @@
 // Every dann op schema, declared once, and the Python module that reports how the extension was built.
 // Kernels register per device: csrc/cpu/ops_cpu.cpp (CPU), csrc/cuda/cuda_ops.cpp (CUDA).
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/library.h>
 
 #include "cpu/capability.h"
 #include "variant.h"
