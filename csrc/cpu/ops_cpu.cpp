@@ -1,5 +1,10 @@
 // CPU implementations of the dann ops: validate, allocate, call the kernel of the active SIMD tier.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/scalar_tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/EmptyTensor.h>
 #include <torch/library.h>
