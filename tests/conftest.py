@@ -15,6 +15,32 @@ def tiny_config() -> RunConfig:
     return RunConfig(**TINY_SETTINGS)
 
 
+# The longest tests (over 12 s each under `-n 2`, from --durations), started first: a long test that a
+# worker begins near the end keeps the run waiting while the other worker idles. Ordering only.
+LONGEST = {
+    "test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactly",
+    "test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactly",
+    "test_a_killed_worker_is_resumed_alone_and_ends_as_its_uninterrupted_twin",
+    "test_run_multi_seed_writes_runs_and_table",
+    "test_stop_signals_end_like_ctrl_c_with_one_line_and_the_run_resumes_exactly",
+    "test_sweep_ranks_reasonable_lambda_above_zero_and_destructive",
+    "test_table",
+    "test_channels_last_trains_an_image_model_like_the_default_layout_and_resumes_exactly",
+    "test_sigkill_at_random_moments_then_resume_gives_identical_metrics",
+    "test_killing_the_nproc_launcher_stops_every_process_and_nothing_writes_after_it",
+    "test_a_sweep_stops_on_term_and_its_workers_die_with_it_even_when_it_is_killed",
+    "test_two_processes_train_what_one_process_trains",
+    "test_eval_select_from_stored_views_chooses_as_scores_logged_during_training",
+    "test_ray_local_runs_the_jobs",
+    "test_sweep_files_are_complete_and_parseable",
+    "test_optuna_search_of_4_trials_resumes_from_its_job_directories",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: getattr(item, "originalname", item.name) not in LONGEST)  # stable: the rest keep their order
+
+
 def pytest_configure(config):
     # dann keeps a stop signal that was ignored when it started ignored (as under nohup), and children
     # inherit that: a suite started under nohup would give the SIGHUP drills a dann that cannot be hung up

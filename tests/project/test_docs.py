@@ -74,7 +74,7 @@ def test_readme_leads_with_the_setup_and_run_and_the_setup_and_test_commands():
     assert "--no-build-isolation" in run and "torch==2.14.1" in run
     # CI (.ci/run runs this block) installs the example plugin into the venv, then runs both test suites
     assert "&& .venv/bin/pip install --no-build-isolation --no-deps ./examples/dann-plugin-example &&" in test
-    assert test.endswith("&& .venv/bin/ruff check && .venv/bin/pytest -q -n 2 && .venv/bin/pytest -q examples/dann-plugin-example")
+    assert test.endswith("&& .venv/bin/ruff check && .venv/bin/pytest -q -n 2 --dist worksteal && .venv/bin/pytest -q examples/dann-plugin-example")
     assert README.index("```sh") < README.index("## ")  # before any section
 
 
