@@ -146,7 +146,13 @@ def _build_ext_class(base, tag, variant, total):
                                              include_dirs=ext.shared_include_dirs, extra_postargs=list(cxx) + flags,
                                              depends=ext.depends)
 
-            with concurrent.futures.ThreadPoolExecutor(len(compiles)) as pool:
+            os.makedirs(self.shared_temp, exist_ok=True)
+            # Two builds at once (a CPU and a CUDA one, or two installs) would both rewrite the ninja files here.
+            with open(os.path.join(self.shared_temp, ".lock"), "w") as lock, concurrent.futures.ThreadPoolExecutor(len(compiles)) as pool:
+                if hasattr(os, "fork"):  # POSIX: fcntl exists
+                    import fcntl
+
+                    fcntl.flock(lock, fcntl.LOCK_EX)
                 calls = [pool.submit(compile, *call) for call in compiles if call[0]]
                 for call in calls:  # in order: the tiers last
                     ext.extra_objects += call.result()
