@@ -27,6 +27,11 @@ import time
 
 from setuptools import setup
 
+try:
+    import fcntl  # POSIX: the lock on the shared objects' directory
+except ImportError:
+    fcntl = None
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 HEARTBEAT_SECONDS = 8
 
@@ -149,9 +154,7 @@ def _build_ext_class(base, tag, variant, total):
             os.makedirs(self.shared_temp, exist_ok=True)
             # Two builds at once (a CPU and a CUDA one, or two installs) would both rewrite the ninja files here.
             with open(os.path.join(self.shared_temp, ".lock"), "w") as lock, concurrent.futures.ThreadPoolExecutor(len(compiles)) as pool:
-                if hasattr(os, "fork"):  # POSIX: fcntl exists
-                    import fcntl
-
+                if fcntl is not None:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                 calls = [pool.submit(compile, *call) for call in compiles if call[0]]
                 for call in calls:  # in order: the tiers last
