@@ -20,14 +20,12 @@ def tiny_config() -> RunConfig:
 # The longest tests (over 12 s each under `-n 2`, from --durations), started first: a long test that a
 # worker begins near the end keeps the run waiting while the other worker idles. Ordering only.
 LONGEST = {
-    "test_two_processes_stream_an_image_folder_like_one_process_and_resume_exactly",
-    "test_two_processes_write_one_run_that_matches_one_process_and_resumes_exactly",
+    "test_two_processes_write_one_run_of_a_streamed_image_folder_that_matches_one_process_and_resumes_exactly",
     "test_a_killed_worker_is_resumed_alone_and_ends_as_its_uninterrupted_twin",
     "test_run_multi_seed_writes_runs_and_table",
     "test_stop_signals_end_like_ctrl_c_with_one_line_and_the_run_resumes_exactly",
     "test_sweep_ranks_reasonable_lambda_above_zero_and_destructive",
     "test_table",
-    "test_channels_last_trains_an_image_model_like_the_default_layout_and_resumes_exactly",
     "test_sigkill_at_random_moments_then_resume_gives_identical_metrics",
     "test_killing_the_nproc_launcher_stops_every_process_and_nothing_writes_after_it",
     "test_a_sweep_stops_on_term_and_its_workers_die_with_it_even_when_it_is_killed",

@@ -68,22 +68,21 @@ def test_run_multi_seed_writes_runs_and_table(tmp_path, tiny_config):
 
     registry = registry_with(dann_launchers)
     progress = []
-    summaries = run_multi_seed(tiny_config, [0, 1], ["source-only", "dann", "target-oracle"], out=tmp_path, progress=progress.append,
+    summaries = run_multi_seed(tiny_config, [0, 1], ["source-only", "dann"], out=tmp_path, progress=progress.append,
                                registry=registry, workers=2)
-    assert len(summaries) == 6 and len(progress) == 6
+    assert len(summaries) == 4 and len(progress) == 4
     labels = [read_job(d)["label"] for d in list_jobs(tmp_path)]
-    assert labels == [{"method": m, "seed": s} for m in ("source-only", "dann", "target-oracle") for s in (0, 1)]
+    assert labels == [{"method": m, "seed": s} for m in ("source-only", "dann") for s in (0, 1)]
     assert all((d / "run" / "best.pt").exists() for d in list_jobs(tmp_path))
-    assert [s["seed"] for s in summaries] == [0, 1, 0, 1, 0, 1]
-    assert len({s["target_test_acc"] for s in summaries if s["method"] == "dann"}) >= 1
+    assert [(s["method"], s["seed"]) for s in summaries] == [("source-only", 0), ("source-only", 1), ("dann", 0), ("dann", 1)]
     md, csv_path = write_table(aggregate(summaries), tmp_path / "moons-table")
     with open(csv_path, newline="") as file:
         rows = list(csv.DictReader(file))
-    assert [r["method"] for r in rows] == ["source-only", "dann", "target-oracle"]
+    assert [r["method"] for r in rows] == ["source-only", "dann"]
     for row in rows:
         accs = [float(a) for a in row["target_accs"].split()]
         assert len(accs) == 2 and float(row["target_acc_mean"]) == pytest.approx(statistics.fmean(accs), abs=1e-4)
-    assert "| target-oracle |" in md.read_text()
+    assert "| dann |" in md.read_text()
     # a second call reuses the finished runs instead of training again
     again = run_multi_seed(tiny_config, [0, 1], ["dann"], out=tmp_path, progress=progress.append, registry=registry)
     assert all("reused" in line for line in progress[-2:])
