@@ -12,6 +12,7 @@ import click
 
 from dann_core.cli import registry, user_errors
 
+from .grid import DEFAULT_SELECT
 from .command_options import (
     base_config, config_option, echo_err, finish, json_option, launcher_option,
     no_plugins_to_workers, retry_option, set_option, stop_signals, workers_option,
@@ -25,7 +26,7 @@ from .command_options import (
               help="Values of one setting to sweep; repeatable. KEY=geomspace:START:STOP:NUM gives log-spaced values; "
                    "with --search, KEY=range:LOW:HIGH or KEY=logrange:LOW:HIGH is a range.")
 @click.option("--grid-file", type=click.Path(exists=True, dir_okay=False), help="TOML/YAML/JSON mapping keys to lists of values (or a [grid] table).")
-@click.option("--select", default="source-val", show_default=True, metavar="SELECTOR",
+@click.option("--select", default=DEFAULT_SELECT, show_default=True, metavar="SELECTOR",
               help="A selector whose scores compare across runs: source-val (best worst case on the selection benchmark), "
                    "reverse-val (reverse validation), iw, atc, ensv, dev, entropy, snd, a plugin's; target test labels are never used.")
 @click.option("--search", type=click.Choice(["optuna"]), help="Search the grid (values and ranges) instead of training every combination.")

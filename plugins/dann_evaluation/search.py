@@ -20,7 +20,7 @@ from typing import Any
 
 from dann_core.config import RunConfig
 
-from .grid import Range, SweepError, validate_grid
+from .grid import DEFAULT_SELECT, Range, SweepError, validate_grid
 from .sweep import ALIASES, _label, _registry, collect, describe_job, job_config, sweep_selector
 
 SEARCH_FILE = "search.json"
@@ -63,7 +63,7 @@ def run_search(
     base: RunConfig,
     grid: dict[str, list[Any]],
     out: str | Path,
-    select: str = "source-val",
+    select: str = DEFAULT_SELECT,
     trials: int = 20,
     seed: int = 0,
     registry=None,

@@ -71,3 +71,11 @@ def test_the_selection_table_scores_a_pool_without_retraining(tmp_path, tiny_con
         assert float(within[name]["target_acc_mean"]) == pytest.approx(np.mean(chosen), abs=1e-4)
         assert 0.0 <= float(within[name]["share_5pt_below_source_only"]) <= 1.0
     assert "**within run**" in prefix.with_suffix(".md").read_text()
+
+
+def test_a_choice_far_below_source_only_counts_as_avoidable_only_where_a_candidate_was_within_5_points():
+    reference = {0: 0.80, 1: 0.60}
+    found = [(0.70, 0.79, 0), (0.50, 0.54, 1), (0.77, 0.90, 0), (0.10, 0.90, 2)]  # seed 2: no source-only run
+    gaps, avoidable = selection_table.versus_source_only(found, reference)
+    assert gaps == pytest.approx([-0.10, -0.10, -0.03])
+    assert avoidable == [True, False, False]  # the second run's best step was 6 points below: unavoidable
