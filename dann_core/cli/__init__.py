@@ -12,8 +12,9 @@ any other is silent: no "Aborted!").
 The entry point sets the OpenMP wait policy before torch loads
 (:func:`dann_core.machine.set_openmp_wait_policy`).
 
-For plugin commands: :func:`registry` (this command line's registry, to pass as ``registry=``)
-and :func:`user_errors` (the one exception → one-line error mapping).
+For plugin commands: :func:`registry` (this command line's registry, to pass as ``registry=``),
+:func:`user_errors` (the one exception → one-line error mapping) and :func:`import_torch` (called
+first by a command that loads torch: Ctrl-C during that import then ends it with 130, not an abort).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ try:
 
     from .. import __version__
     from ..machine import set_openmp_wait_policy
-    from .common import UserError, registry, report_broken, user_errors
+    from .common import UserError, import_torch, registry, report_broken, user_errors
 finally:
     if _previous_sigint is not None:
         signal.signal(signal.SIGINT, _previous_sigint)
@@ -136,4 +137,4 @@ def main() -> None:
     cli(prog_name="dann")
 
 
-__all__ = ["UserError", "build_cli", "main", "registry", "user_errors"]
+__all__ = ["UserError", "build_cli", "import_torch", "main", "registry", "user_errors"]

@@ -35,8 +35,8 @@ def import_torch() -> None:
     unhandled-interrupt flag set, so that the process dies of SIGINT (status -2, nothing printed) after
     the command has exited 130. Held, the signal lands after the import, in Python code, and the
     command exits 130 as at any other moment; the wait is the rest of the import (about a second).
-    Commands that need torch call it first (``dann run``, ``dann eval checkpoint``); help and the
-    plugin listing never import torch."""
+    Commands that need torch call it first (``dann run``, ``dann eval``, ``dann sweep``, ``dann
+    table``, ``dann plot``; a plugin's command too); help and the plugin listing never import torch."""
     if "torch" in sys.modules:
         return
     from .. import stops

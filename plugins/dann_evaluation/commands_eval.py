@@ -8,7 +8,7 @@ import json
 
 import click
 
-from dann_core.cli import registry, user_errors
+from dann_core.cli import import_torch, registry, user_errors
 
 from .command_options import echo_err, fmt, json_option
 
@@ -29,6 +29,7 @@ def pad_command(run_dir, checkpoint, split, max_samples, seed, baseline, no_writ
     err is the held-out error of linear SVMs (C in logspace(-5, 4, 10), the best kept) separating
     source from target samples (JMLR 2016, §5.1.3). 0: indistinguishable domains; 2: separable.
     """
+    import_torch()
     from .pad import run_pad
 
     with user_errors():
@@ -64,6 +65,7 @@ def select_command(run_dir, device, skip, no_cache, as_json) -> None:
     never chosen. No selector reads a target label; the estimate (ATC) needs none either; the target
     accuracy and the regret against the best evaluated step are shown for judging selectors only.
     """
+    import_torch()
     from .report import select_report
 
     with user_errors():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from dann_core.cli import registry, user_errors
+from dann_core.cli import import_torch, registry, user_errors
 
 from .command_options import echo_err
 
@@ -23,6 +23,7 @@ def plot_command(run_dir, checkpoint, out, tsne, baseline, max_points, seed) -> 
     embedding_pca.png / embedding_tsne.png (source vs target before and after adaptation, marker =
     class), boundary.png (label and domain boundaries; 2-D inputs only) and curves.png.
     """
+    import_torch()
     from .plots import plot_run
 
     with user_errors():

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from dann_core.cli import registry, user_errors
+from dann_core.cli import import_torch, registry, user_errors
 
 from .grid import DEFAULT_SELECT
 from .command_options import (
@@ -55,6 +55,7 @@ def sweep_command(ctx, config_file, sets, grid_items, grid_file, select, search,
     """
     if ctx.invoked_subcommand is not None:
         return
+    import_torch()
     with stop_signals():
         _sweep(config_file, sets, grid_items, grid_file, select, search, trials, search_seed, out, launcher, workers, retry_failed,
                dataset, backbone, discriminator, method, steps, as_json)
@@ -160,6 +161,7 @@ def sweep_status_command(sweep_dir, as_json) -> None:
 @json_option
 def sweep_collect_command(sweep_dir, as_json) -> None:
     """Build SWEEP_DIR's table (sweep.csv/.md/.json) from its job directories alone, trains nothing."""
+    import_torch()
     from .sweep import collect
 
     with user_errors():

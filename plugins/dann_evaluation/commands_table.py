@@ -8,7 +8,7 @@ import json
 
 import click
 
-from dann_core.cli import registry, user_errors
+from dann_core.cli import import_torch, registry, user_errors
 
 from .command_options import (
     base_config, config_option, echo_err, finish, fmt, json_option, launcher_option,
@@ -44,6 +44,7 @@ def table_command(config_file, sets, dataset, backbone, discriminator, steps, se
     The shape of the paper's Table 2. Each run is a job: the same command again reuses finished
     runs, resumes interrupted ones and (with --retry-failed) retries failed ones.
     """
+    import_torch()
     with stop_signals():
         _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, launcher, workers, retry_failed, as_json, choose)
 

@@ -199,6 +199,32 @@ def test_ctrl_c_during_the_torch_import_lands_after_it_in_python_code():
     assert done.stdout.strip() == "interrupted with torch loaded: True", done.stderr
 
 
+@pytest.mark.parametrize("args", [["sweep", "--grid", "lambda=0,1"], ["sweep", "collect", "DIR"], ["table"], ["eval", "select", "DIR"],
+                                  ["eval", "pad", "DIR"], ["plot", "DIR"]], ids=" ".join)
+def test_every_command_that_loads_torch_holds_ctrl_c_until_it_has_loaded(args, tmp_path, monkeypatch):
+    # The Ctrl-C of the test above, as it lands once import_torch returns: the command must call it
+    # before it does anything (here it would write a sweep, a table or a report), then end with 130
+    # and no output, as dann run does.
+    import dann_evaluation.commands_eval
+    import dann_evaluation.commands_plot
+    import dann_evaluation.commands_sweep
+    import dann_evaluation.commands_table
+
+    calls = []
+
+    def interrupted_after_loading():
+        calls.append(True)
+        raise KeyboardInterrupt
+
+    for module in (dann_evaluation.commands_eval, dann_evaluation.commands_plot, dann_evaluation.commands_sweep, dann_evaluation.commands_table):
+        monkeypatch.setattr(module, "import_torch", interrupted_after_loading)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "DIR").mkdir()
+    result = CliRunner().invoke(build_cli(), [a for a in args], catch_exceptions=False)
+    assert calls == [True] and result.exit_code == 130, result.output
+    assert result.output == "" and sorted(p.name for p in tmp_path.iterdir()) == ["DIR"] and not any((tmp_path / "DIR").iterdir())
+
+
 def _wait_until_python_catches_sigint(process: subprocess.Popen, timeout: float = 60.0) -> None:
     """Until the child's interpreter has installed its SIGINT handler (Linux: /proc SigCgt).
 
