@@ -189,13 +189,17 @@ class Engine:
     def state_dict(self) -> dict[str, Any]:
         """The method's weights, the optimisers' states, the step and the pretrained parameters' names
         (they define the default optimiser's groups, so a run rebuilt without the weights file still
-        resumes exactly). One optimiser is stored as ``optimizer`` (the format before names existed)."""
+        resumes exactly), and under fp16 the loss scaler's scale and growth tracker (a resumed run that
+        restarted from the initial scale would skip steps the uninterrupted one took). One optimiser is
+        stored as ``optimizer`` (the format before names existed)."""
         optimizers = {name: o.state_dict() for name, o in self.optimizers.items()}
         state = {"method": self.method.state_dict(), "step": self.method.steps_done, "pretrained": sorted(self.method.pretrained_names())}
         if list(optimizers) == [MAIN]:
             state["optimizer"] = optimizers[MAIN]
         else:
             state["optimizers"] = optimizers
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any], optimizers: bool = True) -> None:
@@ -212,6 +216,8 @@ class Engine:
                 optimizer.load_state_dict(saved[name])
                 for group, engine_keys in zip(optimizer.param_groups, kept):
                     group.update(engine_keys)
+            if self.scaler is not None and state.get("grad_scaler"):  # absent: a checkpoint written before it was kept
+                self.scaler.load_state_dict(state["grad_scaler"])
             self._primed = set()
         method.set_steps_done(int(state["step"]))
         self._found = self._skipped = None

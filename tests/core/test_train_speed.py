@@ -39,6 +39,29 @@ def test_fp16_on_cpu_is_a_one_line_error(tiny_config):
         train(dataclasses.replace(tiny_config, precision="fp16", device="cpu"))
 
 
+def test_the_fp16_loss_scale_is_checkpointed_and_a_resume_continues_from_it(tiny_config):
+    # fp16 runs only on CUDA; the scaler's state is the same on any device, so a CPU GradScaler stands
+    # in for the CUDA one here. Without it in the checkpoint, a resumed run restarted at 2**16 and
+    # skipped the steps whose gradients overflowed at that scale, which the uninterrupted run took.
+    def with_scaler(trainer):
+        trainer.engine.scaler = torch.amp.GradScaler("cpu")
+        return trainer.engine
+
+    first = with_scaler(Trainer(tiny_config))
+    first.scaler.scale(torch.ones(()))  # the scale exists once something was scaled
+    first.scaler.update(new_scale=512.0)
+    state = first.state_dict()
+    assert state["grad_scaler"]["scale"] == 512.0
+
+    resumed = with_scaler(Trainer(tiny_config))
+    resumed.load_state_dict(state)
+    assert resumed.scaler.get_scale() == 512.0 and resumed.scaler.state_dict() == first.scaler.state_dict()
+    del state["grad_scaler"]  # a checkpoint written before the scale was kept still loads
+    older = with_scaler(Trainer(tiny_config))
+    older.load_state_dict(state)
+    assert older.scaler.get_scale() == 2.0**16
+
+
 def test_compile_never_recompiles_when_lambda_changes(tiny_config, monkeypatch):
     # Recompiles are decided by dynamo's guards, whatever the backend: aot_eager traces forward and
     # backward as inductor does, without compiling C++ (~25 s on 2 cores, the probe's included).

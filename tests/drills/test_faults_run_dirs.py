@@ -249,9 +249,9 @@ def test_ctrl_c_while_a_subprocess_starts_is_one_line(tmp_path):
 
 
 def test_rank_junk_names_the_variable(tmp_path):
-    result = dann("run", *TINY, "--out", str(tmp_path / "run"), env={"RANK": "junk"})
+    result = cli("run", *TINY, "--out", str(tmp_path / "run"), env={"RANK": "junk"})
     assert_one_line_error(result, "RANK='junk' is not an integer")
-    result = dann("run", *TINY, "--out", str(tmp_path / "run"), env={"WORLD_SIZE": "two"})
+    result = cli("run", *TINY, "--out", str(tmp_path / "run"), env={"WORLD_SIZE": "two"})
     assert_one_line_error(result, "WORLD_SIZE='two' is not an integer")
     assert not (tmp_path / "run").exists()
 
