@@ -52,7 +52,10 @@ def _print_summary(summary: dict, as_json: bool) -> None:
         f"target test acc {fmt(final['target_test_acc'])}"
     )
     if summary.get("target_acc_estimate") is not None:  # label-free (dann_core/selection/estimate.py)
-        click.echo(f"estimate:  target acc of best.pt {fmt(summary['target_acc_estimate'])}, estimated without target labels (ATC)")
+        from ..selection.estimate import MEASURED_ERROR
+
+        click.echo(f"estimate:  target acc of best.pt {fmt(summary['target_acc_estimate'])}, estimated without target labels "
+                   f"(ATC; off by {MEASURED_ERROR:.2f} on average where measured: docs/selection.md)")
     if summary.get("source_only_twin"):  # dann run --source-only-twin (dann_core/train/twin.py)
         click.echo(f"source-only twin: {summary['source_only_twin']['line']}")
     if summary.get("warning"):  # a run that ended collapsed (dann_core/train/health.py)
