@@ -22,8 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-PINNED = ["--dataset", "digits-blend", "--backbone", "lenet", "--steps", "3000", "--lr", "0.03", "--lambda", "schedule",
+PINNED = ["--dataset", "digits-blend", "--backbone", "lenet", "--steps", "3000", "--lr", "0.03",
           "--batch-size", "64", "--select", "last", "--threads", "1", "--quiet"]
+ADAPTING = ["--lambda", "schedule"]  # source-only takes no λ (dann run refuses the option for it)
 RECIPES = {
     "lenet": ["--set", "backbone.norm=none"],  # the paper's LeNet, lr 0.03 (the digits recipe measured on digits-blend before)
     "bn": ["--set", "backbone.norm=batch"],  # LeNet-BN, source and target rows normalised together
@@ -40,6 +41,7 @@ def run_dir(runs: Path, recipe: str, method: str, intensity: float, seed: int) -
 
 def train(path: Path, recipe: str, method: str, intensity: float, seed: int) -> None:
     command = [sys.executable, "-m", "dann_core", "run", *PINNED, *RECIPES[recipe], "--method", METHODS[method],
+               *(ADAPTING if method != "so" else []),
                "--set", f"dataset.photo_intensity={intensity}", "--seed", str(seed), "--out", str(path)]
     print("training", path.name, flush=True)
     subprocess.run(command, check=False)
