@@ -1,6 +1,6 @@
 """The digits recipe against its variants on digits-blend, at the default and at full photo intensity.
 
-    python -m benchmarks.recipe_digits [--runs DIR] [--recipes lenet,lenet-dbn] [--methods dann,so]
+    python -m benchmarks.recipe_digits [--runs DIR] [--recipes lenet,bn,dbn,dbnstd,lr01] [--methods dann,so]
                                        [--intensities 0.5,1.0] [--seeds 0,1,2] [--collect]
 
 Trains (one run at a time, ``--threads 1``) every missing combination as
@@ -30,6 +30,7 @@ RECIPES = {
     "bn": ["--set", "backbone.norm=batch"],  # LeNet-BN, source and target rows normalised together
     "dbn": ["--set", "backbone.norm=domain"],  # LeNet-BN, each domain's rows by their own batch statistics
     "lr01": ["--set", "backbone.norm=none", "--lr", "0.01"],  # the paper's rate
+    "dbnstd": ["--set", "backbone.norm=domain", "--set", "dataset.standardize=domain"],  # and each domain's inputs by its own statistics
 }
 METHODS = {"dann": "dann", "so": "source-only"}
 
