@@ -10,6 +10,7 @@ import click
 
 from dann_core.cli import import_torch, registry, user_errors
 
+from .across import DEFAULT_CHOICE
 from .command_options import (
     base_config, config_option, echo_err, finish, fmt, json_option, launcher_option,
     no_plugins_to_workers, retry_option, set_option, stop_signals, workers_option,
@@ -28,7 +29,7 @@ from .command_options import (
               help="Comma-separated methods (rows); options in brackets: cdan[entropy=true].")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/table", show_default=True,
               help="Runs go to OUT/jobs/<id>/run (dann sweep status OUT lists them); the table to OUT/<dataset>-table.md/.csv.")
-@click.option("--choose", default="source-val", show_default=True, metavar="SELECTOR",
+@click.option("--choose", default=DEFAULT_CHOICE, show_default=True, metavar="SELECTOR",
               help="Selector that chooses, per seed and without target labels, a setting per method and a method among all "
                    "(source-only always a candidate); any selector that compares runs, set-level ones (ensv) included; "
                    "none: no choice, and no source-only row added.")
@@ -50,7 +51,7 @@ def table_command(config_file, sets, dataset, backbone, discriminator, steps, se
 
 
 def _table(config_file, sets, dataset, backbone, discriminator, steps, seeds, methods, out, launcher, workers, retry_failed, as_json,
-           choose="source-val") -> None:
+           choose=DEFAULT_CHOICE) -> None:
     from .across import SOURCE_ONLY, across_selector
     from .tables import JobsIncomplete, parse_methods, parse_seeds, run_table
 
